@@ -1,0 +1,206 @@
+//! Messages, read markers and receipts.
+
+use serde::{Deserialize, Serialize};
+
+use crate::conversations::wire_enum;
+use crate::{ContextRef, ConversationId, MessageId, MessageSeq, Timestamp, UserId};
+
+wire_enum!(
+    /// Kind of message.
+    MessageType {
+        /// Plain text.
+        Text => "text",
+        /// An image attachment.
+        Image => "image",
+        /// A document attachment.
+        File => "file",
+        /// A video attachment.
+        Video => "video",
+        /// An audio attachment.
+        Audio => "audio",
+        /// Sent by Natter or the host app's server (joins, leaves, order updates).
+        System => "system",
+    }
+);
+
+wire_enum!(
+    /// Delivery state of a message as its sender sees it.
+    DeliveryState {
+        /// Stored; no recipient device has acknowledged it yet.
+        Sent => "sent",
+        /// A recipient device acknowledged it over the realtime gateway.
+        Delivered => "delivered",
+        /// A recipient read up to it.
+        Read => "read",
+    }
+);
+
+/// Body of `POST /v1/conversations/{id}/messages`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct SendMessage {
+    /// `text` (default) or `system` (server API only).
+    #[serde(rename = "type", default)]
+    pub kind: Option<MessageType>,
+    /// UTF-8 text, 1–4000 characters by default; normalised to NFC.
+    #[serde(default)]
+    pub content: Option<String>,
+    /// Idempotency key, unique per sender (1–64 characters): a retry returns the original.
+    #[serde(default)]
+    pub client_message_id: Option<String>,
+    /// Quote-reply to a message of the same conversation.
+    #[serde(default)]
+    pub reply_to_id: Option<MessageId>,
+    /// Users mentioned; each must be a participant (at most 50).
+    #[serde(default)]
+    pub mentions: Vec<UserId>,
+}
+
+/// Body of `POST /v1/direct-messages`: finds or creates the direct conversation and sends.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct DirectMessage {
+    /// The other user.
+    pub recipient_id: UserId,
+    /// Message text.
+    pub content: String,
+    /// Context of the direct conversation (one direct conversation per pair and context).
+    #[serde(default)]
+    pub context: Option<ContextRef>,
+    /// Idempotency key, as in [`SendMessage`].
+    #[serde(default)]
+    pub client_message_id: Option<String>,
+}
+
+/// Response of `POST /v1/direct-messages`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct DirectMessageSent {
+    /// The direct conversation (found or created).
+    pub conversation: crate::Conversation,
+    /// The message.
+    pub message: Message,
+}
+
+/// A message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Message {
+    /// Server id (UUIDv7).
+    pub id: MessageId,
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Position in the conversation.
+    pub seq: MessageSeq,
+    /// Sender; absent for system messages from the server.
+    pub sender_id: Option<UserId>,
+    /// Type.
+    #[serde(rename = "type")]
+    pub kind: MessageType,
+    /// Text; absent once deleted.
+    pub content: Option<String>,
+    /// The sender's idempotency key (only shown to the sender).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_message_id: Option<String>,
+    /// Quoted message.
+    pub reply_to_id: Option<MessageId>,
+    /// Mentioned users.
+    pub mentions: Vec<UserId>,
+    /// Send time.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: Timestamp,
+    /// Last edit time.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub edited_at: Option<Timestamp>,
+    /// Number of edits.
+    pub edit_count: u32,
+    /// Deletion time (tombstone).
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub deleted_at: Option<Timestamp>,
+    /// Whether PII was masked out of the content.
+    pub pii_masked: bool,
+    /// Delivery state, shown only to the sender.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliveryState>,
+    /// Every other active participant has read it.
+    pub read_by_all: bool,
+}
+
+/// Body of `POST /v1/conversations/{id}/read`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct MarkRead {
+    /// Read up to this message; the latest when absent.
+    #[serde(default)]
+    pub up_to_message_id: Option<MessageId>,
+}
+
+/// Result of moving a read marker.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MarkReadResult {
+    /// The conversation.
+    pub conversation_id: ConversationId,
+    /// Unread messages this call marked read (0 when the marker did not move).
+    pub marked_count: u64,
+    /// The read marker after the call.
+    pub last_read_seq: MessageSeq,
+    /// Unread messages left.
+    pub unread_count: u64,
+}
+
+/// Body of `POST /v1/conversations/read`: either a list of conversations or `all: true`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct BulkMarkRead {
+    /// Conversations to mark read up to their latest message (at most 100).
+    #[serde(default)]
+    pub conversation_ids: Vec<ConversationId>,
+    /// Mark every conversation of the caller read.
+    #[serde(default)]
+    pub all: bool,
+}
+
+/// Response of `POST /v1/conversations/read`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct BulkMarkReadResult {
+    /// Total messages marked read.
+    pub marked_count: u64,
+    /// One result per conversation touched.
+    pub results: Vec<MarkReadResult>,
+}
+
+/// One participant's read or delivery state for a message.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Receipt {
+    /// The participant.
+    pub user_id: UserId,
+    /// When their read marker reached (or passed) this message, as far as known: the time
+    /// of the marker's last move.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub read_at: Option<Timestamp>,
+}
+
+/// Response of `GET /v1/messages/{id}/receipts`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Receipts {
+    /// The message.
+    pub message_id: MessageId,
+    /// Its seq.
+    pub seq: MessageSeq,
+    /// Participants (other than the sender) whose read marker is at or past it.
+    pub read_by: Vec<Receipt>,
+    /// Participants (other than the sender) who acknowledged delivery but have not read it.
+    pub delivered_to: Vec<UserId>,
+    /// Participants (other than the sender) who have neither.
+    pub pending: Vec<UserId>,
+    /// Every other active participant has read it.
+    pub read_by_all: bool,
+}

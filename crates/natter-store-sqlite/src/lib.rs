@@ -1,0 +1,119 @@
+//! Natter's embedded store: SQLite through `rusqlite`, in the data directory.
+//!
+//! Shape (see ARCHITECTURE.md, "SQLite store"): every write goes to one writer thread
+//! that owns the only write connection and commits the requests queued at that moment
+//! together ([`writer`]: group commit, each request in its own savepoint, each answered
+//! only after the commit that holds it). Reads run on a small pool of read connections
+//! on tokio's blocking pool ([`readers`]). Messages and events are clustered by
+//! conversation (`WITHOUT ROWID`, primary key `(conversation_id, seq)`).
+//!
+//! This crate deliberately uses `rusqlite` rather than sqlx: the writer is a plain
+//! thread running synchronous closures, which is what group commit needs, and it avoids
+//! sqlx-sqlite's per-statement worker hop. Where to look next: [`queries`] for the SQL.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod migrations;
+mod queries;
+mod readers;
+mod rows;
+mod writer;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use natter_store::StoreError;
+use rusqlite::Connection;
+
+pub use migrations::migrate;
+
+/// Durability of a commit, SQLite's `synchronous` pragma in WAL mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Durability {
+    /// `synchronous=FULL`: a commit survives power loss (the default).
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`: a commit survives a crash of the process but the last
+    /// transactions may be lost on power loss or an OS crash.
+    Normal,
+}
+
+/// Options of [`SqliteStore::open`].
+#[derive(Debug, Clone)]
+pub struct SqliteOptions {
+    /// Database file.
+    pub path: PathBuf,
+    /// Commit durability.
+    pub durability: Durability,
+    /// Read connections.
+    pub read_connections: usize,
+    /// Most write requests committed in one transaction.
+    pub max_batch: usize,
+    /// Apply pending migrations when opening.
+    pub migrate: bool,
+}
+
+impl SqliteOptions {
+    /// Defaults for a database file.
+    pub fn new(path: impl Into<PathBuf>) -> Self {
+        Self {
+            path: path.into(),
+            durability: Durability::Full,
+            read_connections: 4,
+            max_batch: 256,
+            migrate: true,
+        }
+    }
+}
+
+/// The SQLite implementation of [`natter_store::Store`].
+#[derive(Clone)]
+pub struct SqliteStore {
+    writer: Arc<writer::Writer>,
+    readers: Arc<readers::Readers>,
+}
+
+impl SqliteStore {
+    /// Opens (creating if needed) the database, applies migrations unless disabled, and
+    /// starts the writer thread.
+    pub fn open(options: SqliteOptions) -> Result<Self, StoreError> {
+        if let Some(dir) = options.path.parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
+            }
+        }
+        let mut write_conn = open_connection(&options.path, options.durability)
+            .map_err(error::store_error)?;
+        if options.migrate {
+            migrations::apply(&mut write_conn).map_err(error::store_error)?;
+        }
+        let writer = writer::Writer::start(write_conn, options.max_batch)?;
+        let readers = readers::Readers::new(
+            options.path.clone(),
+            options.durability,
+            options.read_connections.max(1),
+        );
+        Ok(Self { writer: Arc::new(writer), readers: Arc::new(readers) })
+    }
+}
+
+/// Opens one connection with Natter's pragmas.
+pub(crate) fn open_connection(path: &Path, durability: Durability) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.busy_timeout(Duration::from_secs(5))?;
+    let synchronous = match durability {
+        Durability::Full => "FULL",
+        Durability::Normal => "NORMAL",
+    };
+    conn.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = {synchronous};
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA cache_size = -16000;"
+    ))?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}

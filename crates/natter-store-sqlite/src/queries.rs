@@ -1,0 +1,897 @@
+//! The [`Store`] implementation: one function per use case, SQL inline.
+//!
+//! Writes run on the writer thread (`self.writer.write`), reads on the reader pool
+//! (`self.readers.read`). Functions that both kinds of method need (appending an event,
+//! counting unread messages) take a `&Connection` and are shared.
+
+use async_trait::async_trait;
+use natter_proto::{
+    ConversationId, EventSeq, MessageId, MessageSeq, ParticipantRole, Timestamp, UserId,
+};
+use natter_store::payload::{self, EventDraft};
+use natter_store::{
+    preview_text, to_micros, AppendOutcome, ConversationListItem, ConversationPatch,
+    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, MessageQuery,
+    MessageRecord, NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord,
+    ReadOutcome, ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord,
+    UserRecord, UserUpsert,
+};
+use rusqlite::types::ToSql;
+use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
+use uuid::Uuid;
+
+use crate::error::store_error;
+use crate::rows::{
+    self, CONVERSATION_COLUMNS, CONVERSATION_WIDTH, MESSAGE_COLUMNS, PARTICIPANT_COLUMNS,
+    PARTICIPANT_WIDTH, USER_COLUMNS,
+};
+use crate::SqliteStore;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// SQL for "messages of `p`'s conversation that are unread for `p`", given `?` bounds.
+const UNREAD_COUNT_SQL: &str = "SELECT COUNT(*) FROM messages m \
+    WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq <= ?3 AND m.deleted_at IS NULL \
+    AND (m.sender_id IS NULL OR m.sender_id <> ?4)";
+
+fn seq_param(seq: u64) -> i64 {
+    // Sequence numbers are assigned by the database from 1 upward; they never approach
+    // i64::MAX. Saturate rather than wrap for values from untrusted cursors.
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+fn ensure_user(conn: &Connection, user_id: &UserId, now: Timestamp) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO users (id, role, created_at) VALUES (?1, 'user', ?2) ON CONFLICT (id) DO NOTHING",
+    )
+    .and_then(|mut stmt| stmt.execute(params![user_id.as_str(), to_micros(now)]))
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// Appends an event with the conversation's next event seq.
+fn append_event(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    draft: EventDraft,
+    message_seq: Option<u64>,
+    now: Timestamp,
+) -> Result<EventSeq> {
+    let seq: i64 = conn
+        .prepare_cached(
+            "UPDATE conversations SET last_event_seq = last_event_seq + 1, last_event_at = ?2 \
+             WHERE id = ?1 RETURNING last_event_seq",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![conversation_id.0, to_micros(now)], |row| row.get(0))
+        })
+        .map_err(store_error)?;
+    conn.prepare_cached(
+        "INSERT INTO events (conversation_id, seq, kind, message_seq, data, created_at) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            conversation_id.0,
+            seq,
+            draft.kind,
+            message_seq.map(seq_param),
+            draft.data.to_string(),
+            to_micros(now)
+        ])
+    })
+    .map_err(store_error)?;
+    Ok(EventSeq(seq as u64))
+}
+
+fn select_conversation(conn: &Connection, conversation_id: ConversationId) -> Result<Option<ConversationRecord>> {
+    conn.prepare_cached(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?1"))
+        .and_then(|mut stmt| {
+            stmt.query_row([conversation_id.0], |row| rows::conversation(row, 0)).optional()
+        })
+        .map_err(store_error)
+}
+
+fn select_conversation_by_key(conn: &Connection, key: &str) -> Result<Option<ConversationRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.unique_key = ?1"
+    ))
+    .and_then(|mut stmt| stmt.query_row([key], |row| rows::conversation(row, 0)).optional())
+    .map_err(store_error)
+}
+
+fn select_participant(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    user_id: &UserId,
+) -> Result<Option<ParticipantRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM participants p \
+         WHERE p.conversation_id = ?1 AND p.user_id = ?2"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row(params![conversation_id.0, user_id.as_str()], |row| rows::participant(row, 0))
+            .optional()
+    })
+    .map_err(store_error)
+}
+
+fn select_participants(conn: &Connection, conversation_id: ConversationId) -> Result<Vec<ParticipantRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM participants p \
+         WHERE p.conversation_id = ?1 AND p.left_at IS NULL ORDER BY p.joined_at, p.user_id"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_map([conversation_id.0], |row| rows::participant(row, 0))?.collect()
+    })
+    .map_err(store_error)
+}
+
+fn count_unread(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    user_id: &UserId,
+    after: u64,
+    up_to: u64,
+) -> Result<u64> {
+    if up_to <= after {
+        return Ok(0);
+    }
+    let count: i64 = conn
+        .prepare_cached(UNREAD_COUNT_SQL)
+        .and_then(|mut stmt| {
+            stmt.query_row(
+                params![conversation_id.0, seq_param(after), seq_param(up_to), user_id.as_str()],
+                |row| row.get(0),
+            )
+        })
+        .map_err(store_error)?;
+    Ok(count as u64)
+}
+
+/// Moves one read marker; shared by `mark_read` and `mark_read_many`.
+fn mark_read_in(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    user_id: &UserId,
+    up_to: MessageSeq,
+    now: Timestamp,
+) -> Result<ReadOutcome> {
+    let (old, last): (i64, i64) = conn
+        .prepare_cached(
+            "SELECT p.last_read_seq, c.last_message_seq FROM participants p \
+             JOIN conversations c ON c.id = p.conversation_id \
+             WHERE p.conversation_id = ?1 AND p.user_id = ?2 AND p.left_at IS NULL",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![conversation_id.0, user_id.as_str()], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+        })
+        .map_err(store_error)?;
+    let (old, last) = (old as u64, last as u64);
+    let target = up_to.0.min(last);
+    if target <= old {
+        return Ok(ReadOutcome {
+            conversation_id,
+            marked_count: 0,
+            last_read_seq: MessageSeq(old),
+            unread_count: count_unread(conn, conversation_id, user_id, old, last)?,
+        });
+    }
+    let marked_count = count_unread(conn, conversation_id, user_id, old, target)?;
+    conn.prepare_cached(
+        "UPDATE participants SET last_read_seq = ?3, last_read_at = ?4, \
+         last_delivered_seq = MAX(last_delivered_seq, ?3) \
+         WHERE conversation_id = ?1 AND user_id = ?2",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![conversation_id.0, user_id.as_str(), seq_param(target), to_micros(now)])
+    })
+    .map_err(store_error)?;
+    append_event(conn, conversation_id, payload::receipt_updated(user_id, target, now), None, now)?;
+    Ok(ReadOutcome {
+        conversation_id,
+        marked_count,
+        last_read_seq: MessageSeq(target),
+        unread_count: count_unread(conn, conversation_id, user_id, target, last)?,
+    })
+}
+
+fn opt_bool_filter(sql: &mut String, params: &mut Vec<Box<dyn ToSql>>, column: &str, value: Option<bool>) {
+    if let Some(value) = value {
+        params.push(Box::new(value));
+        sql.push_str(&format!(" AND {column} = ?{}", params.len()));
+    }
+}
+
+#[async_trait]
+impl Store for SqliteStore {
+    async fn ping(&self) -> Result<()> {
+        self.readers
+            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(store_error))
+            .await
+    }
+
+    async fn upsert_user(&self, user: UserUpsert, now: Timestamp) -> Result<UserRecord> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(&format!(
+                    "INSERT INTO users (id, display_name, avatar_url, role, created_at) \
+                     VALUES (?1, ?2, ?3, COALESCE(?4, 'user'), ?5) \
+                     ON CONFLICT (id) DO UPDATE SET \
+                       display_name = COALESCE(?2, users.display_name), \
+                       avatar_url = COALESCE(?3, users.avatar_url), \
+                       role = COALESCE(?4, users.role) \
+                     RETURNING {USER_COLUMNS}"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_row(
+                        params![
+                            user.id.as_str(),
+                            user.display_name,
+                            user.avatar_url,
+                            user.role.map(|role| role.as_str()),
+                            to_micros(now)
+                        ],
+                        rows::user,
+                    )
+                })
+                .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn find_user(&self, user_id: &UserId) -> Result<Option<UserRecord>> {
+        let user_id = user_id.clone();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
+                    .and_then(|mut stmt| stmt.query_row([user_id.as_str()], rows::user).optional())
+                    .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn create_conversation(&self, new: NewConversation) -> Result<CreateOutcome> {
+        self.writer
+            .write(move |conn| {
+                if let Some(key) = &new.unique_key {
+                    if let Some(existing) = select_conversation_by_key(conn, key)? {
+                        return Ok(CreateOutcome::Existing(existing));
+                    }
+                }
+                let now = to_micros(new.now);
+                conn.prepare_cached(
+                    "INSERT INTO conversations (id, kind, title, description, avatar_url, \
+                     context_kind, context_id, unique_key, created_by, created_at, updated_at, \
+                     last_activity_at, last_event_at, trusted, encrypted, participant_count) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?10, ?10, ?10, ?11, ?12, ?13)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        new.id.0,
+                        new.kind.as_str(),
+                        new.title,
+                        new.description,
+                        new.avatar_url,
+                        new.context.as_ref().map(|c| c.kind.as_str()),
+                        new.context.as_ref().map(|c| c.id.as_str()),
+                        new.unique_key,
+                        new.created_by.as_ref().map(UserId::as_str),
+                        now,
+                        new.trusted,
+                        new.encrypted,
+                        new.participants.len() as i64,
+                    ])
+                })
+                .map_err(store_error)?;
+                for participant in &new.participants {
+                    ensure_user(conn, &participant.user_id, new.now)?;
+                    conn.prepare_cached(
+                        "INSERT INTO participants (conversation_id, user_id, role, joined_at) \
+                         VALUES (?1, ?2, ?3, ?4)",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            new.id.0,
+                            participant.user_id.as_str(),
+                            participant.role.as_str(),
+                            now
+                        ])
+                    })
+                    .map_err(store_error)?;
+                }
+                let mut conversation =
+                    select_conversation(conn, new.id)?.ok_or(StoreError::NotFound)?;
+                let participants = select_participants(conn, new.id)?;
+                conversation.last_event_seq = append_event(
+                    conn,
+                    new.id,
+                    payload::conversation_created(&conversation, &participants),
+                    None,
+                    new.now,
+                )?;
+                Ok(CreateOutcome::Created(conversation))
+            })
+            .await
+    }
+
+    async fn find_conversation(&self, conversation_id: ConversationId) -> Result<Option<ConversationRecord>> {
+        self.readers.read(move |conn| select_conversation(conn, conversation_id)).await
+    }
+
+    async fn find_conversation_by_key(&self, unique_key: &str) -> Result<Option<ConversationRecord>> {
+        let key = unique_key.to_owned();
+        self.readers.read(move |conn| select_conversation_by_key(conn, &key)).await
+    }
+
+    async fn update_conversation(
+        &self,
+        conversation_id: ConversationId,
+        patch: ConversationPatch,
+        now: Timestamp,
+    ) -> Result<ConversationRecord> {
+        self.writer
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE conversations SET \
+                           title = CASE WHEN ?2 THEN ?3 ELSE title END, \
+                           description = CASE WHEN ?4 THEN ?5 ELSE description END, \
+                           avatar_url = CASE WHEN ?6 THEN ?7 ELSE avatar_url END, \
+                           status = COALESCE(?8, status), \
+                           trusted = COALESCE(?9, trusted), \
+                           updated_at = ?10 \
+                         WHERE id = ?1",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            conversation_id.0,
+                            patch.title.is_some(),
+                            patch.title.clone().flatten(),
+                            patch.description.is_some(),
+                            patch.description.clone().flatten(),
+                            patch.avatar_url.is_some(),
+                            patch.avatar_url.clone().flatten(),
+                            patch.status.map(|status| status.as_str()),
+                            patch.trusted,
+                            to_micros(now),
+                        ])
+                    })
+                    .map_err(store_error)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let mut conversation =
+                    select_conversation(conn, conversation_id)?.ok_or(StoreError::NotFound)?;
+                conversation.last_event_seq = append_event(
+                    conn,
+                    conversation_id,
+                    payload::conversation_updated(&conversation),
+                    None,
+                    now,
+                )?;
+                Ok(conversation)
+            })
+            .await
+    }
+
+    async fn list_conversations(&self, query: &ConversationQuery) -> Result<Vec<ConversationListItem>> {
+        let query = query.clone();
+        self.readers
+            .read(move |conn| {
+                let mut params: Vec<Box<dyn ToSql>> =
+                    vec![Box::new(query.user_id.as_str().to_owned()), Box::new(to_micros(query.now))];
+                let mut sql = format!(
+                    "SELECT {CONVERSATION_COLUMNS}, {PARTICIPANT_COLUMNS}, \
+                       (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id \
+                          AND m.seq > p.last_read_seq AND m.deleted_at IS NULL \
+                          AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) AS unread, \
+                       CASE WHEN c.kind = 'direct' THEN (SELECT p2.user_id FROM participants p2 \
+                          WHERE p2.conversation_id = c.id AND p2.user_id <> p.user_id LIMIT 1) END AS peer, \
+                       c.last_activity_at AS sort_at, c.id AS sort_id \
+                     FROM participants p JOIN conversations c ON c.id = p.conversation_id \
+                     WHERE p.user_id = ?1 AND p.left_at IS NULL"
+                );
+                if let Some(kind) = query.kind {
+                    params.push(Box::new(kind.as_str()));
+                    sql.push_str(&format!(" AND c.kind = ?{}", params.len()));
+                }
+                if let Some(status) = query.status {
+                    params.push(Box::new(status.as_str()));
+                    sql.push_str(&format!(" AND c.status = ?{}", params.len()));
+                }
+                opt_bool_filter(&mut sql, &mut params, "p.pinned", query.pinned);
+                opt_bool_filter(&mut sql, &mut params, "p.archived", query.archived);
+                opt_bool_filter(
+                    &mut sql,
+                    &mut params,
+                    "(p.muted = 1 AND (p.muted_until IS NULL OR p.muted_until > ?2))",
+                    query.muted,
+                );
+                if let Some(kind) = &query.context_kind {
+                    params.push(Box::new(kind.clone()));
+                    sql.push_str(&format!(" AND c.context_kind = ?{}", params.len()));
+                }
+                if let Some(id) = &query.context_id {
+                    params.push(Box::new(id.clone()));
+                    sql.push_str(&format!(" AND c.context_id = ?{}", params.len()));
+                }
+                if let Some((at, id)) = query.after {
+                    params.push(Box::new(to_micros(at)));
+                    let at_index = params.len();
+                    params.push(Box::new(id.0));
+                    sql.push_str(&format!(
+                        " AND (c.last_activity_at < ?{at_index} OR (c.last_activity_at = ?{at_index} AND c.id < ?{}))",
+                        params.len()
+                    ));
+                }
+                let mut outer = format!("SELECT * FROM ({sql}) AS t WHERE 1 = 1");
+                opt_bool_filter(&mut outer, &mut params, "(t.unread > 0)", query.has_unread);
+                params.push(Box::new(i64::from(query.limit)));
+                let outer = format!("{outer} ORDER BY t.sort_at DESC, t.sort_id DESC LIMIT ?{}", params.len());
+                let mut stmt = conn.prepare_cached(&outer).map_err(store_error)?;
+                let items = stmt
+                    .query_map(params_from_iter(params.iter()), |row| {
+                        let at = CONVERSATION_WIDTH + PARTICIPANT_WIDTH;
+                        let peer: Option<String> = row.get(at + 1)?;
+                        Ok(ConversationListItem {
+                            conversation: rows::conversation(row, 0)?,
+                            me: rows::participant(row, CONVERSATION_WIDTH)?,
+                            unread_count: row.get::<_, i64>(at)? as u64,
+                            peer_id: peer.and_then(|peer| UserId::parse(&peer).ok()),
+                        })
+                    })
+                    .and_then(|rows| rows.collect::<rusqlite::Result<Vec<_>>>())
+                    .map_err(store_error)?;
+                Ok(items)
+            })
+            .await
+    }
+
+    async fn list_unread_counts(&self, user_id: &UserId) -> Result<Vec<(ConversationId, u64)>> {
+        let user_id = user_id.clone();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT conversation_id, unread FROM ( \
+                       SELECT p.conversation_id, (SELECT COUNT(*) FROM messages m \
+                         WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq \
+                         AND m.deleted_at IS NULL AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) AS unread \
+                       FROM participants p WHERE p.user_id = ?1 AND p.left_at IS NULL) \
+                     WHERE unread > 0",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map([user_id.as_str()], |row| {
+                        Ok((ConversationId(row.get::<_, Uuid>(0)?), row.get::<_, i64>(1)? as u64))
+                    })?
+                    .collect()
+                })
+                .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn find_participant(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+    ) -> Result<Option<ParticipantRecord>> {
+        let user_id = user_id.clone();
+        self.readers.read(move |conn| select_participant(conn, conversation_id, &user_id)).await
+    }
+
+    async fn list_participants(&self, conversation_id: ConversationId) -> Result<Vec<ParticipantRecord>> {
+        self.readers.read(move |conn| select_participants(conn, conversation_id)).await
+    }
+
+    async fn add_participants(
+        &self,
+        conversation_id: ConversationId,
+        participants: Vec<NewParticipant>,
+        now: Timestamp,
+    ) -> Result<Vec<ParticipantRecord>> {
+        self.writer
+            .write(move |conn| {
+                let conversation =
+                    select_conversation(conn, conversation_id)?.ok_or(StoreError::NotFound)?;
+                let start = seq_param(conversation.last_message_seq.0);
+                let mut added = Vec::new();
+                for new in participants {
+                    ensure_user(conn, &new.user_id, now)?;
+                    let existing = select_participant(conn, conversation_id, &new.user_id)?;
+                    if existing.as_ref().is_some_and(ParticipantRecord::is_active) {
+                        continue;
+                    }
+                    conn.prepare_cached(
+                        "INSERT INTO participants (conversation_id, user_id, role, joined_at, \
+                           last_read_seq, last_delivered_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+                         ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = ?3, \
+                           joined_at = ?4, left_at = NULL, \
+                           last_read_seq = MAX(participants.last_read_seq, ?5), \
+                           last_delivered_seq = MAX(participants.last_delivered_seq, ?5)",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            conversation_id.0,
+                            new.user_id.as_str(),
+                            new.role.as_str(),
+                            to_micros(now),
+                            start
+                        ])
+                    })
+                    .map_err(store_error)?;
+                    conn.prepare_cached(
+                        "UPDATE conversations SET participant_count = participant_count + 1 WHERE id = ?1",
+                    )
+                    .and_then(|mut stmt| stmt.execute([conversation_id.0]))
+                    .map_err(store_error)?;
+                    let participant = select_participant(conn, conversation_id, &new.user_id)?
+                        .ok_or(StoreError::NotFound)?;
+                    append_event(conn, conversation_id, payload::participant_added(&participant), None, now)?;
+                    added.push(participant);
+                }
+                Ok(added)
+            })
+            .await
+    }
+
+    async fn update_participant_role(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        role: ParticipantRole,
+        now: Timestamp,
+    ) -> Result<ParticipantRecord> {
+        let user_id = user_id.clone();
+        self.writer
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE participants SET role = ?3 \
+                         WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![conversation_id.0, user_id.as_str(), role.as_str()]))
+                    .map_err(store_error)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                let participant =
+                    select_participant(conn, conversation_id, &user_id)?.ok_or(StoreError::NotFound)?;
+                append_event(conn, conversation_id, payload::participant_updated(&participant), None, now)?;
+                Ok(participant)
+            })
+            .await
+    }
+
+    async fn remove_participant(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        reason: RemovalReason,
+        successor: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let user_id = user_id.clone();
+        let successor = successor.cloned();
+        self.writer
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE participants SET left_at = ?3 \
+                         WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![conversation_id.0, user_id.as_str(), to_micros(now)]))
+                    .map_err(store_error)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                conn.prepare_cached(
+                    "UPDATE conversations SET participant_count = participant_count - 1 WHERE id = ?1",
+                )
+                .and_then(|mut stmt| stmt.execute([conversation_id.0]))
+                .map_err(store_error)?;
+                append_event(conn, conversation_id, payload::participant_removed(&user_id, reason), None, now)?;
+                if let Some(successor) = successor {
+                    let promoted = conn
+                        .prepare_cached(
+                            "UPDATE participants SET role = 'owner' \
+                             WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
+                        )
+                        .and_then(|mut stmt| stmt.execute(params![conversation_id.0, successor.as_str()]))
+                        .map_err(store_error)?;
+                    if promoted == 0 {
+                        return Err(StoreError::Conflict("successor".into()));
+                    }
+                    let participant = select_participant(conn, conversation_id, &successor)?
+                        .ok_or(StoreError::NotFound)?;
+                    append_event(conn, conversation_id, payload::participant_updated(&participant), None, now)?;
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_settings(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        patch: SettingsPatch,
+    ) -> Result<ParticipantRecord> {
+        let user_id = user_id.clone();
+        self.writer
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached(
+                        "UPDATE participants SET \
+                           muted = COALESCE(?3, muted), \
+                           muted_until = CASE WHEN ?4 THEN ?5 ELSE muted_until END, \
+                           pinned = COALESCE(?6, pinned), \
+                           archived = COALESCE(?7, archived), \
+                           notification_level = COALESCE(?8, notification_level), \
+                           sound = COALESCE(?9, sound) \
+                         WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![
+                            conversation_id.0,
+                            user_id.as_str(),
+                            patch.muted,
+                            patch.muted_until.is_some(),
+                            patch.muted_until.flatten().map(to_micros),
+                            patch.pinned,
+                            patch.archived,
+                            patch.notification_level.map(|level| level.as_str()),
+                            patch.sound,
+                        ])
+                    })
+                    .map_err(store_error)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                select_participant(conn, conversation_id, &user_id)?.ok_or(StoreError::NotFound)
+            })
+            .await
+    }
+
+    async fn append_message(&self, new: NewMessage) -> Result<AppendOutcome> {
+        self.writer
+            .write(move |conn| {
+                if let Some(client_id) = &new.client_message_id {
+                    let existing = match &new.sender_id {
+                        Some(sender) => conn
+                            .prepare_cached(&format!(
+                                "SELECT {MESSAGE_COLUMNS} FROM messages m \
+                                 WHERE m.sender_id = ?1 AND m.client_message_id = ?2"
+                            ))
+                            .and_then(|mut stmt| {
+                                stmt.query_row(params![sender.as_str(), client_id], rows::required_message)
+                                    .optional()
+                            }),
+                        None => conn
+                            .prepare_cached(&format!(
+                                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 \
+                                 AND m.sender_id IS NULL AND m.client_message_id = ?2"
+                            ))
+                            .and_then(|mut stmt| {
+                                stmt.query_row(params![new.conversation_id.0, client_id], rows::required_message)
+                                    .optional()
+                            }),
+                    }
+                    .map_err(store_error)?;
+                    if let Some(message) = existing {
+                        return Ok(AppendOutcome { message, duplicate: true });
+                    }
+                }
+                let now = to_micros(new.now);
+                let seq: i64 = conn
+                    .prepare_cached(
+                        "UPDATE conversations SET last_message_seq = last_message_seq + 1, \
+                           message_count = message_count + 1, last_message_sender = ?2, \
+                           last_message_kind = ?3, last_message_text = ?4, last_message_at = ?5, \
+                           last_activity_at = ?5 \
+                         WHERE id = ?1 RETURNING last_message_seq",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_row(
+                            params![
+                                new.conversation_id.0,
+                                new.sender_id.as_ref().map(UserId::as_str),
+                                new.kind.as_str(),
+                                preview_text(new.content.as_deref()),
+                                now
+                            ],
+                            |row| row.get(0),
+                        )
+                    })
+                    .map_err(store_error)?;
+                let mentions = if new.mentions.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::to_string(&new.mentions).map_err(StoreError::backend)?)
+                };
+                conn.prepare_cached(
+                    "INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
+                       client_message_id, reply_to_id, mentions, created_at, pii_masked) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        new.conversation_id.0,
+                        seq,
+                        new.id.0,
+                        new.sender_id.as_ref().map(UserId::as_str),
+                        new.kind.as_str(),
+                        new.content,
+                        new.client_message_id,
+                        new.reply_to_id.map(|id| id.0),
+                        mentions,
+                        now,
+                        new.pii_masked,
+                    ])
+                })
+                .map_err(store_error)?;
+                if let Some(sender) = &new.sender_id {
+                    conn.prepare_cached(
+                        "UPDATE participants SET last_read_seq = ?3, last_read_at = ?4, \
+                           last_delivered_seq = MAX(last_delivered_seq, ?3) \
+                         WHERE conversation_id = ?1 AND user_id = ?2 AND last_read_seq < ?3",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![new.conversation_id.0, sender.as_str(), seq, now]))
+                    .map_err(store_error)?;
+                }
+                append_event(conn, new.conversation_id, payload::message_created(), Some(seq as u64), new.now)?;
+                Ok(AppendOutcome {
+                    message: MessageRecord {
+                        id: new.id,
+                        conversation_id: new.conversation_id,
+                        seq: MessageSeq(seq as u64),
+                        sender_id: new.sender_id,
+                        kind: new.kind,
+                        content: new.content,
+                        client_message_id: new.client_message_id,
+                        reply_to_id: new.reply_to_id,
+                        mentions: new.mentions,
+                        created_at: new.now,
+                        edited_at: None,
+                        edit_count: 0,
+                        deleted_at: None,
+                        deleted_by: None,
+                        pii_masked: new.pii_masked,
+                    },
+                    duplicate: false,
+                })
+            })
+            .await
+    }
+
+    async fn find_message(&self, message_id: MessageId) -> Result<Option<MessageRecord>> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"))
+                    .and_then(|mut stmt| stmt.query_row([message_id.0], rows::required_message).optional())
+                    .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn list_messages(&self, conversation_id: ConversationId, query: MessageQuery) -> Result<Vec<MessageRecord>> {
+        self.readers
+            .read(move |conn| {
+                let order = match query.order {
+                    Order::Ascending => "ASC",
+                    Order::Descending => "DESC",
+                };
+                let sql = format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 \
+                     AND m.seq < ?2 AND m.seq > ?3 ORDER BY m.seq {order} LIMIT ?4"
+                );
+                let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
+                let after = query.after.map_or(0, |seq| seq_param(seq.0));
+                conn.prepare_cached(&sql)
+                    .and_then(|mut stmt| {
+                        stmt.query_map(
+                            params![conversation_id.0, before, after, i64::from(query.limit) + 1],
+                            rows::required_message,
+                        )?
+                        .collect()
+                    })
+                    .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn mark_read(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        up_to: MessageSeq,
+        now: Timestamp,
+    ) -> Result<ReadOutcome> {
+        let user_id = user_id.clone();
+        self.writer.write(move |conn| mark_read_in(conn, conversation_id, &user_id, up_to, now)).await
+    }
+
+    async fn mark_read_many(&self, user_id: &UserId, targets: ReadTargets, now: Timestamp) -> Result<Vec<ReadOutcome>> {
+        let user_id = user_id.clone();
+        self.writer
+            .write(move |conn| {
+                let conversation_ids: Vec<ConversationId> = match targets {
+                    ReadTargets::Some(ids) => ids,
+                    ReadTargets::All => conn
+                        .prepare_cached(
+                            "SELECT conversation_id FROM participants WHERE user_id = ?1 AND left_at IS NULL",
+                        )
+                        .and_then(|mut stmt| {
+                            stmt.query_map([user_id.as_str()], |row| Ok(ConversationId(row.get(0)?)))?
+                                .collect()
+                        })
+                        .map_err(store_error)?,
+                };
+                let mut outcomes = Vec::with_capacity(conversation_ids.len());
+                for conversation_id in conversation_ids {
+                    match mark_read_in(conn, conversation_id, &user_id, MessageSeq(u64::MAX), now) {
+                        Ok(outcome) => outcomes.push(outcome),
+                        Err(StoreError::NotFound) => continue,
+                        Err(err) => return Err(err),
+                    }
+                }
+                Ok(outcomes)
+            })
+            .await
+    }
+
+    async fn list_events(&self, conversation_id: ConversationId, after: EventSeq, limit: u32) -> Result<Vec<EventRecord>> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT e.seq, e.kind, e.data, e.created_at, {MESSAGE_COLUMNS} FROM events e \
+                     LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.message_seq \
+                     WHERE e.conversation_id = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![conversation_id.0, seq_param(after.0), i64::from(limit)], |row| {
+                        let data: String = row.get(2)?;
+                        Ok(EventRecord {
+                            conversation_id,
+                            seq: EventSeq(row.get::<_, i64>(0)? as u64),
+                            kind: row.get(1)?,
+                            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                            created_at: natter_store::from_micros(row.get(3)?),
+                            message: rows::message(row, 4)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn list_changed_conversations(&self, user_id: &UserId, since: Timestamp) -> Result<Vec<SyncRecord>> {
+        let user_id = user_id.clone();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT c.id, c.last_event_seq, p.left_at IS NOT NULL FROM participants p \
+                     JOIN conversations c ON c.id = p.conversation_id \
+                     WHERE p.user_id = ?1 AND ((p.left_at IS NULL AND c.last_event_at >= ?2) \
+                       OR (p.left_at IS NOT NULL AND p.left_at >= ?2)) \
+                     ORDER BY c.last_event_at",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![user_id.as_str(), to_micros(since)], |row| {
+                        Ok(SyncRecord {
+                            conversation_id: ConversationId(row.get(0)?),
+                            last_event_seq: EventSeq(row.get::<_, i64>(1)? as u64),
+                            removed: row.get(2)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(store_error)
+            })
+            .await
+    }
+}

@@ -1,0 +1,55 @@
+//! A small pool of read-only connections used on tokio's blocking pool.
+//!
+//! WAL mode lets readers run beside the writer; each read sees the last committed state.
+//! A std `Mutex` guards the idle list: it is held only to push or pop, never across I/O.
+
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+use natter_store::StoreError;
+use rusqlite::Connection;
+use tokio::sync::Semaphore;
+
+use crate::error::store_error;
+use crate::{open_connection, Durability};
+
+pub(crate) struct Readers {
+    path: PathBuf,
+    durability: Durability,
+    idle: Mutex<Vec<Connection>>,
+    permits: Semaphore,
+}
+
+impl Readers {
+    pub(crate) fn new(path: PathBuf, durability: Durability, size: usize) -> Self {
+        Self { path, durability, idle: Mutex::new(Vec::with_capacity(size)), permits: Semaphore::new(size) }
+    }
+
+    /// Runs `work` on a read connection off the async runtime.
+    pub(crate) async fn read<T, F>(&self, work: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let _permit = self
+            .permits
+            .acquire()
+            .await
+            .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
+        let idle = self.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
+        let conn = match idle {
+            Some(conn) => conn,
+            None => open_connection(&self.path, self.durability).map_err(store_error)?,
+        };
+        let (conn, result) = tokio::task::spawn_blocking(move || {
+            let result = work(&conn);
+            (conn, result)
+        })
+        .await
+        .map_err(|err| StoreError::Backend(format!("read task failed: {err}").into()))?;
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
+        result
+    }
+}

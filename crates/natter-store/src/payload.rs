@@ -1,0 +1,73 @@
+//! Event payloads, built once here so that both stores write identical event logs.
+//!
+//! Message events carry no payload of their own (`{}`): readers join the message in its
+//! current state, so a deleted message's old content never survives in the log.
+
+use natter_proto::{event_type, Timestamp, UserId};
+use serde_json::{json, Value};
+
+use crate::{ConversationRecord, ParticipantRecord, RemovalReason};
+
+/// Type and payload of an event about to be appended.
+#[derive(Debug, Clone)]
+pub struct EventDraft {
+    /// Event type.
+    pub kind: &'static str,
+    /// Payload.
+    pub data: Value,
+}
+
+/// `conversation.created`: the conversation and its first participants.
+pub fn conversation_created(
+    conversation: &ConversationRecord,
+    participants: &[ParticipantRecord],
+) -> EventDraft {
+    let mut data = conversation.to_proto();
+    data.participants = Some(participants.iter().map(ParticipantRecord::to_proto).collect());
+    EventDraft { kind: event_type::CONVERSATION_CREATED, data: to_value(&data) }
+}
+
+/// `conversation.updated`: the conversation after the change.
+pub fn conversation_updated(conversation: &ConversationRecord) -> EventDraft {
+    EventDraft { kind: event_type::CONVERSATION_UPDATED, data: to_value(&conversation.to_proto()) }
+}
+
+/// `participant.added`.
+pub fn participant_added(participant: &ParticipantRecord) -> EventDraft {
+    EventDraft { kind: event_type::PARTICIPANT_ADDED, data: to_value(&participant.to_proto()) }
+}
+
+/// `participant.updated` (role change, ownership hand-over).
+pub fn participant_updated(participant: &ParticipantRecord) -> EventDraft {
+    EventDraft { kind: event_type::PARTICIPANT_UPDATED, data: to_value(&participant.to_proto()) }
+}
+
+/// `participant.removed`.
+pub fn participant_removed(user_id: &UserId, reason: RemovalReason) -> EventDraft {
+    EventDraft {
+        kind: event_type::PARTICIPANT_REMOVED,
+        data: json!({ "user_id": user_id, "reason": reason.as_str() }),
+    }
+}
+
+/// `receipt.updated`: a read marker moved.
+pub fn receipt_updated(user_id: &UserId, last_read_seq: u64, last_read_at: Timestamp) -> EventDraft {
+    let at = last_read_at
+        .format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default();
+    EventDraft {
+        kind: event_type::RECEIPT_UPDATED,
+        data: json!({ "user_id": user_id, "last_read_seq": last_read_seq, "last_read_at": at }),
+    }
+}
+
+/// `message.created`: the payload is joined at read time.
+pub fn message_created() -> EventDraft {
+    EventDraft { kind: event_type::MESSAGE_CREATED, data: json!({}) }
+}
+
+fn to_value<T: serde::Serialize>(value: &T) -> Value {
+    // Serialising our own plain data structs to a Value cannot fail: no maps with
+    // non-string keys, no custom serialisers that error.
+    serde_json::to_value(value).unwrap_or(Value::Null)
+}

@@ -1,0 +1,520 @@
+//! Records the store returns and the inputs of its write methods.
+
+use natter_proto::{
+    AppRole, ContextRef, Conversation, ConversationId, ConversationStatus, ConversationType,
+    EventSeq, Message, MessageId, MessagePreview, MessageSeq, MessageType, MySettings,
+    NotificationLevel, Participant, ParticipantRole, Timestamp, User, UserId,
+};
+
+/// A stored user.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    /// Host-app id.
+    pub id: UserId,
+    /// Display name.
+    pub display_name: Option<String>,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// Application role.
+    pub role: AppRole,
+    /// First seen.
+    pub created_at: Timestamp,
+    /// Last seen.
+    pub last_seen_at: Option<Timestamp>,
+}
+
+impl UserRecord {
+    /// The wire shape.
+    pub fn to_proto(&self) -> User {
+        User {
+            id: self.id.clone(),
+            display_name: self.display_name.clone(),
+            avatar_url: self.avatar_url.clone(),
+            role: self.role,
+            created_at: self.created_at,
+            last_seen_at: self.last_seen_at,
+        }
+    }
+}
+
+/// Input of [`crate::Store::upsert_user`]: absent fields are left unchanged (or defaulted
+/// for a new user).
+#[derive(Debug, Clone)]
+pub struct UserUpsert {
+    /// The user.
+    pub id: UserId,
+    /// New display name.
+    pub display_name: Option<String>,
+    /// New avatar URL.
+    pub avatar_url: Option<String>,
+    /// New role.
+    pub role: Option<AppRole>,
+}
+
+/// A stored conversation with its denormalised counters.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ConversationRecord {
+    /// Id.
+    pub id: ConversationId,
+    /// Kind.
+    pub kind: ConversationType,
+    /// Status.
+    pub status: ConversationStatus,
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// Host-app link.
+    pub context: Option<ContextRef>,
+    /// Creator.
+    pub created_by: Option<UserId>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Last change of the conversation's own fields.
+    pub updated_at: Timestamp,
+    /// Last message or creation: the list order.
+    pub last_activity_at: Timestamp,
+    /// Exempt from PII masking.
+    pub trusted: bool,
+    /// End-to-end encrypted.
+    pub encrypted: bool,
+    /// Messages ever appended.
+    pub message_count: u64,
+    /// Newest message seq.
+    pub last_message_seq: MessageSeq,
+    /// Newest event seq.
+    pub last_event_seq: EventSeq,
+    /// Preview of the newest message.
+    pub last_message: Option<MessagePreview>,
+    /// Active participants.
+    pub participant_count: u64,
+}
+
+impl ConversationRecord {
+    /// The wire shape without per-caller fields (`unread_count` 0, no `me`).
+    pub fn to_proto(&self) -> Conversation {
+        Conversation {
+            id: self.id,
+            kind: self.kind,
+            status: self.status,
+            title: self.title.clone(),
+            description: self.description.clone(),
+            avatar_url: self.avatar_url.clone(),
+            context: self.context.clone(),
+            created_by: self.created_by.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            last_activity_at: self.last_activity_at,
+            trusted: self.trusted,
+            encrypted: self.encrypted,
+            message_count: self.message_count,
+            last_message_seq: self.last_message_seq,
+            latest_event_seq: self.last_event_seq,
+            last_message: self.last_message.clone(),
+            participant_count: self.participant_count,
+            peer_id: None,
+            unread_count: 0,
+            me: None,
+            participants: None,
+        }
+    }
+}
+
+/// A participant row (active, or left when `left_at` is set).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ParticipantRecord {
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// User.
+    pub user_id: UserId,
+    /// Role.
+    pub role: ParticipantRole,
+    /// (Last) join time.
+    pub joined_at: Timestamp,
+    /// Set once the user left or was removed.
+    pub left_at: Option<Timestamp>,
+    /// Read marker.
+    pub last_read_seq: MessageSeq,
+    /// When the read marker last moved.
+    pub last_read_at: Option<Timestamp>,
+    /// Delivery marker.
+    pub last_delivered_seq: MessageSeq,
+    /// Muted flag as set (see `muted_until`).
+    pub muted: bool,
+    /// End of a timed mute.
+    pub muted_until: Option<Timestamp>,
+    /// Pinned.
+    pub pinned: bool,
+    /// Archived in this user's list.
+    pub archived: bool,
+    /// Notification level.
+    pub notification_level: NotificationLevel,
+    /// Sound.
+    pub sound: bool,
+}
+
+impl ParticipantRecord {
+    /// Whether the participant is still in the conversation.
+    pub fn is_active(&self) -> bool {
+        self.left_at.is_none()
+    }
+
+    /// Whether the mute is in force at `now`.
+    pub fn is_muted_at(&self, now: Timestamp) -> bool {
+        self.muted && self.muted_until.is_none_or(|until| until > now)
+    }
+
+    /// The wire shape others see.
+    pub fn to_proto(&self) -> Participant {
+        Participant {
+            user_id: self.user_id.clone(),
+            role: self.role,
+            joined_at: self.joined_at,
+            last_read_seq: self.last_read_seq,
+            last_read_at: self.last_read_at,
+            last_delivered_seq: self.last_delivered_seq,
+        }
+    }
+
+    /// The wire shape the participant sees of themselves.
+    pub fn to_settings(&self, now: Timestamp) -> MySettings {
+        MySettings {
+            role: self.role,
+            joined_at: self.joined_at,
+            last_read_seq: self.last_read_seq,
+            last_read_at: self.last_read_at,
+            last_delivered_seq: self.last_delivered_seq,
+            muted: self.is_muted_at(now),
+            muted_until: if self.is_muted_at(now) { self.muted_until } else { None },
+            pinned: self.pinned,
+            archived: self.archived,
+            notification_level: self.notification_level,
+            sound: self.sound,
+        }
+    }
+}
+
+/// A participant to add.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewParticipant {
+    /// User (a user record is created if missing).
+    pub user_id: UserId,
+    /// Role.
+    pub role: ParticipantRole,
+}
+
+/// Input of [`crate::Store::create_conversation`].
+#[derive(Debug, Clone)]
+pub struct NewConversation {
+    /// Id of the new conversation (UUIDv7).
+    pub id: ConversationId,
+    /// Kind.
+    pub kind: ConversationType,
+    /// Title.
+    pub title: Option<String>,
+    /// Description.
+    pub description: Option<String>,
+    /// Avatar URL.
+    pub avatar_url: Option<String>,
+    /// Host-app link.
+    pub context: Option<ContextRef>,
+    /// Creator.
+    pub created_by: Option<UserId>,
+    /// Exempt from PII masking.
+    pub trusted: bool,
+    /// End-to-end encrypted.
+    pub encrypted: bool,
+    /// Participants, creator included; exactly one `owner`.
+    pub participants: Vec<NewParticipant>,
+    /// When set, at most one conversation has this key: creating another returns the
+    /// existing one. Direct conversations use the unordered pair plus context; by-context
+    /// conversations use the context.
+    pub unique_key: Option<String>,
+    /// Creation time.
+    pub now: Timestamp,
+}
+
+/// Result of [`crate::Store::create_conversation`].
+#[derive(Debug, Clone)]
+pub enum CreateOutcome {
+    /// A new conversation was created.
+    Created(ConversationRecord),
+    /// A conversation with the same `unique_key` existed; nothing was written.
+    Existing(ConversationRecord),
+}
+
+/// Changes to a conversation's own fields; `None` leaves a field as it is and
+/// `Some(None)` clears it.
+#[derive(Debug, Clone, Default)]
+pub struct ConversationPatch {
+    /// Title.
+    pub title: Option<Option<String>>,
+    /// Description.
+    pub description: Option<Option<String>>,
+    /// Avatar.
+    pub avatar_url: Option<Option<String>>,
+    /// Status.
+    pub status: Option<ConversationStatus>,
+    /// Trusted flag.
+    pub trusted: Option<bool>,
+}
+
+impl ConversationPatch {
+    /// Whether the patch changes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.title.is_none()
+            && self.description.is_none()
+            && self.avatar_url.is_none()
+            && self.status.is_none()
+            && self.trusted.is_none()
+    }
+}
+
+/// Changes to a participant's own settings; `None` leaves a field as it is.
+#[derive(Debug, Clone, Default)]
+pub struct SettingsPatch {
+    /// Muted flag.
+    pub muted: Option<bool>,
+    /// End of mute (`Some(None)` clears).
+    pub muted_until: Option<Option<Timestamp>>,
+    /// Pinned.
+    pub pinned: Option<bool>,
+    /// Archived.
+    pub archived: Option<bool>,
+    /// Notification level.
+    pub notification_level: Option<NotificationLevel>,
+    /// Sound.
+    pub sound: Option<bool>,
+}
+
+/// Why a participant leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RemovalReason {
+    /// They left themselves.
+    Left,
+    /// Someone removed them.
+    Removed,
+}
+
+impl RemovalReason {
+    /// Wire name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Left => "left",
+            Self::Removed => "removed",
+        }
+    }
+}
+
+/// Filters and cursor of [`crate::Store::list_conversations`].
+#[derive(Debug, Clone)]
+pub struct ConversationQuery {
+    /// Whose list.
+    pub user_id: UserId,
+    /// Only this type.
+    pub kind: Option<ConversationType>,
+    /// Only this status.
+    pub status: Option<ConversationStatus>,
+    /// Only with (true) or without (false) unread messages.
+    pub has_unread: Option<bool>,
+    /// Only pinned (true) or unpinned (false).
+    pub pinned: Option<bool>,
+    /// Only muted (true) or unmuted (false) at `now`.
+    pub muted: Option<bool>,
+    /// Only archived (true) or unarchived (false) in the user's list.
+    pub archived: Option<bool>,
+    /// Only this context kind.
+    pub context_kind: Option<String>,
+    /// Only this context id.
+    pub context_id: Option<String>,
+    /// Only conversations strictly after this `(last_activity_at, id)` in list order
+    /// (newest activity first, ties by id descending).
+    pub after: Option<(Timestamp, ConversationId)>,
+    /// Page size.
+    pub limit: u32,
+    /// Current time, for timed mutes.
+    pub now: Timestamp,
+}
+
+/// One row of a user's conversation list.
+#[derive(Debug, Clone)]
+pub struct ConversationListItem {
+    /// The conversation.
+    pub conversation: ConversationRecord,
+    /// The user's participant row.
+    pub me: ParticipantRecord,
+    /// Messages from others after the read marker, not deleted.
+    pub unread_count: u64,
+    /// For direct conversations, the other participant.
+    pub peer_id: Option<UserId>,
+}
+
+/// A stored message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MessageRecord {
+    /// Id.
+    pub id: MessageId,
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Seq.
+    pub seq: MessageSeq,
+    /// Sender (absent for server system messages).
+    pub sender_id: Option<UserId>,
+    /// Type.
+    pub kind: MessageType,
+    /// Content (absent once deleted).
+    pub content: Option<String>,
+    /// Sender's idempotency key.
+    pub client_message_id: Option<String>,
+    /// Quoted message.
+    pub reply_to_id: Option<MessageId>,
+    /// Mentioned users.
+    pub mentions: Vec<UserId>,
+    /// Sent.
+    pub created_at: Timestamp,
+    /// Last edit.
+    pub edited_at: Option<Timestamp>,
+    /// Edits.
+    pub edit_count: u32,
+    /// Deleted for everyone.
+    pub deleted_at: Option<Timestamp>,
+    /// Who deleted it.
+    pub deleted_by: Option<UserId>,
+    /// PII was masked.
+    pub pii_masked: bool,
+}
+
+impl MessageRecord {
+    /// The wire shape without viewer-dependent fields (`delivery`, `read_by_all`,
+    /// `client_message_id` are left for the service to fill in).
+    pub fn to_proto(&self) -> Message {
+        Message {
+            id: self.id,
+            conversation_id: self.conversation_id,
+            seq: self.seq,
+            sender_id: self.sender_id.clone(),
+            kind: self.kind,
+            content: if self.deleted_at.is_some() { None } else { self.content.clone() },
+            client_message_id: None,
+            reply_to_id: self.reply_to_id,
+            mentions: self.mentions.clone(),
+            created_at: self.created_at,
+            edited_at: self.edited_at,
+            edit_count: self.edit_count,
+            deleted_at: self.deleted_at,
+            pii_masked: self.pii_masked,
+            delivery: None,
+            read_by_all: false,
+        }
+    }
+}
+
+/// Input of [`crate::Store::append_message`].
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    /// Id (UUIDv7).
+    pub id: MessageId,
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Sender.
+    pub sender_id: Option<UserId>,
+    /// Type.
+    pub kind: MessageType,
+    /// Validated content.
+    pub content: Option<String>,
+    /// Idempotency key, unique per sender.
+    pub client_message_id: Option<String>,
+    /// Quoted message (already checked to be in the same conversation).
+    pub reply_to_id: Option<MessageId>,
+    /// Mentioned users (already checked).
+    pub mentions: Vec<UserId>,
+    /// PII was masked.
+    pub pii_masked: bool,
+    /// Send time.
+    pub now: Timestamp,
+}
+
+/// Result of [`crate::Store::append_message`].
+#[derive(Debug, Clone)]
+pub struct AppendOutcome {
+    /// The message (the original one for a duplicate).
+    pub message: MessageRecord,
+    /// True when `client_message_id` matched an existing message of the sender and
+    /// nothing was written.
+    pub duplicate: bool,
+}
+
+/// Direction of a message page.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Order {
+    /// Oldest first.
+    Ascending,
+    /// Newest first.
+    Descending,
+}
+
+/// Cursor and size of a message page.
+#[derive(Debug, Clone, Copy)]
+pub struct MessageQuery {
+    /// Only seqs strictly below.
+    pub before: Option<MessageSeq>,
+    /// Only seqs strictly above.
+    pub after: Option<MessageSeq>,
+    /// Page size (1–100, checked by the service; the store adds one to detect more).
+    pub limit: u32,
+    /// Order of the page.
+    pub order: Order,
+}
+
+/// Result of moving one read marker.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadOutcome {
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Unread messages this call marked read.
+    pub marked_count: u64,
+    /// Marker after the call.
+    pub last_read_seq: MessageSeq,
+    /// Unread messages left after the marker.
+    pub unread_count: u64,
+}
+
+/// Which conversations [`crate::Store::mark_read_many`] marks.
+#[derive(Debug, Clone)]
+pub enum ReadTargets {
+    /// Every active conversation of the user.
+    All,
+    /// These conversations (those the user is not an active participant of are skipped).
+    Some(Vec<ConversationId>),
+}
+
+/// One stored event, with the message it refers to for `message.*` events.
+#[derive(Debug, Clone)]
+pub struct EventRecord {
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Event seq.
+    pub seq: EventSeq,
+    /// Type (`message.created`, …).
+    pub kind: String,
+    /// Payload as written (for message events: `{}`; the message is in `message`).
+    pub data: serde_json::Value,
+    /// The message of a `message.*` event, in its current state (a deleted message is a
+    /// tombstone, never its old content).
+    pub message: Option<MessageRecord>,
+    /// Commit time.
+    pub created_at: Timestamp,
+}
+
+/// One row of a sync answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SyncRecord {
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Its latest event seq.
+    pub last_event_seq: EventSeq,
+    /// The user left or was removed.
+    pub removed: bool,
+}

@@ -1,0 +1,198 @@
+//! The [`Store`] trait.
+
+use async_trait::async_trait;
+use natter_proto::{
+    ConversationId, EventSeq, MessageId, MessageSeq, ParticipantRole, Timestamp, UserId,
+};
+
+use crate::{
+    AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery,
+    ConversationRecord, CreateOutcome, EventRecord, MessageQuery, MessageRecord,
+    NewConversation, NewMessage, NewParticipant, ParticipantRecord, ReadOutcome, ReadTargets,
+    RemovalReason, SettingsPatch, StoreError, SyncRecord, UserRecord, UserUpsert,
+};
+
+/// Everything Natter persists. Each method is one atomic unit: it commits entirely or not
+/// at all, and every write that changes a conversation appends to that conversation's
+/// event log in the same transaction (the event seq is the conversation's
+/// `last_event_seq + 1`, gap-free, in commit order).
+///
+/// "Unread" everywhere means: messages of the conversation with `seq` greater than the
+/// participant's `last_read_seq`, not sent by the participant, not deleted.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+
+    // --- users ---
+
+    /// Creates the user or updates the fields given. A new user gets role `user` unless
+    /// one is given.
+    async fn upsert_user(&self, user: UserUpsert, now: Timestamp)
+        -> Result<UserRecord, StoreError>;
+
+    /// The user, if known.
+    async fn find_user(&self, user_id: &UserId) -> Result<Option<UserRecord>, StoreError>;
+
+    // --- conversations ---
+
+    /// Creates a conversation with its participants (creating missing user records) and
+    /// appends `conversation.created` as event 1. When `unique_key` is set and a
+    /// conversation with that key exists, returns it unchanged instead.
+    async fn create_conversation(&self, new: NewConversation)
+        -> Result<CreateOutcome, StoreError>;
+
+    /// The conversation, if it exists.
+    async fn find_conversation(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<ConversationRecord>, StoreError>;
+
+    /// The conversation with this `unique_key`, if any.
+    async fn find_conversation_by_key(
+        &self,
+        unique_key: &str,
+    ) -> Result<Option<ConversationRecord>, StoreError>;
+
+    /// Applies the patch, sets `updated_at` and appends `conversation.updated`.
+    /// `NotFound` if the conversation does not exist.
+    async fn update_conversation(
+        &self,
+        conversation_id: ConversationId,
+        patch: ConversationPatch,
+        now: Timestamp,
+    ) -> Result<ConversationRecord, StoreError>;
+
+    /// One page of the user's active conversations with their unread counts, in list
+    /// order (newest activity first), in a constant number of queries.
+    async fn list_conversations(
+        &self,
+        query: &ConversationQuery,
+    ) -> Result<Vec<ConversationListItem>, StoreError>;
+
+    /// Unread count of each of the user's active conversations that has unread messages.
+    async fn list_unread_counts(
+        &self,
+        user_id: &UserId,
+    ) -> Result<Vec<(ConversationId, u64)>, StoreError>;
+
+    // --- participants ---
+
+    /// The user's participant row (active or left), if any.
+    async fn find_participant(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+    ) -> Result<Option<ParticipantRecord>, StoreError>;
+
+    /// Active participants, longest-standing first (by `joined_at`, then user id).
+    async fn list_participants(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<ParticipantRecord>, StoreError>;
+
+    /// Adds the users who are not active participants (re-joining resets a left row),
+    /// creating missing user records. A (re)joining participant's read marker starts at
+    /// the conversation's latest message. Appends `participant.added` per added user and
+    /// returns only those. `NotFound` if the conversation does not exist.
+    async fn add_participants(
+        &self,
+        conversation_id: ConversationId,
+        participants: Vec<NewParticipant>,
+        now: Timestamp,
+    ) -> Result<Vec<ParticipantRecord>, StoreError>;
+
+    /// Changes an active participant's role and appends `participant.updated`.
+    /// `NotFound` if they are not an active participant.
+    async fn update_participant_role(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        role: ParticipantRole,
+        now: Timestamp,
+    ) -> Result<ParticipantRecord, StoreError>;
+
+    /// Marks an active participant as left and appends `participant.removed`. With a
+    /// `successor`, that active participant becomes owner in the same transaction
+    /// (`participant.updated`); `Conflict("successor")` if they are no longer active.
+    /// `NotFound` if `user_id` is not an active participant.
+    async fn remove_participant(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        reason: RemovalReason,
+        successor: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Changes the participant's own settings (no event: they are private).
+    /// `NotFound` if not an active participant.
+    async fn update_settings(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        patch: SettingsPatch,
+    ) -> Result<ParticipantRecord, StoreError>;
+
+    // --- messages ---
+
+    /// Appends a message with the conversation's next seq, updates the conversation's
+    /// counters and preview, moves the sender's read marker to the new message (sending
+    /// implies having read the conversation), and appends `message.created`.
+    /// When the sender already has a message with the same `client_message_id`, returns
+    /// that one with `duplicate: true` and writes nothing.
+    /// `NotFound` if the conversation does not exist.
+    async fn append_message(&self, new: NewMessage) -> Result<AppendOutcome, StoreError>;
+
+    /// The message, if it exists.
+    async fn find_message(&self, message_id: MessageId)
+        -> Result<Option<MessageRecord>, StoreError>;
+
+    /// A page of messages by seq cursor, at most `limit + 1` rows (the extra row tells
+    /// the caller that there is a next page).
+    async fn list_messages(
+        &self,
+        conversation_id: ConversationId,
+        query: MessageQuery,
+    ) -> Result<Vec<MessageRecord>, StoreError>;
+
+    // --- read state ---
+
+    /// Moves the participant's read marker forward to `min(up_to, last_message_seq)`;
+    /// never backward. Appends `receipt.updated` when it moved.
+    /// `NotFound` if not an active participant.
+    async fn mark_read(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        up_to: MessageSeq,
+        now: Timestamp,
+    ) -> Result<ReadOutcome, StoreError>;
+
+    /// Marks each target conversation read up to its latest message, in one transaction.
+    /// Returns an outcome per active conversation touched.
+    async fn mark_read_many(
+        &self,
+        user_id: &UserId,
+        targets: ReadTargets,
+        now: Timestamp,
+    ) -> Result<Vec<ReadOutcome>, StoreError>;
+
+    // --- events ---
+
+    /// Events with `seq > after`, in seq order, at most `limit`.
+    async fn list_events(
+        &self,
+        conversation_id: ConversationId,
+        after: EventSeq,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>, StoreError>;
+
+    /// The user's conversations with an event at or after `since`, plus those the user
+    /// left at or after `since` (`removed: true`).
+    async fn list_changed_conversations(
+        &self,
+        user_id: &UserId,
+        since: Timestamp,
+    ) -> Result<Vec<SyncRecord>, StoreError>;
+}
