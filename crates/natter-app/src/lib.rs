@@ -1,1 +1,94 @@
-//! placeholder
+//! Natter's use cases: who may do what, validation, idempotency, and the one store call
+//! that makes each change atomic.
+//!
+//! [`App`] bundles the services (`app.conversations`, `app.messages`, …), each a cheap
+//! clone over the shared [`core::Core`]. Services take an [`Actor`] and return proto
+//! types or [`AppError`]. This crate never names axum, sqlx or rusqlite: the server maps
+//! results to HTTP, the store crates do SQL. Where to look next: `conversations.rs` for
+//! the permission model, `messages.rs` for sending.
+
+#![forbid(unsafe_code)]
+
+pub mod auth;
+pub mod content;
+mod conversations;
+mod core;
+mod error;
+mod events;
+mod messages;
+mod users;
+
+use std::sync::Arc;
+
+pub use auth::{Actor, Authenticator, JwtKey, TokenIssuer};
+pub use conversations::{Conversations, ListConversations};
+pub use error::{AppError, AuthFailure, Resource, Validation};
+pub use events::Events;
+pub use messages::{Cursor, ListMessages, Messages};
+pub use natter_store::Store;
+pub use users::Users;
+
+/// Source of the current time; tests may substitute their own.
+pub trait Clock: Send + Sync + 'static {
+    /// Now, in UTC.
+    fn now(&self) -> time::OffsetDateTime;
+}
+
+/// The wall clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> time::OffsetDateTime {
+        time::OffsetDateTime::now_utc()
+    }
+}
+
+/// Limits the services enforce (the `limits` section of the configuration).
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Longest message content in characters (1–10 000).
+    pub max_message_chars: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self { max_message_chars: 4000 }
+    }
+}
+
+/// All services, sharing one store and clock.
+#[derive(Clone)]
+pub struct App {
+    /// Users.
+    pub users: Users,
+    /// Conversations and participants.
+    pub conversations: Conversations,
+    /// Messages and read state.
+    pub messages: Messages,
+    /// Event log and sync.
+    pub events: Events,
+    /// Credential verification.
+    pub auth: Arc<Authenticator>,
+    store: Arc<dyn Store>,
+}
+
+impl App {
+    /// Wires the services over a store.
+    pub fn new(store: Arc<dyn Store>, auth: Authenticator, limits: Limits, clock: Arc<dyn Clock>) -> Self {
+        let core = Arc::new(core::Core { store: store.clone(), limits, clock });
+        Self {
+            users: Users::new(core.clone()),
+            conversations: Conversations { core: core.clone() },
+            messages: Messages { core: core.clone() },
+            events: Events { core },
+            auth: Arc::new(auth),
+            store,
+        }
+    }
+
+    /// Whether the store answers (for `/readyz`).
+    pub async fn store_ready(&self) -> bool {
+        self.store.ping().await.is_ok()
+    }
+}

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConversationId, EventSeq, MessageSeq, MessageType, Timestamp, UserId};
+use crate::{ConversationId, EventSeq, MessageSeq, MessageType, UserId};
 
 macro_rules! wire_enum {
     ($(#[$doc:meta])* $name:ident { $($(#[$vdoc:meta])* $variant:ident => $wire:literal),+ $(,)? }) => {
@@ -184,7 +184,7 @@ pub struct MessagePreview {
     pub text: String,
     /// When it was sent.
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: Timestamp,
+    pub created_at: time::OffsetDateTime,
 }
 
 /// A conversation as the caller sees it.
@@ -210,13 +210,13 @@ pub struct Conversation {
     pub created_by: Option<UserId>,
     /// Creation time.
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: Timestamp,
+    pub created_at: time::OffsetDateTime,
     /// Last change of the conversation itself.
     #[serde(with = "time::serde::rfc3339")]
-    pub updated_at: Timestamp,
+    pub updated_at: time::OffsetDateTime,
     /// Last message, or creation time: the list order.
     #[serde(with = "time::serde::rfc3339")]
-    pub last_activity_at: Timestamp,
+    pub last_activity_at: time::OffsetDateTime,
     /// Exempt from PII masking.
     pub trusted: bool,
     /// End-to-end encrypted (set at creation, never unset).
@@ -254,12 +254,12 @@ pub struct Participant {
     pub role: ParticipantRole,
     /// When they (last) joined.
     #[serde(with = "time::serde::rfc3339")]
-    pub joined_at: Timestamp,
+    pub joined_at: time::OffsetDateTime,
     /// Read marker: every message up to this seq is read.
     pub last_read_seq: MessageSeq,
     /// When the read marker last moved.
     #[serde(with = "time::serde::rfc3339::option")]
-    pub last_read_at: Option<Timestamp>,
+    pub last_read_at: Option<time::OffsetDateTime>,
     /// Delivery marker: a device of theirs acknowledged every message up to this seq.
     pub last_delivered_seq: MessageSeq,
 }
@@ -272,19 +272,19 @@ pub struct MySettings {
     pub role: ParticipantRole,
     /// When the caller (last) joined.
     #[serde(with = "time::serde::rfc3339")]
-    pub joined_at: Timestamp,
+    pub joined_at: time::OffsetDateTime,
     /// Read marker.
     pub last_read_seq: MessageSeq,
     /// When the read marker last moved.
     #[serde(with = "time::serde::rfc3339::option")]
-    pub last_read_at: Option<Timestamp>,
+    pub last_read_at: Option<time::OffsetDateTime>,
     /// Delivery marker.
     pub last_delivered_seq: MessageSeq,
     /// Muted now (taking `muted_until` into account).
     pub muted: bool,
     /// End of a timed mute.
     #[serde(with = "time::serde::rfc3339::option")]
-    pub muted_until: Option<Timestamp>,
+    pub muted_until: Option<time::OffsetDateTime>,
     /// Pinned to the top of the caller's list.
     pub pinned: bool,
     /// Archived in the caller's list (distinct from the conversation status).
@@ -305,7 +305,7 @@ pub struct UpdateMySettings {
     pub muted: Option<bool>,
     /// With `muted: true`, the end of the mute (in the future).
     #[serde(default, with = "time::serde::rfc3339::option")]
-    pub muted_until: Option<Timestamp>,
+    pub muted_until: Option<time::OffsetDateTime>,
     /// Pin or unpin.
     #[serde(default)]
     pub pinned: Option<bool>,

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ConversationId, EventSeq, Timestamp};
+use crate::{ConversationId, EventSeq};
 
 /// Event type names (`category.action`). The payload of each is documented in `docs/protocol.md`.
 pub mod event_type {
@@ -39,7 +39,7 @@ pub struct Event {
     pub data: serde_json::Value,
     /// When the change was committed.
     #[serde(with = "time::serde::rfc3339")]
-    pub ts: Timestamp,
+    pub ts: time::OffsetDateTime,
 }
 
 /// Response of `GET /v1/conversations/{id}/events`.

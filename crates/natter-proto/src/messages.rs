@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::conversations::wire_enum;
-use crate::{ContextRef, ConversationId, MessageId, MessageSeq, Timestamp, UserId};
+use crate::{ContextRef, ConversationId, MessageId, MessageSeq, UserId};
 
 wire_enum!(
     /// Kind of message.
@@ -101,7 +101,7 @@ pub struct Message {
     pub kind: MessageType,
     /// Text; absent once deleted.
     pub content: Option<String>,
-    /// The sender's idempotency key (only shown to the sender).
+    /// The sender's idempotency key, echoed so that clients can match optimistic sends.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub client_message_id: Option<String>,
     /// Quoted message.
@@ -110,15 +110,15 @@ pub struct Message {
     pub mentions: Vec<UserId>,
     /// Send time.
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: Timestamp,
+    pub created_at: time::OffsetDateTime,
     /// Last edit time.
     #[serde(with = "time::serde::rfc3339::option")]
-    pub edited_at: Option<Timestamp>,
+    pub edited_at: Option<time::OffsetDateTime>,
     /// Number of edits.
     pub edit_count: u32,
     /// Deletion time (tombstone).
     #[serde(with = "time::serde::rfc3339::option")]
-    pub deleted_at: Option<Timestamp>,
+    pub deleted_at: Option<time::OffsetDateTime>,
     /// Whether PII was masked out of the content.
     pub pii_masked: bool,
     /// Delivery state, shown only to the sender.
@@ -184,7 +184,7 @@ pub struct Receipt {
     /// When their read marker reached (or passed) this message, as far as known: the time
     /// of the marker's last move.
     #[serde(with = "time::serde::rfc3339::option")]
-    pub read_at: Option<Timestamp>,
+    pub read_at: Option<time::OffsetDateTime>,
 }
 
 /// Response of `GET /v1/messages/{id}/receipts`.

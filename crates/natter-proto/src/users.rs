@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Timestamp, UserId};
+use crate::UserId;
 
 /// Application-wide role of a user, from the token claim `role`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -57,10 +57,10 @@ pub struct User {
     pub role: AppRole,
     /// When Natter first saw this user.
     #[serde(with = "time::serde::rfc3339")]
-    pub created_at: Timestamp,
+    pub created_at: time::OffsetDateTime,
     /// Last time the user was seen (authenticated request or realtime disconnect).
     #[serde(with = "time::serde::rfc3339::option")]
-    pub last_seen_at: Option<Timestamp>,
+    pub last_seen_at: Option<time::OffsetDateTime>,
 }
 
 /// Body of `PUT /v1/users/{id}` (server API): creates or updates a user.

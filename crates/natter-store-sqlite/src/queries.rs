@@ -450,6 +450,33 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn count_unread(&self, conversation_id: ConversationId, user_id: &UserId) -> Result<u64> {
+        let user_id = user_id.clone();
+        self.readers
+            .read(move |conn| {
+                let marker: Option<(i64, i64)> = conn
+                    .prepare_cached(
+                        "SELECT p.last_read_seq, c.last_message_seq FROM participants p \
+                         JOIN conversations c ON c.id = p.conversation_id \
+                         WHERE p.conversation_id = ?1 AND p.user_id = ?2 AND p.left_at IS NULL",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_row(params![conversation_id.0, user_id.as_str()], |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })
+                        .optional()
+                    })
+                    .map_err(store_error)?;
+                match marker {
+                    Some((read, last)) => {
+                        count_unread(conn, conversation_id, &user_id, read as u64, last as u64)
+                    }
+                    None => Ok(0),
+                }
+            })
+            .await
+    }
+
     async fn list_unread_counts(&self, user_id: &UserId) -> Result<Vec<(ConversationId, u64)>> {
         let user_id = user_id.clone();
         self.readers

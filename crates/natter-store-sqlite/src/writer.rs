@@ -23,8 +23,11 @@ use crate::error::store_error;
 /// how to deliver its result once the commit outcome is known.
 struct Finished {
     keep: bool,
-    deliver: Box<dyn FnOnce(Option<&str>) + Send>,
+    deliver: Deliver,
 }
+
+/// Answers a job's caller, given the commit error if the commit failed.
+type Deliver = Box<dyn FnOnce(Option<&str>) + Send>;
 
 /// A queued write. Called with `None` when no transaction could be opened: it then
 /// answers its caller with an error without touching the database.

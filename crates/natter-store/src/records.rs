@@ -387,8 +387,8 @@ pub struct MessageRecord {
 }
 
 impl MessageRecord {
-    /// The wire shape without viewer-dependent fields (`delivery`, `read_by_all`,
-    /// `client_message_id` are left for the service to fill in).
+    /// The wire shape without viewer-dependent fields (`delivery` and `read_by_all` are
+    /// left for the service to fill in).
     pub fn to_proto(&self) -> Message {
         Message {
             id: self.id,
@@ -397,7 +397,7 @@ impl MessageRecord {
             sender_id: self.sender_id.clone(),
             kind: self.kind,
             content: if self.deleted_at.is_some() { None } else { self.content.clone() },
-            client_message_id: None,
+            client_message_id: self.client_message_id.clone(),
             reply_to_id: self.reply_to_id,
             mentions: self.mentions.clone(),
             created_at: self.created_at,

@@ -70,6 +70,13 @@ pub trait Store: Send + Sync + 'static {
         query: &ConversationQuery,
     ) -> Result<Vec<ConversationListItem>, StoreError>;
 
+    /// Unread count of one conversation for the user (0 when not an active participant).
+    async fn count_unread(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+    ) -> Result<u64, StoreError>;
+
     /// Unread count of each of the user's active conversations that has unread messages.
     async fn list_unread_counts(
         &self,

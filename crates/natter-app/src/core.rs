@@ -1,0 +1,105 @@
+//! State and checks shared by every service: the store, the clock, and the question
+//! "what may this actor do in this conversation?".
+
+use std::sync::Arc;
+
+use natter_proto::{ConversationId, ConversationType, ParticipantRole, Timestamp};
+use natter_store::{ConversationRecord, ParticipantRecord, Store};
+
+use crate::{Actor, AppError, Clock, Limits, Resource};
+
+pub(crate) struct Core {
+    pub(crate) store: Arc<dyn Store>,
+    pub(crate) limits: Limits,
+    pub(crate) clock: Arc<dyn Clock>,
+}
+
+/// How the actor relates to a conversation.
+#[derive(Debug, Clone)]
+pub(crate) enum Access {
+    /// An active participant.
+    Participant(ParticipantRecord),
+    /// Not a participant, but may read and moderate (app admin or the server itself).
+    Moderator,
+    /// An agent looking at a support conversation they may join.
+    SupportAgent,
+}
+
+impl Access {
+    pub(crate) fn participant(&self) -> Option<&ParticipantRecord> {
+        match self {
+            Self::Participant(participant) => Some(participant),
+            _ => None,
+        }
+    }
+
+    /// Owner or admin of the conversation, or a moderator.
+    pub(crate) fn can_manage(&self) -> bool {
+        match self {
+            Self::Participant(p) => p.role.rank() >= ParticipantRole::Admin.rank(),
+            Self::Moderator => true,
+            Self::SupportAgent => false,
+        }
+    }
+
+    /// The highest role this actor may grant or act upon: its own role for participants,
+    /// admin for moderators.
+    pub(crate) fn rank(&self) -> u8 {
+        match self {
+            Self::Participant(p) => p.role.rank(),
+            Self::Moderator => ParticipantRole::Admin.rank(),
+            Self::SupportAgent => 0,
+        }
+    }
+}
+
+impl Core {
+    /// Now, truncated to the precision the stores keep.
+    pub(crate) fn now(&self) -> Timestamp {
+        natter_store::truncate_to_micros(self.clock.now())
+    }
+
+    /// The conversation and the actor's access to it; `NotFound` for anyone who may not
+    /// see it, so that outsiders cannot tell whether it exists.
+    pub(crate) async fn access(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+    ) -> Result<(ConversationRecord, Access), AppError> {
+        let conversation = self
+            .store
+            .find_conversation(conversation_id)
+            .await?
+            .ok_or(AppError::NotFound(Resource::Conversation))?;
+        if let Some(user_id) = &actor.user_id {
+            if let Some(participant) = self.store.find_participant(conversation_id, user_id).await? {
+                if participant.is_active() {
+                    return Ok((conversation, Access::Participant(participant)));
+                }
+            }
+        }
+        if actor.is_moderator() {
+            return Ok((conversation, Access::Moderator));
+        }
+        if actor.role == natter_proto::AppRole::Agent && conversation.kind == ConversationType::Support {
+            return Ok((conversation, Access::SupportAgent));
+        }
+        Err(AppError::NotFound(Resource::Conversation))
+    }
+
+    /// Like [`Core::access`] but only active participants pass.
+    pub(crate) async fn participant(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+    ) -> Result<(ConversationRecord, ParticipantRecord), AppError> {
+        let (conversation, access) = self.access(actor, conversation_id).await?;
+        match access {
+            Access::Participant(participant) => Ok((conversation, participant)),
+            _ => Err(AppError::forbidden(
+                "not_participant",
+                "only participants of the conversation may do this",
+            )),
+        }
+    }
+}

@@ -1,0 +1,302 @@
+//! The one `Config` of a Natter server: built-in defaults, then `natter.toml`, then
+//! `NATTER_*` environment variables, then command-line flags. Parsed once in `main` and
+//! passed down by value; nothing reads configuration after startup.
+//!
+//! Environment: top-level keys as `NATTER_<KEY>` (`NATTER_LISTEN`, `NATTER_DATA_DIR`,
+//! `NATTER_DATABASE_URL`, `NATTER_BUS`), section keys as `NATTER_<SECTION>__<KEY>`
+//! (`NATTER_LIMITS__MAX_MESSAGE_CHARS`), and two secrets by their short names:
+//! `NATTER_JWT_SECRET` and `NATTER_API_KEYS` (comma-separated).
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use secrecy::{ExposeSecret, SecretString};
+use serde::{Deserialize, Serialize};
+
+/// Server configuration. Every field is documented in `natter.example.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port to listen on.
+    pub listen: SocketAddr,
+    /// Directory for the SQLite database, demo secrets and (later) files.
+    pub data_dir: PathBuf,
+    /// `postgres://…` selects PostgreSQL; `sqlite://PATH` or empty selects SQLite
+    /// (default: `<data_dir>/natter.db`).
+    pub database_url: Option<String>,
+    /// Event bus: empty for in-process.
+    pub bus: Option<String>,
+    /// Apply pending database migrations at startup.
+    pub migrate_on_start: bool,
+    /// Log output: `pretty` or `json`.
+    pub log_format: LogFormat,
+    /// Authentication.
+    pub auth: AuthConfig,
+    /// SQLite store tuning.
+    pub sqlite: SqliteConfig,
+    /// PostgreSQL store tuning.
+    pub postgres: PostgresConfig,
+    /// Request and content limits.
+    pub limits: LimitsConfig,
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The `[auth]` section.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// HS256 secret for user tokens (env `NATTER_JWT_SECRET`). At least 32 bytes.
+    #[serde(serialize_with = "redact_option")]
+    pub jwt_secret: Option<SecretString>,
+    /// PEM public key file for RS256, ES256 or EdDSA user tokens (instead of a secret).
+    pub jwt_public_key_file: Option<PathBuf>,
+    /// Algorithm of `jwt_public_key_file`: `RS256`, `ES256` or `EdDSA`.
+    pub jwt_algorithm: Option<String>,
+    /// Server API keys (env `NATTER_API_KEYS`, comma-separated). 16+ characters, no dots.
+    #[serde(serialize_with = "redact_list")]
+    pub api_keys: Vec<SecretString>,
+}
+
+/// The `[sqlite]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SqliteConfig {
+    /// `full` (a commit survives power loss) or `normal` (survives a process crash).
+    pub durability: SqliteDurability,
+    /// Read connections in the pool.
+    pub read_connections: usize,
+}
+
+/// SQLite commit durability.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum SqliteDurability {
+    /// `synchronous=FULL`.
+    #[default]
+    Full,
+    /// `synchronous=NORMAL`.
+    Normal,
+}
+
+impl Default for SqliteConfig {
+    fn default() -> Self {
+        Self { durability: SqliteDurability::Full, read_connections: 4 }
+    }
+}
+
+/// The `[postgres]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresConfig {
+    /// Pool size.
+    pub max_connections: u32,
+    /// Seconds to wait for a pooled connection before answering 503.
+    pub acquire_timeout_secs: u64,
+}
+
+impl Default for PostgresConfig {
+    fn default() -> Self {
+        Self { max_connections: 16, acquire_timeout_secs: 5 }
+    }
+}
+
+/// The `[limits]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Longest message in characters (1–10 000).
+    pub max_message_chars: usize,
+    /// Largest JSON request body in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self { max_message_chars: 4000, max_body_bytes: 1024 * 1024 }
+    }
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            data_dir: PathBuf::from("./natter-data"),
+            database_url: None,
+            bus: None,
+            migrate_on_start: true,
+            log_format: LogFormat::Pretty,
+            auth: AuthConfig::default(),
+            sqlite: SqliteConfig::default(),
+            postgres: PostgresConfig::default(),
+            limits: LimitsConfig::default(),
+        }
+    }
+}
+
+fn redact_option<S: serde::Serializer>(value: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+    match value {
+        Some(_) => serializer.serialize_some("<redacted>"),
+        None => serializer.serialize_none(),
+    }
+}
+
+fn redact_list<S: serde::Serializer>(value: &[SecretString], serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.collect_seq(value.iter().map(|_| "<redacted>"))
+}
+
+/// Which store a configuration selects.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreChoice {
+    /// SQLite database file.
+    Sqlite(PathBuf),
+    /// PostgreSQL URL.
+    Postgres(String),
+}
+
+impl Config {
+    /// Loads defaults, then the TOML file (if given), then the environment.
+    pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(file) = file {
+            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            figment = figment.merge(Toml::file(file));
+        }
+        figment = figment.merge(
+            Env::prefixed("NATTER_")
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    !matches!(key.as_str(), "config" | "jwt_secret" | "api_keys") && !key.starts_with("test_")
+                })
+                .split("__"),
+        );
+        let mut config: Config = figment.extract().context("reading configuration")?;
+        if let Ok(secret) = std::env::var("NATTER_JWT_SECRET") {
+            config.auth.jwt_secret = Some(SecretString::from(secret));
+        }
+        if let Ok(keys) = std::env::var("NATTER_API_KEYS") {
+            config.auth.api_keys = keys
+                .split(',')
+                .map(str::trim)
+                .filter(|key| !key.is_empty())
+                .map(|key| SecretString::from(key.to_owned()))
+                .collect();
+        }
+        Ok(config)
+    }
+
+    /// Checks the whole configuration and reports every problem at once.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        let mut problems = Vec::new();
+        if let Some(secret) = &self.auth.jwt_secret {
+            if secret.expose_secret().len() < 32 {
+                problems.push("auth.jwt_secret must be at least 32 bytes".to_owned());
+            }
+        }
+        if self.auth.jwt_secret.is_some() && self.auth.jwt_public_key_file.is_some() {
+            problems.push("set either auth.jwt_secret or auth.jwt_public_key_file, not both".to_owned());
+        }
+        if self.auth.jwt_public_key_file.is_some()
+            && !matches!(self.auth.jwt_algorithm.as_deref(), Some("RS256" | "ES256" | "EdDSA"))
+        {
+            problems.push("auth.jwt_algorithm must be RS256, ES256 or EdDSA with a public key file".to_owned());
+        }
+        for key in &self.auth.api_keys {
+            let key = key.expose_secret();
+            if key.len() < 16 || key.contains('.') || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                problems.push("auth.api_keys: each key needs 16+ characters without dots or whitespace".to_owned());
+                break;
+            }
+        }
+        if !(1..=10_000).contains(&self.limits.max_message_chars) {
+            problems.push("limits.max_message_chars must be between 1 and 10000".to_owned());
+        }
+        if self.limits.max_body_bytes < 1024 {
+            problems.push("limits.max_body_bytes must be at least 1024".to_owned());
+        }
+        if self.sqlite.read_connections == 0 {
+            problems.push("sqlite.read_connections must be at least 1".to_owned());
+        }
+        if let Some(bus) = &self.bus {
+            if !bus.is_empty() {
+                problems.push(format!("bus {bus:?}: only the in-process bus exists in this version"));
+            }
+        }
+        if let Some(url) = &self.database_url {
+            let known = url.is_empty()
+                || url.starts_with("sqlite://")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://");
+            if !known {
+                problems.push("database_url must start with sqlite:// or postgres://".to_owned());
+            }
+        }
+        anyhow::ensure!(problems.is_empty(), "invalid configuration:\n  - {}", problems.join("\n  - "));
+        Ok(())
+    }
+
+    /// The store this configuration selects.
+    pub fn store_choice(&self) -> StoreChoice {
+        match self.database_url.as_deref() {
+            Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
+                StoreChoice::Postgres(url.to_owned())
+            }
+            Some(url) if url.starts_with("sqlite://") => StoreChoice::Sqlite(PathBuf::from(&url["sqlite://".len()..])),
+            _ => StoreChoice::Sqlite(self.data_dir.join("natter.db")),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn example_config_parses_and_validates() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../natter.example.toml");
+        let config: Config = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(&path))
+            .extract()
+            .expect("natter.example.toml parses");
+        config.validate().expect("natter.example.toml is valid");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let result: Result<Config, _> = Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string("lisen = \"0.0.0.0:1\""))
+            .extract();
+        assert!(result.is_err());
+    }
+
+    #[test]
+    fn validation_reports_every_problem() {
+        let mut config = Config::default();
+        config.auth.jwt_secret = Some(SecretString::from("short"));
+        config.limits.max_message_chars = 0;
+        let message = config.validate().expect_err("invalid").to_string();
+        assert!(message.contains("jwt_secret") && message.contains("max_message_chars"), "{message}");
+    }
+
+    #[test]
+    fn database_url_selects_the_store() {
+        let mut config = Config::default();
+        assert_eq!(config.store_choice(), StoreChoice::Sqlite(PathBuf::from("./natter-data/natter.db")));
+        config.database_url = Some("postgres://localhost/natter".into());
+        assert_eq!(config.store_choice(), StoreChoice::Postgres("postgres://localhost/natter".into()));
+        config.database_url = Some("sqlite:///tmp/x.db".into());
+        assert_eq!(config.store_choice(), StoreChoice::Sqlite(PathBuf::from("/tmp/x.db")));
+    }
+}

@@ -1,0 +1,78 @@
+//! Picks and opens the concrete store for a configuration and builds the [`App`].
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use natter_app::{App, Authenticator, JwtKey, Limits, Store, SystemClock};
+use natter_store_postgres::{PostgresOptions, PostgresStore};
+use natter_store_sqlite::{Durability, SqliteOptions, SqliteStore};
+use secrecy::ExposeSecret;
+
+use crate::config::{Config, SqliteDurability, StoreChoice};
+
+/// Opens the configured store (applying migrations unless disabled).
+pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(match config.store_choice() {
+        StoreChoice::Sqlite(path) => {
+            let mut options = SqliteOptions::new(&path);
+            options.durability = match config.sqlite.durability {
+                SqliteDurability::Full => Durability::Full,
+                SqliteDurability::Normal => Durability::Normal,
+            };
+            options.read_connections = config.sqlite.read_connections;
+            options.migrate = config.migrate_on_start;
+            let store = tokio::task::spawn_blocking(move || SqliteStore::open(options))
+                .await
+                .context("opening the SQLite store")?
+                .with_context(|| format!("opening SQLite database {}", path.display()))?;
+            Arc::new(store)
+        }
+        StoreChoice::Postgres(url) => {
+            let mut options = PostgresOptions::new(url);
+            options.max_connections = config.postgres.max_connections;
+            options.acquire_timeout = Duration::from_secs(config.postgres.acquire_timeout_secs);
+            options.migrate = config.migrate_on_start;
+            Arc::new(PostgresStore::connect(options).await.context("connecting to PostgreSQL")?)
+        }
+    })
+}
+
+/// Applies pending migrations of the configured store; returns how many ran.
+pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
+    match config.store_choice() {
+        StoreChoice::Sqlite(path) => {
+            let mut options = SqliteOptions::new(path);
+            options.migrate = true;
+            Ok(tokio::task::spawn_blocking(move || natter_store_sqlite::migrate(&options)).await??)
+        }
+        StoreChoice::Postgres(url) => Ok(natter_store_postgres::migrate(&url).await?),
+    }
+}
+
+/// The authenticator for the `[auth]` section.
+pub fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
+    let jwt = match (&config.auth.jwt_secret, &config.auth.jwt_public_key_file) {
+        (Some(secret), _) => Some(JwtKey::Hs256(secret.expose_secret().as_bytes().to_vec())),
+        (None, Some(file)) => {
+            let pem = std::fs::read(file).with_context(|| format!("reading {}", file.display()))?;
+            Some(match config.auth.jwt_algorithm.as_deref() {
+                Some("RS256") => JwtKey::Rs256Pem(pem),
+                Some("ES256") => JwtKey::Es256Pem(pem),
+                Some("EdDSA") => JwtKey::EdDsaPem(pem),
+                other => anyhow::bail!("unsupported auth.jwt_algorithm {other:?}"),
+            })
+        }
+        (None, None) => None,
+    };
+    let keys: Vec<String> = config.auth.api_keys.iter().map(|key| key.expose_secret().to_owned()).collect();
+    Authenticator::new(jwt, &keys).context("loading the JWT key")
+}
+
+/// Builds the application over the configured store.
+pub async fn build_app(config: &Config) -> anyhow::Result<App> {
+    config.validate()?;
+    let store = open_store(config).await?;
+    let limits = Limits { max_message_chars: config.limits.max_message_chars };
+    Ok(App::new(store, authenticator(config)?, limits, Arc::new(SystemClock)))
+}

@@ -1,0 +1,58 @@
+use natter_client::Method;
+use natter_testkit::TestServer;
+
+#[tokio::test]
+async fn healthz_and_readyz_answer_ok() {
+    let server = TestServer::spawn().await;
+    assert_eq!(server.anonymous().health().await.expect("healthz").status, "ok");
+    let ready = server.anonymous().ready().await.expect("readyz");
+    assert_eq!(ready.status, "ok");
+    assert_eq!(ready.checks[0].name, "store");
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_route() {
+    let server = TestServer::spawn().await;
+    let doc = server.anonymous().openapi().await.expect("openapi.json");
+    assert_eq!(doc["openapi"].as_str().map(|v| &v[..3]), Some("3.1"));
+    let paths = doc["paths"].as_object().expect("paths");
+    for path in [
+        "/v1/users/me",
+        "/v1/users/me/unread",
+        "/v1/users/{user_id}",
+        "/v1/conversations",
+        "/v1/conversations/by-context/{kind}/{id}",
+        "/v1/conversations/{conversation_id}",
+        "/v1/conversations/{conversation_id}/archive",
+        "/v1/conversations/{conversation_id}/me",
+        "/v1/conversations/{conversation_id}/participants",
+        "/v1/conversations/{conversation_id}/participants/{user_id}",
+        "/v1/conversations/{conversation_id}/leave",
+        "/v1/conversations/{conversation_id}/messages",
+        "/v1/conversations/{conversation_id}/read",
+        "/v1/conversations/read",
+        "/v1/conversations/{conversation_id}/events",
+        "/v1/messages/{message_id}",
+        "/v1/messages/{message_id}/receipts",
+        "/v1/messages/{message_id}/read",
+        "/v1/direct-messages",
+        "/v1/sync",
+        "/healthz",
+        "/readyz",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+    }
+    assert!(doc["components"]["schemas"]["Problem"].is_object());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_are_problems() {
+    let server = TestServer::spawn().await;
+    let missing = server.anonymous().raw(Method::GET, "/v1/nothing-here", None).await.expect("response");
+    assert_eq!(missing.status, 404);
+    assert_eq!(missing.problem().map(|p| p.code), Some("route_not_found".into()));
+    assert_eq!(missing.header("content-type"), Some("application/problem+json"));
+    let wrong = server.anonymous().raw(Method::DELETE, "/healthz", None).await.expect("response");
+    assert_eq!(wrong.status, 405);
+    assert_eq!(wrong.problem().map(|p| p.code), Some("method_not_allowed".into()));
+}

@@ -1,0 +1,14 @@
+//! The server integration suite: one test binary, the real server on a random port, the
+//! real SDK. Runs on SQLite by default and on PostgreSQL with `NATTER_TEST_DB=postgres`.
+
+mod auth;
+mod authz;
+mod bad_input;
+mod conversations;
+mod events;
+mod health;
+mod helpers;
+mod messages;
+mod participants;
+mod reads;
+mod unread_property;
