@@ -31,12 +31,22 @@ pub struct Actor {
 impl Actor {
     /// A user authenticated by token.
     pub fn user(user_id: UserId, role: AppRole) -> Self {
-        Self { user_id: Some(user_id), role, server: false, display_name: None }
+        Self {
+            user_id: Some(user_id),
+            role,
+            server: false,
+            display_name: None,
+        }
     }
 
     /// The server API acting as itself.
     pub fn server() -> Self {
-        Self { user_id: None, role: AppRole::Admin, server: true, display_name: None }
+        Self {
+            user_id: None,
+            role: AppRole::Admin,
+            server: true,
+            display_name: None,
+        }
     }
 
     /// May read and moderate any conversation: an app admin, or the server acting as itself.
@@ -47,7 +57,10 @@ impl Actor {
     /// The user id, or a 403 for endpoints that need one.
     pub fn require_user(&self) -> Result<&UserId, AppError> {
         self.user_id.as_ref().ok_or_else(|| {
-            AppError::forbidden("user_required", "this endpoint acts as a user: send X-Natter-User with the server key")
+            AppError::forbidden(
+                "user_required",
+                "this endpoint acts as a user: send X-Natter-User with the server key",
+            )
         })
     }
 
@@ -56,7 +69,10 @@ impl Actor {
         if self.server {
             Ok(())
         } else {
-            Err(AppError::forbidden("server_key_required", "this endpoint needs a server API key"))
+            Err(AppError::forbidden(
+                "server_key_required",
+                "this endpoint needs a server API key",
+            ))
         }
     }
 }
@@ -131,18 +147,33 @@ impl Authenticator {
     pub fn new(jwt: Option<JwtKey>, api_keys: &[String]) -> Result<Self, anyhow::Error> {
         let verifier = match jwt {
             None => None,
-            Some(JwtKey::Hs256(secret)) => Some((Algorithm::HS256, DecodingKey::from_secret(&secret))),
-            Some(JwtKey::Rs256Pem(pem)) => Some((Algorithm::RS256, DecodingKey::from_rsa_pem(&pem)?)),
-            Some(JwtKey::Es256Pem(pem)) => Some((Algorithm::ES256, DecodingKey::from_ec_pem(&pem)?)),
-            Some(JwtKey::EdDsaPem(pem)) => Some((Algorithm::EdDSA, DecodingKey::from_ed_pem(&pem)?)),
+            Some(JwtKey::Hs256(secret)) => {
+                Some((Algorithm::HS256, DecodingKey::from_secret(&secret)))
+            }
+            Some(JwtKey::Rs256Pem(pem)) => {
+                Some((Algorithm::RS256, DecodingKey::from_rsa_pem(&pem)?))
+            }
+            Some(JwtKey::Es256Pem(pem)) => {
+                Some((Algorithm::ES256, DecodingKey::from_ec_pem(&pem)?))
+            }
+            Some(JwtKey::EdDsaPem(pem)) => {
+                Some((Algorithm::EdDSA, DecodingKey::from_ed_pem(&pem)?))
+            }
         };
         let api_key_digests = api_keys.iter().map(|key| digest(key.as_bytes())).collect();
-        Ok(Self { verifier, api_key_digests })
+        Ok(Self {
+            verifier,
+            api_key_digests,
+        })
     }
 
     /// Authenticates a bearer credential (a JWT, or a server key: server keys have no
     /// dots) with an optional `X-Natter-User`.
-    pub fn authenticate(&self, bearer: Option<&str>, acting_user: Option<&str>) -> Result<Actor, AppError> {
+    pub fn authenticate(
+        &self,
+        bearer: Option<&str>,
+        acting_user: Option<&str>,
+    ) -> Result<Actor, AppError> {
         let bearer = bearer.map(str::trim).filter(|b| !b.is_empty());
         let Some(bearer) = bearer else {
             return Err(AppError::Unauthorized(AuthFailure::Missing));
@@ -156,7 +187,12 @@ impl Authenticator {
                 Some(raw) => {
                     let user_id = UserId::parse(raw)
                         .map_err(|_| AppError::Unauthorized(AuthFailure::InvalidActingUser))?;
-                    Ok(Actor { user_id: Some(user_id), role: AppRole::User, server: true, display_name: None })
+                    Ok(Actor {
+                        user_id: Some(user_id),
+                        role: AppRole::User,
+                        server: true,
+                        display_name: None,
+                    })
                 }
             };
         }
@@ -164,13 +200,23 @@ impl Authenticator {
             return Err(AppError::Unauthorized(AuthFailure::InvalidActingUser));
         }
         let claims = self.verify(bearer).map_err(AppError::Unauthorized)?;
-        let user_id = UserId::parse(&claims.sub).map_err(|_| AppError::Unauthorized(AuthFailure::InvalidClaims))?;
+        let user_id = UserId::parse(&claims.sub)
+            .map_err(|_| AppError::Unauthorized(AuthFailure::InvalidClaims))?;
         let role = match claims.role.as_deref() {
             None => AppRole::User,
-            Some(raw) => AppRole::parse(raw).ok_or(AppError::Unauthorized(AuthFailure::InvalidClaims))?,
+            Some(raw) => {
+                AppRole::parse(raw).ok_or(AppError::Unauthorized(AuthFailure::InvalidClaims))?
+            }
         };
-        let display_name = claims.name.and_then(|name| crate::content::line(&name, 100).ok());
-        Ok(Actor { user_id: Some(user_id), role, server: false, display_name })
+        let display_name = claims
+            .name
+            .and_then(|name| crate::content::line(&name, 100).ok());
+        Ok(Actor {
+            user_id: Some(user_id),
+            role,
+            server: false,
+            display_name,
+        })
     }
 
     /// Compares against every configured key in constant time (no early exit).
@@ -178,7 +224,9 @@ impl Authenticator {
         let candidate = digest(candidate.as_bytes());
         self.api_key_digests
             .iter()
-            .fold(subtle::Choice::from(0u8), |found, key| found | key.ct_eq(&candidate))
+            .fold(subtle::Choice::from(0u8), |found, key| {
+                found | key.ct_eq(&candidate)
+            })
             .into()
     }
 
@@ -198,17 +246,21 @@ impl Authenticator {
         validation.leeway = 30;
         validation.validate_nbf = true;
         validation.required_spec_claims = HashSet::from(["exp".to_owned(), "sub".to_owned()]);
-        jsonwebtoken::decode::<Claims>(token, key, &validation).map(|data| data.claims).map_err(|err| {
-            match err.kind() {
+        jsonwebtoken::decode::<Claims>(token, key, &validation)
+            .map(|data| data.claims)
+            .map_err(|err| match err.kind() {
                 ErrorKind::ExpiredSignature => AuthFailure::Expired,
                 ErrorKind::ImmatureSignature => AuthFailure::NotYetValid,
                 ErrorKind::InvalidSignature => AuthFailure::BadSignature,
-                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => AuthFailure::WrongAlgorithm,
-                ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidSubject => AuthFailure::InvalidClaims,
+                ErrorKind::InvalidAlgorithm | ErrorKind::InvalidAlgorithmName => {
+                    AuthFailure::WrongAlgorithm
+                }
+                ErrorKind::MissingRequiredClaim(_) | ErrorKind::InvalidSubject => {
+                    AuthFailure::InvalidClaims
+                }
                 ErrorKind::Json(_) => AuthFailure::InvalidClaims,
                 _ => AuthFailure::Malformed,
-            }
-        })
+            })
     }
 }
 
@@ -225,7 +277,9 @@ fn algorithm_name(algorithm: Algorithm) -> &'static str {
 /// Reads `alg` from the JOSE header without trusting anything else in the token.
 fn header_algorithm(token: &str) -> Result<String, AuthFailure> {
     let mut parts = token.split('.');
-    let (Some(header), Some(_), Some(_), None) = (parts.next(), parts.next(), parts.next(), parts.next()) else {
+    let (Some(header), Some(_), Some(_), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
         return Err(AuthFailure::Malformed);
     };
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
@@ -235,7 +289,9 @@ fn header_algorithm(token: &str) -> Result<String, AuthFailure> {
     struct Jose {
         alg: String,
     }
-    serde_json::from_slice::<Jose>(&bytes).map(|jose| jose.alg).map_err(|_| AuthFailure::Malformed)
+    serde_json::from_slice::<Jose>(&bytes)
+        .map(|jose| jose.alg)
+        .map_err(|_| AuthFailure::Malformed)
 }
 
 /// Mints HS256 user tokens: `natter token`, demo mode and tests.
@@ -246,7 +302,9 @@ pub struct TokenIssuer {
 impl TokenIssuer {
     /// An issuer for an HS256 secret.
     pub fn hs256(secret: &[u8]) -> Self {
-        Self { key: EncodingKey::from_secret(secret) }
+        Self {
+            key: EncodingKey::from_secret(secret),
+        }
     }
 
     /// A token for `user_id` valid for `ttl_seconds` from `now_unix`.
@@ -266,7 +324,11 @@ impl TokenIssuer {
             name: name.map(str::to_owned),
             role: (role != AppRole::User).then(|| role.as_str().to_owned()),
         };
-        Ok(jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.key)?)
+        Ok(jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            &claims,
+            &self.key,
+        )?)
     }
 }
 
@@ -277,11 +339,15 @@ mod tests {
     const SECRET: &[u8] = b"test-secret-test-secret-test-secret";
 
     fn now() -> u64 {
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or(0)
     }
 
     fn authenticator() -> Authenticator {
-        Authenticator::new(Some(JwtKey::Hs256(SECRET.to_vec())), &["srv_key_1".into()]).expect("valid config")
+        Authenticator::new(Some(JwtKey::Hs256(SECRET.to_vec())), &["srv_key_1".into()])
+            .expect("valid config")
     }
 
     fn alice() -> UserId {
@@ -297,8 +363,12 @@ mod tests {
 
     #[test]
     fn valid_token_yields_user_with_role() {
-        let token = TokenIssuer::hs256(SECRET).mint(&alice(), AppRole::Agent, Some("Alice"), now(), 60).expect("mint");
-        let actor = authenticator().authenticate(Some(&token), None).expect("valid");
+        let token = TokenIssuer::hs256(SECRET)
+            .mint(&alice(), AppRole::Agent, Some("Alice"), now(), 60)
+            .expect("mint");
+        let actor = authenticator()
+            .authenticate(Some(&token), None)
+            .expect("valid");
         assert_eq!(actor.user_id, Some(alice()));
         assert_eq!(actor.role, AppRole::Agent);
         assert_eq!(actor.display_name.as_deref(), Some("Alice"));
@@ -307,10 +377,20 @@ mod tests {
 
     #[test]
     fn expired_and_wrong_key_tokens_are_rejected_with_their_codes() {
-        let expired = TokenIssuer::hs256(SECRET).mint(&alice(), AppRole::User, None, now() - 7200, 60).expect("mint");
-        assert_eq!(failure(authenticator().authenticate(Some(&expired), None)), AuthFailure::Expired);
-        let forged = TokenIssuer::hs256(b"another-secret").mint(&alice(), AppRole::User, None, now(), 60).expect("mint");
-        assert_eq!(failure(authenticator().authenticate(Some(&forged), None)), AuthFailure::BadSignature);
+        let expired = TokenIssuer::hs256(SECRET)
+            .mint(&alice(), AppRole::User, None, now() - 7200, 60)
+            .expect("mint");
+        assert_eq!(
+            failure(authenticator().authenticate(Some(&expired), None)),
+            AuthFailure::Expired
+        );
+        let forged = TokenIssuer::hs256(b"another-secret")
+            .mint(&alice(), AppRole::User, None, now(), 60)
+            .expect("mint");
+        assert_eq!(
+            failure(authenticator().authenticate(Some(&forged), None)),
+            AuthFailure::BadSignature
+        );
     }
 
     #[test]
@@ -318,21 +398,41 @@ mod tests {
         let b64 = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
         let body = b64(&format!(r#"{{"sub":"alice","exp":{}}}"#, now() + 60));
         let none = format!("{}.{}.", b64(r#"{"alg":"none","typ":"JWT"}"#), body);
-        assert_eq!(failure(authenticator().authenticate(Some(&none), None)), AuthFailure::AlgNone);
+        assert_eq!(
+            failure(authenticator().authenticate(Some(&none), None)),
+            AuthFailure::AlgNone
+        );
         let hs512 = format!("{}.{}.c2ln", b64(r#"{"alg":"HS512","typ":"JWT"}"#), body);
-        assert_eq!(failure(authenticator().authenticate(Some(&hs512), None)), AuthFailure::WrongAlgorithm);
-        assert_eq!(failure(authenticator().authenticate(Some("a.b.c"), None)), AuthFailure::Malformed);
+        assert_eq!(
+            failure(authenticator().authenticate(Some(&hs512), None)),
+            AuthFailure::WrongAlgorithm
+        );
+        assert_eq!(
+            failure(authenticator().authenticate(Some("a.b.c"), None)),
+            AuthFailure::Malformed
+        );
     }
 
     #[test]
     fn server_keys_act_as_server_or_as_a_user() {
         let auth = authenticator();
-        assert_eq!(auth.authenticate(Some("srv_key_1"), None).expect("key"), Actor::server());
-        let acting = auth.authenticate(Some("srv_key_1"), Some("bob")).expect("key");
+        assert_eq!(
+            auth.authenticate(Some("srv_key_1"), None).expect("key"),
+            Actor::server()
+        );
+        let acting = auth
+            .authenticate(Some("srv_key_1"), Some("bob"))
+            .expect("key");
         assert_eq!(acting.user_id.as_ref().map(UserId::as_str), Some("bob"));
         assert!(acting.server);
-        assert_eq!(failure(auth.authenticate(Some("srv_key_2"), None)), AuthFailure::InvalidApiKey);
-        assert_eq!(failure(auth.authenticate(Some("srv_key_1"), Some("b b"))), AuthFailure::InvalidActingUser);
+        assert_eq!(
+            failure(auth.authenticate(Some("srv_key_2"), None)),
+            AuthFailure::InvalidApiKey
+        );
+        assert_eq!(
+            failure(auth.authenticate(Some("srv_key_1"), Some("b b"))),
+            AuthFailure::InvalidActingUser
+        );
         assert_eq!(failure(auth.authenticate(None, None)), AuthFailure::Missing);
     }
 }

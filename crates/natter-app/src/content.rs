@@ -15,15 +15,24 @@ fn is_forbidden_control(c: char) -> bool {
 /// only whitespace, no control characters except `\n` and `\t`.
 pub fn message_content(raw: &str, max_chars: usize) -> Result<String, Rejection> {
     if let Some(c) = raw.chars().find(|&c| is_forbidden_control(c)) {
-        return Err(("control_character", format!("control character U+{:04X} is not allowed", c as u32)));
+        return Err((
+            "control_character",
+            format!("control character U+{:04X} is not allowed", c as u32),
+        ));
     }
     let normalised: String = raw.nfc().collect();
     if normalised.trim().is_empty() {
-        return Err(("empty", "content must contain at least one non-whitespace character".into()));
+        return Err((
+            "empty",
+            "content must contain at least one non-whitespace character".into(),
+        ));
     }
     let length = normalised.chars().count();
     if length > max_chars {
-        return Err(("too_long", format!("content is {length} characters; the limit is {max_chars}")));
+        return Err((
+            "too_long",
+            format!("content is {length} characters; the limit is {max_chars}"),
+        ));
     }
     Ok(normalised)
 }
@@ -32,7 +41,10 @@ pub fn message_content(raw: &str, max_chars: usize) -> Result<String, Rejection>
 /// control characters at all.
 pub fn line(raw: &str, max_chars: usize) -> Result<String, Rejection> {
     if raw.chars().any(char::is_control) {
-        return Err(("control_character", "control characters are not allowed".into()));
+        return Err((
+            "control_character",
+            "control characters are not allowed".into(),
+        ));
     }
     let normalised: String = raw.nfc().collect::<String>().trim().to_owned();
     if normalised.is_empty() {
@@ -47,7 +59,10 @@ pub fn line(raw: &str, max_chars: usize) -> Result<String, Rejection> {
 /// A multi-line text field (description): like [`message_content`] but may be empty.
 pub fn text(raw: &str, max_chars: usize) -> Result<String, Rejection> {
     if raw.chars().any(is_forbidden_control) {
-        return Err(("control_character", "control characters other than newline and tab are not allowed".into()));
+        return Err((
+            "control_character",
+            "control characters other than newline and tab are not allowed".into(),
+        ));
     }
     let normalised: String = raw.nfc().collect();
     if normalised.chars().count() > max_chars {
@@ -61,7 +76,10 @@ pub fn url(raw: &str) -> Result<String, Rejection> {
     let lower = raw.to_ascii_lowercase();
     let has_scheme = lower.starts_with("https://") || lower.starts_with("http://");
     if !has_scheme || raw.len() > 2048 || raw.chars().any(|c| c.is_whitespace() || c.is_control()) {
-        return Err(("invalid_url", "must be an http or https URL of at most 2048 characters".into()));
+        return Err((
+            "invalid_url",
+            "must be an http or https URL of at most 2048 characters".into(),
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -70,18 +88,26 @@ pub fn url(raw: &str) -> Result<String, Rejection> {
 pub fn context_kind(raw: &str) -> Result<String, Rejection> {
     let ok = !raw.is_empty()
         && raw.len() <= 32
-        && raw.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
+        && raw
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || matches!(c, '_' | '.' | '-'));
     if ok {
         Ok(raw.to_owned())
     } else {
-        Err(("invalid_context_kind", "1-32 characters of a-z 0-9 _ . -".into()))
+        Err((
+            "invalid_context_kind",
+            "1-32 characters of a-z 0-9 _ . -".into(),
+        ))
     }
 }
 
 /// A context id: 1–128 characters, no control characters.
 pub fn context_id(raw: &str) -> Result<String, Rejection> {
     if raw.is_empty() || raw.chars().count() > 128 || raw.chars().any(char::is_control) {
-        return Err(("invalid_context_id", "1-128 characters without control characters".into()));
+        return Err((
+            "invalid_context_id",
+            "1-128 characters without control characters".into(),
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -89,7 +115,10 @@ pub fn context_id(raw: &str) -> Result<String, Rejection> {
 /// An idempotency key: 1–64 printable ASCII characters without spaces.
 pub fn client_message_id(raw: &str) -> Result<String, Rejection> {
     if raw.is_empty() || raw.len() > 64 || !raw.bytes().all(|b| b.is_ascii_graphic()) {
-        return Err(("invalid_client_message_id", "1-64 printable ASCII characters without spaces".into()));
+        return Err((
+            "invalid_client_message_id",
+            "1-64 printable ASCII characters without spaces".into(),
+        ));
     }
     Ok(raw.to_owned())
 }
@@ -108,14 +137,21 @@ mod tests {
     fn content_allows_newline_and_tab_but_no_other_control() {
         assert!(message_content("a\nb\tc", 10).is_ok());
         for bad in ["a\0b", "a\rb", "\u{7}", "x\u{1b}[31m", "\u{85}"] {
-            assert_eq!(message_content(bad, 10).map_err(|e| e.0), Err("control_character"), "{bad:?}");
+            assert_eq!(
+                message_content(bad, 10).map_err(|e| e.0),
+                Err("control_character"),
+                "{bad:?}"
+            );
         }
     }
 
     #[test]
     fn content_length_counts_characters_after_normalisation() {
         assert!(message_content(&"é".repeat(4000), 4000).is_ok());
-        assert_eq!(message_content(&"a".repeat(4001), 4000).map_err(|e| e.0), Err("too_long"));
+        assert_eq!(
+            message_content(&"a".repeat(4001), 4000).map_err(|e| e.0),
+            Err("too_long")
+        );
         assert!(message_content(&"🎉".repeat(10), 10).is_ok());
     }
 

@@ -60,7 +60,10 @@ pub struct Conversations {
 fn direct_key(a: &UserId, b: &UserId, context: Option<&ContextRef>) -> String {
     let (first, second) = if a <= b { (a, b) } else { (b, a) };
     match context {
-        Some(context) => format!("direct\u{1f}{first}\u{1f}{second}\u{1f}{}\u{1f}{}", context.kind, context.id),
+        Some(context) => format!(
+            "direct\u{1f}{first}\u{1f}{second}\u{1f}{}\u{1f}{}",
+            context.kind, context.id
+        ),
         None => format!("direct\u{1f}{first}\u{1f}{second}"),
     }
 }
@@ -69,11 +72,17 @@ fn context_key(kind: &str, id: &str) -> String {
     format!("context\u{1f}{kind}\u{1f}{id}")
 }
 
-fn validate_context(validation: &mut Validation, context: Option<&ContextRef>) -> Option<ContextRef> {
+fn validate_context(
+    validation: &mut Validation,
+    context: Option<&ContextRef>,
+) -> Option<ContextRef> {
     let context = context?;
     let kind = validation.check("context.kind", content::context_kind(&context.kind));
     let id = validation.check("context.id", content::context_id(&context.id));
-    Some(ContextRef { kind: kind?, id: id? })
+    Some(ContextRef {
+        kind: kind?,
+        id: id?,
+    })
 }
 
 /// The conversation as `viewer` sees it.
@@ -90,23 +99,40 @@ pub(crate) fn view(
     if let Some(participants) = participants {
         if record.kind == ConversationType::Direct {
             conversation.peer_id = me.and_then(|me| {
-                participants.iter().find(|p| p.user_id != me.user_id).map(|p| p.user_id.clone())
+                participants
+                    .iter()
+                    .find(|p| p.user_id != me.user_id)
+                    .map(|p| p.user_id.clone())
             });
         }
-        conversation.participants = Some(participants.iter().map(ParticipantRecord::to_proto).collect());
+        conversation.participants = Some(
+            participants
+                .iter()
+                .map(ParticipantRecord::to_proto)
+                .collect(),
+        );
     }
     conversation
 }
 
 fn encode_cursor(at: Timestamp, id: ConversationId) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("{}:{}", natter_store::to_micros(at), id))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        natter_store::to_micros(at),
+        id
+    ))
 }
 
 fn decode_cursor(raw: &str) -> Option<(Timestamp, ConversationId)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let (micros, id) = text.split_once(':')?;
-    Some((natter_store::from_micros(micros.parse().ok()?), id.parse().ok()?))
+    Some((
+        natter_store::from_micros(micros.parse().ok()?),
+        id.parse().ok()?,
+    ))
 }
 
 /// Checks a page size: 1–100, default 50.
@@ -122,13 +148,20 @@ pub(crate) fn page_limit(validation: &mut Validation, limit: Option<u32>) -> u32
 }
 
 fn direct_fixed() -> AppError {
-    AppError::forbidden("direct_conversation_fixed", "direct conversations always have exactly their two participants")
+    AppError::forbidden(
+        "direct_conversation_fixed",
+        "direct conversations always have exactly their two participants",
+    )
 }
 
 impl Conversations {
     /// `POST /v1/conversations`: creates a conversation with the caller as owner. A direct
     /// conversation that exists for the pair and context is returned instead (`false`).
-    pub async fn create(&self, actor: &Actor, request: CreateConversation) -> Result<(Conversation, bool), AppError> {
+    pub async fn create(
+        &self,
+        actor: &Actor,
+        request: CreateConversation,
+    ) -> Result<(Conversation, bool), AppError> {
         let creator = actor.require_user()?.clone();
         let mut validation = Validation::new();
         let mut others: Vec<UserId> = Vec::new();
@@ -138,19 +171,37 @@ impl Conversations {
             }
         }
         if others.len() > MAX_PARTICIPANTS_PER_REQUEST {
-            validation.add("participant_ids", "too_many", "at most 100 participants per request");
+            validation.add(
+                "participant_ids",
+                "too_many",
+                "at most 100 participants per request",
+            );
         }
-        let title = request.title.as_deref().and_then(|title| validation.check("title", content::line(title, 200)));
-        let description =
-            request.description.as_deref().and_then(|text| validation.check("description", content::text(text, 2000)));
-        let avatar_url = request.avatar_url.as_deref().and_then(|url| validation.check("avatar_url", content::url(url)));
+        let title = request
+            .title
+            .as_deref()
+            .and_then(|title| validation.check("title", content::line(title, 200)));
+        let description = request
+            .description
+            .as_deref()
+            .and_then(|text| validation.check("description", content::text(text, 2000)));
+        let avatar_url = request
+            .avatar_url
+            .as_deref()
+            .and_then(|url| validation.check("avatar_url", content::url(url)));
         let context = validate_context(&mut validation, request.context.as_ref());
         let unique_key = match request.kind {
             ConversationType::Direct => {
                 if others.len() != 1 {
-                    validation.add("participant_ids", "direct_needs_one_peer", "a direct conversation has exactly one other participant");
+                    validation.add(
+                        "participant_ids",
+                        "direct_needs_one_peer",
+                        "a direct conversation has exactly one other participant",
+                    );
                 }
-                others.first().map(|peer| direct_key(&creator, peer, context.as_ref()))
+                others
+                    .first()
+                    .map(|peer| direct_key(&creator, peer, context.as_ref()))
             }
             ConversationType::Group => {
                 if title.is_none() && request.title.is_none() {
@@ -165,8 +216,14 @@ impl Conversations {
             }
         };
         validation.finish()?;
-        let mut participants = vec![NewParticipant { user_id: creator.clone(), role: ParticipantRole::Owner }];
-        participants.extend(others.into_iter().map(|user_id| NewParticipant { user_id, role: ParticipantRole::Member }));
+        let mut participants = vec![NewParticipant {
+            user_id: creator.clone(),
+            role: ParticipantRole::Owner,
+        }];
+        participants.extend(others.into_iter().map(|user_id| NewParticipant {
+            user_id,
+            role: ParticipantRole::Member,
+        }));
         let new = NewConversation {
             id: ConversationId::new(),
             kind: request.kind,
@@ -187,8 +244,21 @@ impl Conversations {
         };
         let participants = self.core.store.list_participants(record.id).await?;
         let me = participants.iter().find(|p| p.user_id == creator).cloned();
-        let unread = if created { 0 } else { self.core.store.count_unread(record.id, &creator).await? };
-        Ok((view(&record, me.as_ref(), unread, Some(&participants), self.core.now()), created))
+        let unread = if created {
+            0
+        } else {
+            self.core.store.count_unread(record.id, &creator).await?
+        };
+        Ok((
+            view(
+                &record,
+                me.as_ref(),
+                unread,
+                Some(&participants),
+                self.core.now(),
+            ),
+            created,
+        ))
     }
 
     /// `PUT /v1/conversations/by-context/{kind}/{id}` (server API): creates the
@@ -206,7 +276,11 @@ impl Conversations {
         let context_id = validation.check("id", content::context_id(id));
         let conversation_type = request.kind.unwrap_or(ConversationType::Group);
         let mut participant_ids: Vec<UserId> = Vec::new();
-        for user_id in request.owner_id.iter().chain(request.participant_ids.iter()) {
+        for user_id in request
+            .owner_id
+            .iter()
+            .chain(request.participant_ids.iter())
+        {
             if !participant_ids.contains(user_id) {
                 participant_ids.push(user_id.clone());
             }
@@ -215,24 +289,38 @@ impl Conversations {
             validation.add("participant_ids", "required", "at least one participant");
         }
         if participant_ids.len() > MAX_PARTICIPANTS_PER_REQUEST {
-            validation.add("participant_ids", "too_many", "at most 100 participants per request");
+            validation.add(
+                "participant_ids",
+                "too_many",
+                "at most 100 participants per request",
+            );
         }
         match conversation_type {
-            ConversationType::Direct if participant_ids.len() != 2 => {
-                validation.add("participant_ids", "direct_needs_two", "a direct conversation has exactly two participants")
+            ConversationType::Direct if participant_ids.len() != 2 => validation.add(
+                "participant_ids",
+                "direct_needs_two",
+                "a direct conversation has exactly two participants",
+            ),
+            ConversationType::Channel => {
+                validation.add("type", "unsupported", "channels are created inside spaces")
             }
-            ConversationType::Channel => validation.add("type", "unsupported", "channels are created inside spaces"),
             _ => {}
         }
-        let title = request.title.as_deref().and_then(|title| validation.check("title", content::line(title, 200)));
-        let description =
-            request.description.as_deref().and_then(|text| validation.check("description", content::text(text, 2000)));
+        let title = request
+            .title
+            .as_deref()
+            .and_then(|title| validation.check("title", content::line(title, 200)));
+        let description = request
+            .description
+            .as_deref()
+            .and_then(|text| validation.check("description", content::text(text, 2000)));
         validation.finish()?;
         let (Some(context_kind), Some(context_id)) = (context_kind, context_id) else {
             return Err(AppError::invalid("kind", "invalid", "invalid context"));
         };
         let title = title.or_else(|| {
-            (conversation_type == ConversationType::Group).then(|| format!("{context_kind} {context_id}"))
+            (conversation_type == ConversationType::Group)
+                .then(|| format!("{context_kind} {context_id}"))
         });
         let key = context_key(&context_kind, &context_id);
         let participants: Vec<NewParticipant> = participant_ids
@@ -240,7 +328,11 @@ impl Conversations {
             .enumerate()
             .map(|(index, user_id)| NewParticipant {
                 user_id: user_id.clone(),
-                role: if index == 0 { ParticipantRole::Owner } else { ParticipantRole::Member },
+                role: if index == 0 {
+                    ParticipantRole::Owner
+                } else {
+                    ParticipantRole::Member
+                },
             })
             .collect();
         let new = NewConversation {
@@ -249,7 +341,10 @@ impl Conversations {
             title,
             description,
             avatar_url: None,
-            context: Some(ContextRef { kind: context_kind, id: context_id }),
+            context: Some(ContextRef {
+                kind: context_kind,
+                id: context_id,
+            }),
             created_by: actor.user_id.clone(),
             trusted: false,
             encrypted: false,
@@ -266,7 +361,10 @@ impl Conversations {
             let missing: Vec<NewParticipant> = participants
                 .into_iter()
                 .filter(|p| !current.iter().any(|c| c.user_id == p.user_id))
-                .map(|p| NewParticipant { user_id: p.user_id, role: ParticipantRole::Member })
+                .map(|p| NewParticipant {
+                    user_id: p.user_id,
+                    role: ParticipantRole::Member,
+                })
                 .collect();
             if !missing.is_empty() {
                 if record.kind == ConversationType::Direct {
@@ -275,24 +373,50 @@ impl Conversations {
                         "the direct conversation of this context has other participants",
                     ));
                 }
-                self.core.store.add_participants(record.id, missing, self.core.now()).await?;
-                record = self.core.store.find_conversation(record.id).await?.ok_or(AppError::NotFound(Resource::Conversation))?;
+                self.core
+                    .store
+                    .add_participants(record.id, missing, self.core.now())
+                    .await?;
+                record = self
+                    .core
+                    .store
+                    .find_conversation(record.id)
+                    .await?
+                    .ok_or(AppError::NotFound(Resource::Conversation))?;
             }
         }
         let participants = self.core.store.list_participants(record.id).await?;
-        Ok((view(&record, None, 0, Some(&participants), self.core.now()), created))
+        Ok((
+            view(&record, None, 0, Some(&participants), self.core.now()),
+            created,
+        ))
     }
 
     /// `GET /v1/conversations/{id}`.
-    pub async fn get(&self, actor: &Actor, conversation_id: ConversationId) -> Result<Conversation, AppError> {
+    pub async fn get(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+    ) -> Result<Conversation, AppError> {
         let (record, access) = self.core.access(actor, conversation_id).await?;
         let participants = self.core.store.list_participants(conversation_id).await?;
         let me = access.participant();
         let unread = match me {
-            Some(me) => self.core.store.count_unread(conversation_id, &me.user_id).await?,
+            Some(me) => {
+                self.core
+                    .store
+                    .count_unread(conversation_id, &me.user_id)
+                    .await?
+            }
             None => 0,
         };
-        Ok(view(&record, me, unread, Some(&participants), self.core.now()))
+        Ok(view(
+            &record,
+            me,
+            unread,
+            Some(&participants),
+            self.core.now(),
+        ))
     }
 
     /// `PATCH /v1/conversations/{id}` (owner, admin or moderator; `trusted` only with the
@@ -305,7 +429,10 @@ impl Conversations {
     ) -> Result<Conversation, AppError> {
         let (record, access) = self.core.access(actor, conversation_id).await?;
         if !access.can_manage() {
-            return Err(AppError::forbidden("insufficient_role", "only the owner or an admin may change the conversation"));
+            return Err(AppError::forbidden(
+                "insufficient_role",
+                "only the owner or an admin may change the conversation",
+            ));
         }
         if request.trusted.is_some() {
             actor.require_server()?;
@@ -313,12 +440,16 @@ impl Conversations {
         let mut validation = Validation::new();
         let mut patch = ConversationPatch::default();
         if let Some(title) = &request.title {
-            patch.title = validation.check("title", content::line(title, 200)).map(Some);
+            patch.title = validation
+                .check("title", content::line(title, 200))
+                .map(Some);
         }
         if let Some(description) = &request.description {
             patch.description = match description.as_str() {
                 "" => Some(None),
-                text => validation.check("description", content::text(text, 2000)).map(Some),
+                text => validation
+                    .check("description", content::text(text, 2000))
+                    .map(Some),
             };
         }
         if let Some(url) = &request.avatar_url {
@@ -328,11 +459,17 @@ impl Conversations {
             };
         }
         match request.status {
-            Some(ConversationStatus::Blocked) => {
-                validation.add("status", "use_block_endpoint", "blocking has its own endpoint")
-            }
+            Some(ConversationStatus::Blocked) => validation.add(
+                "status",
+                "use_block_endpoint",
+                "blocking has its own endpoint",
+            ),
             Some(ConversationStatus::Active) if record.status == ConversationStatus::Blocked => {
-                validation.add("status", "use_block_endpoint", "unblocking has its own endpoint")
+                validation.add(
+                    "status",
+                    "use_block_endpoint",
+                    "unblocking has its own endpoint",
+                )
             }
             status => patch.status = status,
         }
@@ -341,25 +478,51 @@ impl Conversations {
         let record = if patch.is_empty() {
             record
         } else {
-            self.core.store.update_conversation(conversation_id, patch, self.core.now()).await.map_err(not_found)?
+            self.core
+                .store
+                .update_conversation(conversation_id, patch, self.core.now())
+                .await
+                .map_err(not_found)?
         };
         let participants = self.core.store.list_participants(conversation_id).await?;
         let me = access.participant();
         let unread = match me {
-            Some(me) => self.core.store.count_unread(conversation_id, &me.user_id).await?,
+            Some(me) => {
+                self.core
+                    .store
+                    .count_unread(conversation_id, &me.user_id)
+                    .await?
+            }
             None => 0,
         };
-        Ok(view(&record, me, unread, Some(&participants), self.core.now()))
+        Ok(view(
+            &record,
+            me,
+            unread,
+            Some(&participants),
+            self.core.now(),
+        ))
     }
 
     /// `POST /v1/conversations/{id}/archive`: sets the conversation-wide status.
-    pub async fn archive(&self, actor: &Actor, conversation_id: ConversationId) -> Result<Conversation, AppError> {
-        let request = UpdateConversation { status: Some(ConversationStatus::Archived), ..Default::default() };
+    pub async fn archive(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+    ) -> Result<Conversation, AppError> {
+        let request = UpdateConversation {
+            status: Some(ConversationStatus::Archived),
+            ..Default::default()
+        };
         self.update(actor, conversation_id, request).await
     }
 
     /// `GET /v1/conversations`: the caller's conversations, newest activity first.
-    pub async fn list(&self, actor: &Actor, filter: ListConversations) -> Result<Page<Conversation>, AppError> {
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        filter: ListConversations,
+    ) -> Result<Page<Conversation>, AppError> {
         let user_id = actor.require_user()?.clone();
         let mut validation = Validation::new();
         let limit = page_limit(&mut validation, filter.limit);
@@ -368,7 +531,11 @@ impl Conversations {
             Some(raw) => {
                 let cursor = decode_cursor(raw);
                 if cursor.is_none() {
-                    validation.add("cursor", "invalid_cursor", "not a cursor returned by this endpoint");
+                    validation.add(
+                        "cursor",
+                        "invalid_cursor",
+                        "not a cursor returned by this endpoint",
+                    );
                 }
                 cursor
             }
@@ -392,14 +559,21 @@ impl Conversations {
         let mut rows = self.core.store.list_conversations(&query).await?;
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
-            rows.last().map(|row| encode_cursor(row.conversation.last_activity_at, row.conversation.id))
+            rows.last()
+                .map(|row| encode_cursor(row.conversation.last_activity_at, row.conversation.id))
         } else {
             None
         };
         let items = rows
             .iter()
             .map(|row| {
-                let mut conversation = view(&row.conversation, Some(&row.me), row.unread_count, None, now);
+                let mut conversation = view(
+                    &row.conversation,
+                    Some(&row.me),
+                    row.unread_count,
+                    None,
+                    now,
+                );
                 conversation.peer_id = row.peer_id.clone();
                 conversation
             })
@@ -408,10 +582,20 @@ impl Conversations {
     }
 
     /// `GET /v1/conversations/{id}/participants`.
-    pub async fn participants(&self, actor: &Actor, conversation_id: ConversationId) -> Result<Page<Participant>, AppError> {
+    pub async fn participants(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+    ) -> Result<Page<Participant>, AppError> {
         self.core.access(actor, conversation_id).await?;
         let participants = self.core.store.list_participants(conversation_id).await?;
-        Ok(Page { items: participants.iter().map(ParticipantRecord::to_proto).collect(), next: None })
+        Ok(Page {
+            items: participants
+                .iter()
+                .map(ParticipantRecord::to_proto)
+                .collect(),
+            next: None,
+        })
     }
 
     /// `POST /v1/conversations/{id}/participants`: adds users (owner/admin; only the owner
@@ -436,15 +620,36 @@ impl Conversations {
         let joining_agent = matches!(access, Access::SupportAgent)
             && role == ParticipantRole::Member
             && user_ids.len() == 1
-            && actor.user_id.as_ref().is_some_and(|me| user_ids.contains(me));
+            && actor
+                .user_id
+                .as_ref()
+                .is_some_and(|me| user_ids.contains(me));
         if !joining_agent && !access.can_manage() {
-            return Err(AppError::forbidden("insufficient_role", "only the owner or an admin may add participants"));
+            return Err(AppError::forbidden(
+                "insufficient_role",
+                "only the owner or an admin may add participants",
+            ));
         }
-        if role == ParticipantRole::Owner || (role == ParticipantRole::Admin && access.rank() < ParticipantRole::Owner.rank() && !matches!(access, Access::Moderator)) {
-            return Err(AppError::forbidden("role_escalation", "you may not grant a role above your own, and only the owner grants admin"));
+        if role == ParticipantRole::Owner
+            || (role == ParticipantRole::Admin
+                && access.rank() < ParticipantRole::Owner.rank()
+                && !matches!(access, Access::Moderator))
+        {
+            return Err(AppError::forbidden(
+                "role_escalation",
+                "you may not grant a role above your own, and only the owner grants admin",
+            ));
         }
-        let new = user_ids.into_iter().map(|user_id| NewParticipant { user_id, role }).collect();
-        let added = self.core.store.add_participants(conversation_id, new, self.core.now()).await.map_err(not_found)?;
+        let new = user_ids
+            .into_iter()
+            .map(|user_id| NewParticipant { user_id, role })
+            .collect();
+        let added = self
+            .core
+            .store
+            .add_participants(conversation_id, new, self.core.now())
+            .await
+            .map_err(not_found)?;
         Ok(added.iter().map(ParticipantRecord::to_proto).collect())
     }
 
@@ -463,12 +668,20 @@ impl Conversations {
         }
         let target = self.active_participant(conversation_id, user_id).await?;
         if request.role == ParticipantRole::Owner {
-            return Err(AppError::forbidden("role_escalation", "ownership passes only when the owner leaves"));
+            return Err(AppError::forbidden(
+                "role_escalation",
+                "ownership passes only when the owner leaves",
+            ));
         }
         if target.role == ParticipantRole::Owner {
-            return Err(AppError::forbidden("owner_protected", "nobody may demote the owner"));
+            return Err(AppError::forbidden(
+                "owner_protected",
+                "nobody may demote the owner",
+            ));
         }
-        let is_owner = access.participant().is_some_and(|p| p.role == ParticipantRole::Owner);
+        let is_owner = access
+            .participant()
+            .is_some_and(|p| p.role == ParticipantRole::Owner);
         if !is_owner && !matches!(access, Access::Moderator) {
             return Err(if access.can_manage() {
                 AppError::forbidden("role_escalation", "only the owner changes roles")
@@ -493,7 +706,12 @@ impl Conversations {
 
     /// `DELETE /v1/conversations/{id}/participants/{user_id}`: removes someone of a lower
     /// role (moderators: anyone but the owner). Removing oneself is leaving.
-    pub async fn remove_participant(&self, actor: &Actor, conversation_id: ConversationId, user_id: &UserId) -> Result<(), AppError> {
+    pub async fn remove_participant(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+    ) -> Result<(), AppError> {
         if actor.user_id.as_ref() == Some(user_id) {
             return self.leave(actor, conversation_id).await;
         }
@@ -502,22 +720,37 @@ impl Conversations {
             return Err(direct_fixed());
         }
         if !access.can_manage() {
-            return Err(AppError::forbidden("insufficient_role", "only the owner or an admin may remove participants"));
+            return Err(AppError::forbidden(
+                "insufficient_role",
+                "only the owner or an admin may remove participants",
+            ));
         }
         let target = self.active_participant(conversation_id, user_id).await?;
         if target.role == ParticipantRole::Owner {
-            return Err(AppError::forbidden("owner_protected", "nobody may remove the owner"));
+            return Err(AppError::forbidden(
+                "owner_protected",
+                "nobody may remove the owner",
+            ));
         }
         let allowed = match &access {
             Access::Moderator => true,
             other => other.rank() > target.role.rank(),
         };
         if !allowed {
-            return Err(AppError::forbidden("insufficient_role", "you may only remove participants below your role"));
+            return Err(AppError::forbidden(
+                "insufficient_role",
+                "you may only remove participants below your role",
+            ));
         }
         self.core
             .store
-            .remove_participant(conversation_id, user_id, RemovalReason::Removed, None, self.core.now())
+            .remove_participant(
+                conversation_id,
+                user_id,
+                RemovalReason::Removed,
+                None,
+                self.core.now(),
+            )
             .await
             .map_err(|err| match err {
                 StoreError::NotFound => AppError::NotFound(Resource::Participant),
@@ -527,10 +760,17 @@ impl Conversations {
 
     /// `POST /v1/conversations/{id}/leave`: an owner hands ownership to the
     /// longest-standing admin, else the longest-standing member.
-    pub async fn leave(&self, actor: &Actor, conversation_id: ConversationId) -> Result<(), AppError> {
+    pub async fn leave(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+    ) -> Result<(), AppError> {
         let (record, me) = self.core.participant(actor, conversation_id).await?;
         if record.kind == ConversationType::Direct {
-            return Err(AppError::forbidden("direct_conversation_fixed", "you cannot leave a direct conversation; archive it instead"));
+            return Err(AppError::forbidden(
+                "direct_conversation_fixed",
+                "you cannot leave a direct conversation; archive it instead",
+            ));
         }
         for _attempt in 0..3 {
             let successor = if me.role == ParticipantRole::Owner {
@@ -553,15 +793,26 @@ impl Conversations {
             match self
                 .core
                 .store
-                .remove_participant(conversation_id, &me.user_id, RemovalReason::Left, successor.as_ref(), self.core.now())
+                .remove_participant(
+                    conversation_id,
+                    &me.user_id,
+                    RemovalReason::Left,
+                    successor.as_ref(),
+                    self.core.now(),
+                )
                 .await
             {
                 Err(StoreError::Conflict(reason)) if reason == "successor" => continue,
-                Err(StoreError::NotFound) => return Err(AppError::NotFound(Resource::Conversation)),
+                Err(StoreError::NotFound) => {
+                    return Err(AppError::NotFound(Resource::Conversation))
+                }
                 other => return other.map_err(AppError::from),
             }
         }
-        Err(AppError::conflict("membership_changed", "membership changed while leaving; retry"))
+        Err(AppError::conflict(
+            "membership_changed",
+            "membership changed while leaving; retry",
+        ))
     }
 
     /// `PATCH /v1/conversations/{id}/me`: the caller's own settings.
@@ -583,9 +834,17 @@ impl Conversations {
             sound: request.sound,
         };
         match (request.muted, request.muted_until) {
-            (Some(false), Some(_)) => validation.add("muted_until", "conflicts_with_unmute", "muted_until needs muted: true"),
+            (Some(false), Some(_)) => validation.add(
+                "muted_until",
+                "conflicts_with_unmute",
+                "muted_until needs muted: true",
+            ),
             (Some(false), None) => patch.muted_until = Some(None),
-            (_, Some(until)) if until <= now => validation.add("muted_until", "in_the_past", "muted_until must be in the future"),
+            (_, Some(until)) if until <= now => validation.add(
+                "muted_until",
+                "in_the_past",
+                "muted_until must be in the future",
+            ),
             (_, Some(until)) => {
                 patch.muted = Some(true);
                 patch.muted_until = Some(Some(natter_store::truncate_to_micros(until)));
@@ -594,11 +853,20 @@ impl Conversations {
             (None, None) => {}
         }
         validation.finish()?;
-        let updated = self.core.store.update_settings(conversation_id, &me.user_id, patch).await.map_err(not_found)?;
+        let updated = self
+            .core
+            .store
+            .update_settings(conversation_id, &me.user_id, patch)
+            .await
+            .map_err(not_found)?;
         Ok(updated.to_settings(now))
     }
 
-    async fn active_participant(&self, conversation_id: ConversationId, user_id: &UserId) -> Result<ParticipantRecord, AppError> {
+    async fn active_participant(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+    ) -> Result<ParticipantRecord, AppError> {
         self.core
             .store
             .find_participant(conversation_id, user_id)
@@ -622,9 +890,15 @@ mod tests {
 
     #[test]
     fn direct_keys_ignore_participant_order_but_not_context() {
-        let (a, b) = (UserId::parse("a").expect("id"), UserId::parse("b").expect("id"));
+        let (a, b) = (
+            UserId::parse("a").expect("id"),
+            UserId::parse("b").expect("id"),
+        );
         assert_eq!(direct_key(&a, &b, None), direct_key(&b, &a, None));
-        let order = ContextRef { kind: "order".into(), id: "1".into() };
+        let order = ContextRef {
+            kind: "order".into(),
+            id: "1".into(),
+        };
         assert_ne!(direct_key(&a, &b, None), direct_key(&a, &b, Some(&order)));
     }
 

@@ -72,7 +72,11 @@ impl Core {
             .await?
             .ok_or(AppError::NotFound(Resource::Conversation))?;
         if let Some(user_id) = &actor.user_id {
-            if let Some(participant) = self.store.find_participant(conversation_id, user_id).await? {
+            if let Some(participant) = self
+                .store
+                .find_participant(conversation_id, user_id)
+                .await?
+            {
                 if participant.is_active() {
                     return Ok((conversation, Access::Participant(participant)));
                 }
@@ -81,7 +85,9 @@ impl Core {
         if actor.is_moderator() {
             return Ok((conversation, Access::Moderator));
         }
-        if actor.role == natter_proto::AppRole::Agent && conversation.kind == ConversationType::Support {
+        if actor.role == natter_proto::AppRole::Agent
+            && conversation.kind == ConversationType::Support
+        {
             return Ok((conversation, Access::SupportAgent));
         }
         Err(AppError::NotFound(Resource::Conversation))

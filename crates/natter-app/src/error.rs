@@ -131,23 +131,37 @@ pub enum AppError {
 }
 
 fn summary(errors: &[FieldError]) -> String {
-    errors.iter().map(|e| format!("{}: {}", e.field, e.message)).collect::<Vec<_>>().join("; ")
+    errors
+        .iter()
+        .map(|e| format!("{}: {}", e.field, e.message))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 impl AppError {
     /// A 403 with a code.
     pub fn forbidden(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Forbidden { code, detail: detail.into() }
+        Self::Forbidden {
+            code,
+            detail: detail.into(),
+        }
     }
 
     /// A 409 with a code.
     pub fn conflict(code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Conflict { code, detail: detail.into() }
+        Self::Conflict {
+            code,
+            detail: detail.into(),
+        }
     }
 
     /// A validation failure of a single field.
     pub fn invalid(field: &str, code: &str, message: impl Into<String>) -> Self {
-        Self::Invalid(vec![FieldError { field: field.into(), code: code.into(), message: message.into() }])
+        Self::Invalid(vec![FieldError {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        }])
     }
 }
 
@@ -175,11 +189,19 @@ impl Validation {
 
     /// Records a problem with a field.
     pub fn add(&mut self, field: impl Into<String>, code: &str, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), code: code.into(), message: message.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            code: code.into(),
+            message: message.into(),
+        });
     }
 
     /// Records the error of a check, if any.
-    pub fn check<T>(&mut self, field: &str, result: Result<T, (&'static str, String)>) -> Option<T> {
+    pub fn check<T>(
+        &mut self,
+        field: &str,
+        result: Result<T, (&'static str, String)>,
+    ) -> Option<T> {
         match result {
             Ok(value) => Some(value),
             Err((code, message)) => {

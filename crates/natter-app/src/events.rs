@@ -8,7 +8,9 @@
 use std::sync::Arc;
 
 use base64::Engine;
-use natter_proto::{ConversationId, Event, EventPage, EventSeq, SyncEntry, SyncResponse, Timestamp};
+use natter_proto::{
+    ConversationId, Event, EventPage, EventSeq, SyncEntry, SyncResponse, Timestamp,
+};
 use natter_store::EventRecord;
 
 use crate::core::Core;
@@ -26,18 +28,29 @@ pub struct Events {
 /// state (a tombstone once deleted).
 pub(crate) fn to_proto(record: EventRecord) -> Event {
     let data = match &record.message {
-        Some(message) => serde_json::to_value(message.to_proto()).unwrap_or(serde_json::Value::Null),
+        Some(message) => {
+            serde_json::to_value(message.to_proto()).unwrap_or(serde_json::Value::Null)
+        }
         None => record.data,
     };
-    Event { kind: record.kind, conversation_id: record.conversation_id, seq: record.seq, data, ts: record.created_at }
+    Event {
+        kind: record.kind,
+        conversation_id: record.conversation_id,
+        seq: record.seq,
+        data,
+        ts: record.created_at,
+    }
 }
 
 fn encode_token(at: Timestamp) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!("v1:{}", natter_store::to_micros(at)))
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(format!("v1:{}", natter_store::to_micros(at)))
 }
 
 fn decode_token(raw: &str) -> Option<Timestamp> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(raw).ok()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()?;
     let text = String::from_utf8(bytes).ok()?;
     let micros = text.strip_prefix("v1:")?.parse().ok()?;
     Some(natter_store::from_micros(micros))
@@ -45,17 +58,37 @@ fn decode_token(raw: &str) -> Option<Timestamp> {
 
 impl Events {
     /// `GET /v1/conversations/{id}/events?after_seq=N&limit=L` (limit 1–1000, default 100).
-    pub async fn list(&self, actor: &Actor, conversation_id: ConversationId, after: EventSeq, limit: Option<u32>) -> Result<EventPage, AppError> {
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+        after: EventSeq,
+        limit: Option<u32>,
+    ) -> Result<EventPage, AppError> {
         let (conversation, _) = self.core.access(actor, conversation_id).await?;
         let limit = match limit {
             None => 100,
             Some(limit @ 1..=1000) => limit,
-            Some(_) => return Err(AppError::invalid("limit", "out_of_range", "limit must be between 1 and 1000")),
+            Some(_) => {
+                return Err(AppError::invalid(
+                    "limit",
+                    "out_of_range",
+                    "limit must be between 1 and 1000",
+                ))
+            }
         };
-        let records = self.core.store.list_events(conversation_id, after, limit).await?;
+        let records = self
+            .core
+            .store
+            .list_events(conversation_id, after, limit)
+            .await?;
         let last = records.last().map_or(after, |r| r.seq);
         let latest_seq = conversation.last_event_seq.max(last);
-        Ok(EventPage { has_more: last < latest_seq, latest_seq, events: records.into_iter().map(to_proto).collect() })
+        Ok(EventPage {
+            has_more: last < latest_seq,
+            latest_seq,
+            events: records.into_iter().map(to_proto).collect(),
+        })
     }
 
     /// `GET /v1/sync?since=<token>`: the caller's conversations changed since the token
@@ -75,11 +108,19 @@ impl Events {
                 at.unwrap_or(time::OffsetDateTime::UNIX_EPOCH) - SYNC_OVERLAP
             }
         };
-        let records = self.core.store.list_changed_conversations(user_id, since).await?;
+        let records = self
+            .core
+            .store
+            .list_changed_conversations(user_id, since)
+            .await?;
         Ok(SyncResponse {
             conversations: records
                 .into_iter()
-                .map(|r| SyncEntry { conversation_id: r.conversation_id, latest_seq: r.last_event_seq, removed: r.removed })
+                .map(|r| SyncEntry {
+                    conversation_id: r.conversation_id,
+                    latest_seq: r.last_event_seq,
+                    removed: r.removed,
+                })
                 .collect(),
             next_token: encode_token(now),
         })

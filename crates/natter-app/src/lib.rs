@@ -53,7 +53,9 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Self { max_message_chars: 4000 }
+        Self {
+            max_message_chars: 4000,
+        }
     }
 }
 
@@ -75,8 +77,17 @@ pub struct App {
 
 impl App {
     /// Wires the services over a store.
-    pub fn new(store: Arc<dyn Store>, auth: Authenticator, limits: Limits, clock: Arc<dyn Clock>) -> Self {
-        let core = Arc::new(core::Core { store: store.clone(), limits, clock });
+    pub fn new(
+        store: Arc<dyn Store>,
+        auth: Authenticator,
+        limits: Limits,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let core = Arc::new(core::Core {
+            store: store.clone(),
+            limits,
+            clock,
+        });
         Self {
             users: Users::new(core.clone()),
             conversations: Conversations { core: core.clone() },

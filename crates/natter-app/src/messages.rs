@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use natter_proto::{
-    BulkMarkRead, BulkMarkReadResult, ConversationId, ConversationStatus, CreateConversation,
-    ConversationType, DeliveryState, DirectMessage, DirectMessageSent, MarkRead, MarkReadResult,
+    BulkMarkRead, BulkMarkReadResult, ConversationId, ConversationStatus, ConversationType,
+    CreateConversation, DeliveryState, DirectMessage, DirectMessageSent, MarkRead, MarkReadResult,
     Message, MessageId, MessageSeq, MessageType, Page, Receipt, Receipts, SendMessage, UserId,
 };
 use natter_store::{
@@ -60,9 +60,16 @@ pub struct Messages {
 }
 
 /// A message as `viewer` sees it, given the conversation's active participants.
-fn view(record: &MessageRecord, viewer: Option<&UserId>, participants: &[ParticipantRecord]) -> Message {
+fn view(
+    record: &MessageRecord,
+    viewer: Option<&UserId>,
+    participants: &[ParticipantRecord],
+) -> Message {
     let mut message = record.to_proto();
-    let mut others = participants.iter().filter(|p| Some(&p.user_id) != record.sender_id.as_ref()).peekable();
+    let mut others = participants
+        .iter()
+        .filter(|p| Some(&p.user_id) != record.sender_id.as_ref())
+        .peekable();
     let seq = record.seq;
     message.read_by_all = others.peek().is_some() && others.clone().all(|p| p.last_read_seq >= seq);
     if viewer.is_some() && viewer == record.sender_id.as_ref() {
@@ -89,7 +96,6 @@ fn read_result(outcome: ReadOutcome) -> MarkReadResult {
 fn message_not_found(err: AppError) -> AppError {
     match err {
         AppError::NotFound(_) => AppError::NotFound(Resource::Message),
-        AppError::Forbidden { code: "not_participant", .. } => AppError::NotFound(Resource::Message),
         other => other,
     }
 }
@@ -107,18 +113,34 @@ impl Messages {
         let sender = match &access {
             Access::Participant(participant) => Some(participant.user_id.clone()),
             Access::Moderator if actor.server && actor.user_id.is_none() => None,
-            _ => return Err(AppError::forbidden("not_participant", "only participants may post")),
+            _ => {
+                return Err(AppError::forbidden(
+                    "not_participant",
+                    "only participants may post",
+                ))
+            }
         };
         let mut validation = Validation::new();
         let kind = request.kind.unwrap_or(MessageType::Text);
         match kind {
             MessageType::Text => {}
             MessageType::System if actor.server => {}
-            MessageType::System => validation.add("type", "server_only", "system messages come from the server API only"),
-            _ => validation.add("type", "attachments_required", "image, file, video and audio messages need attachments"),
+            MessageType::System => validation.add(
+                "type",
+                "server_only",
+                "system messages come from the server API only",
+            ),
+            _ => validation.add(
+                "type",
+                "attachments_required",
+                "image, file, video and audio messages need attachments",
+            ),
         }
         let content = match request.content.as_deref() {
-            Some(raw) => validation.check("content", content::message_content(raw, self.core.limits.max_message_chars)),
+            Some(raw) => validation.check(
+                "content",
+                content::message_content(raw, self.core.limits.max_message_chars),
+            ),
             None => {
                 validation.add("content", "required", "content is required");
                 None
@@ -139,20 +161,31 @@ impl Messages {
         }
         validation.finish()?;
         if conversation.status == ConversationStatus::Blocked {
-            return Err(AppError::conflict("conversation_blocked", "the conversation is blocked; no new messages"));
+            return Err(AppError::conflict(
+                "conversation_blocked",
+                "the conversation is blocked; no new messages",
+            ));
         }
         let mut validation = Validation::new();
         if let Some(reply_to_id) = request.reply_to_id {
             let original = self.core.store.find_message(reply_to_id).await?;
             if original.is_none_or(|m| m.conversation_id != conversation_id) {
-                validation.add("reply_to_id", "not_in_conversation", "the replied-to message is not in this conversation");
+                validation.add(
+                    "reply_to_id",
+                    "not_in_conversation",
+                    "the replied-to message is not in this conversation",
+                );
             }
         }
         if !mentions.is_empty() {
             let participants = self.core.store.list_participants(conversation_id).await?;
             for (index, user_id) in mentions.iter().enumerate() {
                 if !participants.iter().any(|p| &p.user_id == user_id) {
-                    validation.add(format!("mentions[{index}]"), "not_participant", format!("{user_id} is not a participant"));
+                    validation.add(
+                        format!("mentions[{index}]"),
+                        "not_participant",
+                        format!("{user_id} is not a participant"),
+                    );
                 }
             }
         }
@@ -185,7 +218,10 @@ impl Messages {
                 ));
             }
             let participants = self.core.store.list_participants(conversation_id).await?;
-            return Ok((view(&outcome.message, sender.as_ref(), &participants), false));
+            return Ok((
+                view(&outcome.message, sender.as_ref(), &participants),
+                false,
+            ));
         }
         let mut message = outcome.message.to_proto();
         if sender.is_some() {
@@ -196,8 +232,14 @@ impl Messages {
 
     /// `POST /v1/direct-messages`: finds or creates the direct conversation with the
     /// recipient (and context) and sends.
-    pub async fn send_direct(&self, actor: &Actor, request: DirectMessage) -> Result<DirectMessageSent, AppError> {
-        let conversations = Conversations { core: self.core.clone() };
+    pub async fn send_direct(
+        &self,
+        actor: &Actor,
+        request: DirectMessage,
+    ) -> Result<DirectMessageSent, AppError> {
+        let conversations = Conversations {
+            core: self.core.clone(),
+        };
         let create = CreateConversation {
             kind: ConversationType::Direct,
             participant_ids: vec![request.recipient_id],
@@ -216,30 +258,59 @@ impl Messages {
         };
         let (message, _) = self.send(actor, conversation.id, send).await?;
         let conversation = conversations.get(actor, conversation.id).await?;
-        Ok(DirectMessageSent { conversation, message })
+        Ok(DirectMessageSent {
+            conversation,
+            message,
+        })
     }
 
     /// `GET /v1/messages/{id}`.
     pub async fn get(&self, actor: &Actor, message_id: MessageId) -> Result<Message, AppError> {
-        let record = self.core.store.find_message(message_id).await?.ok_or(AppError::NotFound(Resource::Message))?;
-        self.core.access(actor, record.conversation_id).await.map_err(message_not_found)?;
-        let participants = self.core.store.list_participants(record.conversation_id).await?;
+        let record = self
+            .core
+            .store
+            .find_message(message_id)
+            .await?
+            .ok_or(AppError::NotFound(Resource::Message))?;
+        self.core
+            .access(actor, record.conversation_id)
+            .await
+            .map_err(message_not_found)?;
+        let participants = self
+            .core
+            .store
+            .list_participants(record.conversation_id)
+            .await?;
         Ok(view(&record, actor.user_id.as_ref(), &participants))
     }
 
-    async fn cursor_seq(&self, conversation_id: ConversationId, field: &str, cursor: Cursor) -> Result<MessageSeq, AppError> {
+    async fn cursor_seq(
+        &self,
+        conversation_id: ConversationId,
+        field: &str,
+        cursor: Cursor,
+    ) -> Result<MessageSeq, AppError> {
         match cursor {
             Cursor::Seq(seq) => Ok(seq),
             Cursor::Message(message_id) => match self.core.store.find_message(message_id).await? {
                 Some(message) if message.conversation_id == conversation_id => Ok(message.seq),
-                _ => Err(AppError::invalid(field, "invalid_cursor", "no such message in this conversation")),
+                _ => Err(AppError::invalid(
+                    field,
+                    "invalid_cursor",
+                    "no such message in this conversation",
+                )),
             },
         }
     }
 
     /// `GET /v1/conversations/{id}/messages`: a page by seq cursor. `next` is the seq to
     /// pass as `before` (newest-first pages) or `after` (oldest-first pages).
-    pub async fn list(&self, actor: &Actor, conversation_id: ConversationId, query: ListMessages) -> Result<Page<Message>, AppError> {
+    pub async fn list(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+        query: ListMessages,
+    ) -> Result<Page<Message>, AppError> {
         self.core.access(actor, conversation_id).await?;
         let mut validation = Validation::new();
         let limit = page_limit(&mut validation, query.limit);
@@ -252,9 +323,27 @@ impl Messages {
             Some(cursor) => Some(self.cursor_seq(conversation_id, "after", cursor).await?),
             None => None,
         };
-        let ascending = query.ascending.unwrap_or(after.is_some() && before.is_none());
-        let order = if ascending { Order::Ascending } else { Order::Descending };
-        let mut rows = self.core.store.list_messages(conversation_id, MessageQuery { before, after, limit, order }).await?;
+        let ascending = query
+            .ascending
+            .unwrap_or(after.is_some() && before.is_none());
+        let order = if ascending {
+            Order::Ascending
+        } else {
+            Order::Descending
+        };
+        let mut rows = self
+            .core
+            .store
+            .list_messages(
+                conversation_id,
+                MessageQuery {
+                    before,
+                    after,
+                    limit,
+                    order,
+                },
+            )
+            .await?;
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|m| m.seq.0.to_string())
@@ -262,15 +351,34 @@ impl Messages {
             None
         };
         let participants = self.core.store.list_participants(conversation_id).await?;
-        let items = rows.iter().map(|m| view(m, actor.user_id.as_ref(), &participants)).collect();
+        let items = rows
+            .iter()
+            .map(|m| view(m, actor.user_id.as_ref(), &participants))
+            .collect();
         Ok(Page { items, next })
     }
 
     /// `GET /v1/messages/{id}/receipts`: who has read or received it, from read markers.
-    pub async fn receipts(&self, actor: &Actor, message_id: MessageId) -> Result<Receipts, AppError> {
-        let record = self.core.store.find_message(message_id).await?.ok_or(AppError::NotFound(Resource::Message))?;
-        self.core.access(actor, record.conversation_id).await.map_err(message_not_found)?;
-        let participants = self.core.store.list_participants(record.conversation_id).await?;
+    pub async fn receipts(
+        &self,
+        actor: &Actor,
+        message_id: MessageId,
+    ) -> Result<Receipts, AppError> {
+        let record = self
+            .core
+            .store
+            .find_message(message_id)
+            .await?
+            .ok_or(AppError::NotFound(Resource::Message))?;
+        self.core
+            .access(actor, record.conversation_id)
+            .await
+            .map_err(message_not_found)?;
+        let participants = self
+            .core
+            .store
+            .list_participants(record.conversation_id)
+            .await?;
         let mut receipts = Receipts {
             message_id,
             seq: record.seq,
@@ -279,21 +387,34 @@ impl Messages {
             pending: Vec::new(),
             read_by_all: false,
         };
-        for p in participants.iter().filter(|p| Some(&p.user_id) != record.sender_id.as_ref()) {
+        for p in participants
+            .iter()
+            .filter(|p| Some(&p.user_id) != record.sender_id.as_ref())
+        {
             if p.last_read_seq >= record.seq {
-                receipts.read_by.push(Receipt { user_id: p.user_id.clone(), read_at: p.last_read_at });
+                receipts.read_by.push(Receipt {
+                    user_id: p.user_id.clone(),
+                    read_at: p.last_read_at,
+                });
             } else if p.last_delivered_seq >= record.seq {
                 receipts.delivered_to.push(p.user_id.clone());
             } else {
                 receipts.pending.push(p.user_id.clone());
             }
         }
-        receipts.read_by_all = !receipts.read_by.is_empty() && receipts.delivered_to.is_empty() && receipts.pending.is_empty();
+        receipts.read_by_all = !receipts.read_by.is_empty()
+            && receipts.delivered_to.is_empty()
+            && receipts.pending.is_empty();
         Ok(receipts)
     }
 
     /// `POST /v1/conversations/{id}/read`: moves the caller's read marker forward.
-    pub async fn mark_read(&self, actor: &Actor, conversation_id: ConversationId, request: MarkRead) -> Result<MarkReadResult, AppError> {
+    pub async fn mark_read(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+        request: MarkRead,
+    ) -> Result<MarkReadResult, AppError> {
         let (_, me) = self.core.participant(actor, conversation_id).await?;
         let up_to = match request.up_to_message_id {
             None => MessageSeq(u64::MAX),
@@ -302,37 +423,80 @@ impl Messages {
                 _ => return Err(AppError::NotFound(Resource::Message)),
             },
         };
-        self.store_mark_read(conversation_id, &me.user_id, up_to).await
+        self.store_mark_read(conversation_id, &me.user_id, up_to)
+            .await
     }
 
     /// `PATCH /v1/messages/{id}/read`: marks read up to this message.
-    pub async fn mark_message_read(&self, actor: &Actor, message_id: MessageId) -> Result<MarkReadResult, AppError> {
-        let record = self.core.store.find_message(message_id).await?.ok_or(AppError::NotFound(Resource::Message))?;
-        let (_, me) = self.core.participant(actor, record.conversation_id).await.map_err(message_not_found)?;
-        self.store_mark_read(record.conversation_id, &me.user_id, record.seq).await
+    pub async fn mark_message_read(
+        &self,
+        actor: &Actor,
+        message_id: MessageId,
+    ) -> Result<MarkReadResult, AppError> {
+        let record = self
+            .core
+            .store
+            .find_message(message_id)
+            .await?
+            .ok_or(AppError::NotFound(Resource::Message))?;
+        let (_, me) = self
+            .core
+            .participant(actor, record.conversation_id)
+            .await
+            .map_err(message_not_found)?;
+        self.store_mark_read(record.conversation_id, &me.user_id, record.seq)
+            .await
     }
 
-    async fn store_mark_read(&self, conversation_id: ConversationId, user_id: &UserId, up_to: MessageSeq) -> Result<MarkReadResult, AppError> {
-        let outcome = self.core.store.mark_read(conversation_id, user_id, up_to, self.core.now()).await.map_err(|err| match err {
-            StoreError::NotFound => AppError::NotFound(Resource::Conversation),
-            other => other.into(),
-        })?;
+    async fn store_mark_read(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        up_to: MessageSeq,
+    ) -> Result<MarkReadResult, AppError> {
+        let outcome = self
+            .core
+            .store
+            .mark_read(conversation_id, user_id, up_to, self.core.now())
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound => AppError::NotFound(Resource::Conversation),
+                other => other.into(),
+            })?;
         Ok(read_result(outcome))
     }
 
     /// `POST /v1/conversations/read`: marks several (or all) of the caller's
     /// conversations read. Conversations the caller is not in are skipped silently.
-    pub async fn mark_read_bulk(&self, actor: &Actor, request: BulkMarkRead) -> Result<BulkMarkReadResult, AppError> {
+    pub async fn mark_read_bulk(
+        &self,
+        actor: &Actor,
+        request: BulkMarkRead,
+    ) -> Result<BulkMarkReadResult, AppError> {
         let user_id = actor.require_user()?.clone();
         let targets = match (request.all, request.conversation_ids.len()) {
             (true, 0) => ReadTargets::All,
             (false, 1..=MAX_BULK_READ) => ReadTargets::Some(request.conversation_ids),
-            (true, _) => return Err(AppError::invalid("all", "conflicts_with_ids", "give either all: true or conversation_ids")),
+            (true, _) => {
+                return Err(AppError::invalid(
+                    "all",
+                    "conflicts_with_ids",
+                    "give either all: true or conversation_ids",
+                ))
+            }
             (false, _) => {
-                return Err(AppError::invalid("conversation_ids", "out_of_range", "between 1 and 100 conversations, or all: true"))
+                return Err(AppError::invalid(
+                    "conversation_ids",
+                    "out_of_range",
+                    "between 1 and 100 conversations, or all: true",
+                ))
             }
         };
-        let outcomes = self.core.store.mark_read_many(&user_id, targets, self.core.now()).await?;
+        let outcomes = self
+            .core
+            .store
+            .mark_read_many(&user_id, targets, self.core.now())
+            .await?;
         Ok(BulkMarkReadResult {
             marked_count: outcomes.iter().map(|o| o.marked_count).sum(),
             results: outcomes.into_iter().map(read_result).collect(),

@@ -25,7 +25,10 @@ pub struct Users {
 
 impl Users {
     pub(crate) fn new(core: Arc<Core>) -> Self {
-        Self { core, seen: Arc::new(Mutex::new(HashMap::new())) }
+        Self {
+            core,
+            seen: Arc::new(Mutex::new(HashMap::new())),
+        }
     }
 
     /// Makes sure the acting user has a record matching the token's claims. Users acted
@@ -42,7 +45,12 @@ impl Users {
             }
         }
         let upsert = if actor.server {
-            UserUpsert { id: user_id.clone(), display_name: None, avatar_url: None, role: None }
+            UserUpsert {
+                id: user_id.clone(),
+                display_name: None,
+                avatar_url: None,
+                role: None,
+            }
         } else {
             UserUpsert {
                 id: user_id.clone(),
@@ -55,7 +63,8 @@ impl Users {
             Some(record)
                 if actor.server
                     || (record.role == actor.role
-                        && (actor.display_name.is_none() || record.display_name == actor.display_name)) =>
+                        && (actor.display_name.is_none()
+                            || record.display_name == actor.display_name)) =>
             {
                 record
             }
@@ -78,25 +87,46 @@ impl Users {
 
     /// A user's public profile; any authenticated caller may look one up.
     pub async fn get(&self, _actor: &Actor, user_id: &UserId) -> Result<User, AppError> {
-        let record = self.core.store.find_user(user_id).await?.ok_or(AppError::NotFound(Resource::User))?;
+        let record = self
+            .core
+            .store
+            .find_user(user_id)
+            .await?
+            .ok_or(AppError::NotFound(Resource::User))?;
         Ok(record.to_proto())
     }
 
     /// Creates or updates a user (server API). Returns the user and whether it was new.
-    pub async fn upsert(&self, actor: &Actor, user_id: UserId, request: UpsertUser) -> Result<(User, bool), AppError> {
+    pub async fn upsert(
+        &self,
+        actor: &Actor,
+        user_id: UserId,
+        request: UpsertUser,
+    ) -> Result<(User, bool), AppError> {
         actor.require_server()?;
         let mut validation = Validation::new();
         let display_name = request
             .display_name
             .as_deref()
             .and_then(|name| validation.check("display_name", content::line(name, 100)));
-        let avatar_url = request.avatar_url.as_deref().and_then(|url| validation.check("avatar_url", content::url(url)));
+        let avatar_url = request
+            .avatar_url
+            .as_deref()
+            .and_then(|url| validation.check("avatar_url", content::url(url)));
         validation.finish()?;
         let existed = self.core.store.find_user(&user_id).await?.is_some();
         let record = self
             .core
             .store
-            .upsert_user(UserUpsert { id: user_id.clone(), display_name, avatar_url, role: request.role }, self.core.now())
+            .upsert_user(
+                UserUpsert {
+                    id: user_id.clone(),
+                    display_name,
+                    avatar_url,
+                    role: request.role,
+                },
+                self.core.now(),
+            )
             .await?;
         if let Ok(mut seen) = self.seen.lock() {
             seen.remove(&user_id);
@@ -113,7 +143,10 @@ impl Users {
             conversations_with_unread: counts.len() as u64,
             conversations: counts
                 .into_iter()
-                .map(|(conversation_id, unread_count)| ConversationUnread { conversation_id, unread_count })
+                .map(|(conversation_id, unread_count)| ConversationUnread {
+                    conversation_id,
+                    unread_count,
+                })
                 .collect(),
         })
     }

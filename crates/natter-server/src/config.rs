@@ -93,7 +93,10 @@ pub enum SqliteDurability {
 
 impl Default for SqliteConfig {
     fn default() -> Self {
-        Self { durability: SqliteDurability::Full, read_connections: 4 }
+        Self {
+            durability: SqliteDurability::Full,
+            read_connections: 4,
+        }
     }
 }
 
@@ -109,7 +112,10 @@ pub struct PostgresConfig {
 
 impl Default for PostgresConfig {
     fn default() -> Self {
-        Self { max_connections: 16, acquire_timeout_secs: 5 }
+        Self {
+            max_connections: 16,
+            acquire_timeout_secs: 5,
+        }
     }
 }
 
@@ -125,7 +131,10 @@ pub struct LimitsConfig {
 
 impl Default for LimitsConfig {
     fn default() -> Self {
-        Self { max_message_chars: 4000, max_body_bytes: 1024 * 1024 }
+        Self {
+            max_message_chars: 4000,
+            max_body_bytes: 1024 * 1024,
+        }
     }
 }
 
@@ -146,14 +155,20 @@ impl Default for Config {
     }
 }
 
-fn redact_option<S: serde::Serializer>(value: &Option<SecretString>, serializer: S) -> Result<S::Ok, S::Error> {
+fn redact_option<S: serde::Serializer>(
+    value: &Option<SecretString>,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     match value {
         Some(_) => serializer.serialize_some("<redacted>"),
         None => serializer.serialize_none(),
     }
 }
 
-fn redact_list<S: serde::Serializer>(value: &[SecretString], serializer: S) -> Result<S::Ok, S::Error> {
+fn redact_list<S: serde::Serializer>(
+    value: &[SecretString],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.collect_seq(value.iter().map(|_| "<redacted>"))
 }
 
@@ -171,14 +186,19 @@ impl Config {
     pub fn load(file: Option<&Path>) -> anyhow::Result<Self> {
         let mut figment = Figment::from(Serialized::defaults(Config::default()));
         if let Some(file) = file {
-            anyhow::ensure!(file.exists(), "config file {} does not exist", file.display());
+            anyhow::ensure!(
+                file.exists(),
+                "config file {} does not exist",
+                file.display()
+            );
             figment = figment.merge(Toml::file(file));
         }
         figment = figment.merge(
             Env::prefixed("NATTER_")
                 .filter(|key| {
                     let key = key.as_str().to_ascii_lowercase();
-                    !matches!(key.as_str(), "config" | "jwt_secret" | "api_keys") && !key.starts_with("test_")
+                    !matches!(key.as_str(), "config" | "jwt_secret" | "api_keys")
+                        && !key.starts_with("test_")
                 })
                 .split("__"),
         );
@@ -206,17 +226,31 @@ impl Config {
             }
         }
         if self.auth.jwt_secret.is_some() && self.auth.jwt_public_key_file.is_some() {
-            problems.push("set either auth.jwt_secret or auth.jwt_public_key_file, not both".to_owned());
+            problems.push(
+                "set either auth.jwt_secret or auth.jwt_public_key_file, not both".to_owned(),
+            );
         }
         if self.auth.jwt_public_key_file.is_some()
-            && !matches!(self.auth.jwt_algorithm.as_deref(), Some("RS256" | "ES256" | "EdDSA"))
+            && !matches!(
+                self.auth.jwt_algorithm.as_deref(),
+                Some("RS256" | "ES256" | "EdDSA")
+            )
         {
-            problems.push("auth.jwt_algorithm must be RS256, ES256 or EdDSA with a public key file".to_owned());
+            problems.push(
+                "auth.jwt_algorithm must be RS256, ES256 or EdDSA with a public key file"
+                    .to_owned(),
+            );
         }
         for key in &self.auth.api_keys {
             let key = key.expose_secret();
-            if key.len() < 16 || key.contains('.') || key.chars().any(|c| c.is_whitespace() || c.is_control()) {
-                problems.push("auth.api_keys: each key needs 16+ characters without dots or whitespace".to_owned());
+            if key.len() < 16
+                || key.contains('.')
+                || key.chars().any(|c| c.is_whitespace() || c.is_control())
+            {
+                problems.push(
+                    "auth.api_keys: each key needs 16+ characters without dots or whitespace"
+                        .to_owned(),
+                );
                 break;
             }
         }
@@ -231,7 +265,9 @@ impl Config {
         }
         if let Some(bus) = &self.bus {
             if !bus.is_empty() {
-                problems.push(format!("bus {bus:?}: only the in-process bus exists in this version"));
+                problems.push(format!(
+                    "bus {bus:?}: only the in-process bus exists in this version"
+                ));
             }
         }
         if let Some(url) = &self.database_url {
@@ -243,7 +279,11 @@ impl Config {
                 problems.push("database_url must start with sqlite:// or postgres://".to_owned());
             }
         }
-        anyhow::ensure!(problems.is_empty(), "invalid configuration:\n  - {}", problems.join("\n  - "));
+        anyhow::ensure!(
+            problems.is_empty(),
+            "invalid configuration:\n  - {}",
+            problems.join("\n  - ")
+        );
         Ok(())
     }
 
@@ -253,7 +293,9 @@ impl Config {
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 StoreChoice::Postgres(url.to_owned())
             }
-            Some(url) if url.starts_with("sqlite://") => StoreChoice::Sqlite(PathBuf::from(&url["sqlite://".len()..])),
+            Some(url) if url.starts_with("sqlite://") => {
+                StoreChoice::Sqlite(PathBuf::from(&url["sqlite://".len()..]))
+            }
             _ => StoreChoice::Sqlite(self.data_dir.join("natter.db")),
         }
     }
@@ -287,16 +329,28 @@ mod tests {
         config.auth.jwt_secret = Some(SecretString::from("short"));
         config.limits.max_message_chars = 0;
         let message = config.validate().expect_err("invalid").to_string();
-        assert!(message.contains("jwt_secret") && message.contains("max_message_chars"), "{message}");
+        assert!(
+            message.contains("jwt_secret") && message.contains("max_message_chars"),
+            "{message}"
+        );
     }
 
     #[test]
     fn database_url_selects_the_store() {
         let mut config = Config::default();
-        assert_eq!(config.store_choice(), StoreChoice::Sqlite(PathBuf::from("./natter-data/natter.db")));
+        assert_eq!(
+            config.store_choice(),
+            StoreChoice::Sqlite(PathBuf::from("./natter-data/natter.db"))
+        );
         config.database_url = Some("postgres://localhost/natter".into());
-        assert_eq!(config.store_choice(), StoreChoice::Postgres("postgres://localhost/natter".into()));
+        assert_eq!(
+            config.store_choice(),
+            StoreChoice::Postgres("postgres://localhost/natter".into())
+        );
         config.database_url = Some("sqlite:///tmp/x.db".into());
-        assert_eq!(config.store_choice(), StoreChoice::Sqlite(PathBuf::from("/tmp/x.db")));
+        assert_eq!(
+            config.store_choice(),
+            StoreChoice::Sqlite(PathBuf::from("/tmp/x.db"))
+        );
     }
 }

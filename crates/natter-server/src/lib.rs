@@ -24,10 +24,15 @@ pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
-    let app = wiring::build_app(&config).await.context("building the app")?;
+    let app = wiring::build_app(&config)
+        .await
+        .context("building the app")?;
     let router = http::router(app, config.limits.max_body_bytes);
     tracing::info!(address = %listener.local_addr().context("reading the listen address")?, "natter is listening");
-    axum::serve(listener, router).with_graceful_shutdown(shutdown).await.context("serving HTTP")?;
+    axum::serve(listener, router)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("serving HTTP")?;
     tracing::info!("natter stopped");
     Ok(())
 }

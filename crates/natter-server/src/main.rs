@@ -65,7 +65,9 @@ enum Command {
 
 fn parse_ttl(raw: &str) -> anyhow::Result<u64> {
     let (number, unit) = raw.split_at(raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len()));
-    let number: u64 = number.parse().with_context(|| format!("invalid ttl {raw:?}"))?;
+    let number: u64 = number
+        .parse()
+        .with_context(|| format!("invalid ttl {raw:?}"))?;
     let seconds = match unit {
         "" | "s" => 1,
         "m" => 60,
@@ -73,17 +75,25 @@ fn parse_ttl(raw: &str) -> anyhow::Result<u64> {
         "d" => 86_400,
         _ => anyhow::bail!("invalid ttl unit in {raw:?}: use s, m, h or d"),
     };
-    number.checked_mul(seconds).filter(|s| *s > 0).context("ttl must be positive and not overflow")
+    number
+        .checked_mul(seconds)
+        .filter(|s| *s > 0)
+        .context("ttl must be positive and not overflow")
 }
 
 fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 fn init_tracing(format: LogFormat) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     match format {
         LogFormat::Json => builder.json().init(),
         LogFormat::Pretty => builder.init(),
@@ -96,10 +106,14 @@ fn demo_secret(config: &Config, file: &str, prefix: &str) -> anyhow::Result<Stri
     if let Ok(existing) = std::fs::read_to_string(&path) {
         return Ok(existing.trim().to_owned());
     }
-    std::fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+    std::fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let mut bytes = [0u8; 32];
     rand::thread_rng().fill_bytes(&mut bytes);
-    let secret = format!("{prefix}{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    let secret = format!(
+        "{prefix}{}",
+        bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+    );
     std::fs::write(&path, &secret).with_context(|| format!("writing {}", path.display()))?;
     Ok(secret)
 }
@@ -143,12 +157,18 @@ async fn main() -> anyhow::Result<()> {
         config.bus = Some(bus);
     }
     match cli.command {
-        Command::Token { user_id, role, ttl, name } => {
+        Command::Token {
+            user_id,
+            role,
+            ttl,
+            name,
+        } => {
             let secret = config.auth.jwt_secret.as_ref().context(
                 "natter token needs an HS256 secret: set NATTER_JWT_SECRET or auth.jwt_secret",
             )?;
             let user_id = UserId::parse(&user_id).map_err(|err| anyhow::anyhow!("{err}"))?;
-            let role = AppRole::parse(&role).context("role must be user, agent, service_provider or admin")?;
+            let role = AppRole::parse(&role)
+                .context("role must be user, agent, service_provider or admin")?;
             let token = TokenIssuer::hs256(secret.expose_secret().as_bytes()).mint(
                 &user_id,
                 role,
@@ -170,13 +190,31 @@ async fn main() -> anyhow::Result<()> {
             init_tracing(config.log_format);
             if demo {
                 if config.auth.jwt_secret.is_none() {
-                    config.auth.jwt_secret = Some(SecretString::from(demo_secret(&config, "demo-jwt-secret", "")?));
+                    config.auth.jwt_secret = Some(SecretString::from(demo_secret(
+                        &config,
+                        "demo-jwt-secret",
+                        "",
+                    )?));
                 }
                 if config.auth.api_keys.is_empty() {
-                    config.auth.api_keys = vec![SecretString::from(demo_secret(&config, "demo-api-key", "nk_")?)];
+                    config.auth.api_keys = vec![SecretString::from(demo_secret(
+                        &config,
+                        "demo-api-key",
+                        "nk_",
+                    )?)];
                 }
-                let secret = config.auth.jwt_secret.as_ref().map(|s| s.expose_secret().to_owned()).unwrap_or_default();
-                let api_key = config.auth.api_keys.first().map(|k| k.expose_secret().to_owned()).unwrap_or_default();
+                let secret = config
+                    .auth
+                    .jwt_secret
+                    .as_ref()
+                    .map(|s| s.expose_secret().to_owned())
+                    .unwrap_or_default();
+                let api_key = config
+                    .auth
+                    .api_keys
+                    .first()
+                    .map(|k| k.expose_secret().to_owned())
+                    .unwrap_or_default();
                 print_demo_tokens(&config, &secret, &api_key)?;
             }
             config.validate()?;

@@ -33,7 +33,11 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
             options.max_connections = config.postgres.max_connections;
             options.acquire_timeout = Duration::from_secs(config.postgres.acquire_timeout_secs);
             options.migrate = config.migrate_on_start;
-            Arc::new(PostgresStore::connect(options).await.context("connecting to PostgreSQL")?)
+            Arc::new(
+                PostgresStore::connect(options)
+                    .await
+                    .context("connecting to PostgreSQL")?,
+            )
         }
     })
 }
@@ -44,7 +48,10 @@ pub async fn migrate(config: &Config) -> anyhow::Result<usize> {
         StoreChoice::Sqlite(path) => {
             let mut options = SqliteOptions::new(path);
             options.migrate = true;
-            Ok(tokio::task::spawn_blocking(move || natter_store_sqlite::migrate(&options)).await??)
+            Ok(
+                tokio::task::spawn_blocking(move || natter_store_sqlite::migrate(&options))
+                    .await??,
+            )
         }
         StoreChoice::Postgres(url) => Ok(natter_store_postgres::migrate(&url).await?),
     }
@@ -65,7 +72,12 @@ pub fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
         }
         (None, None) => None,
     };
-    let keys: Vec<String> = config.auth.api_keys.iter().map(|key| key.expose_secret().to_owned()).collect();
+    let keys: Vec<String> = config
+        .auth
+        .api_keys
+        .iter()
+        .map(|key| key.expose_secret().to_owned())
+        .collect();
     Authenticator::new(jwt, &keys).context("loading the JWT key")
 }
 
@@ -73,6 +85,13 @@ pub fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
 pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     config.validate()?;
     let store = open_store(config).await?;
-    let limits = Limits { max_message_chars: config.limits.max_message_chars };
-    Ok(App::new(store, authenticator(config)?, limits, Arc::new(SystemClock)))
+    let limits = Limits {
+        max_message_chars: config.limits.max_message_chars,
+    };
+    Ok(App::new(
+        store,
+        authenticator(config)?,
+        limits,
+        Arc::new(SystemClock),
+    ))
 }

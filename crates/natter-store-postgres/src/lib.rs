@@ -1,1 +1,115 @@
-//! placeholder
+//! Natter's scale-out store: PostgreSQL through sqlx, shared by any number of server
+//! processes.
+//!
+//! It behaves exactly like `natter-store-sqlite`, method by method: same records, same
+//! errors, byte-identical event logs (payloads come from `natter_store::payload`). What
+//! SQLite gets from its single writer thread, this crate gets from row locks, because
+//! several processes write to one database:
+//!
+//! - Every write transaction that touches a conversation locks its `conversations` row
+//!   first (an `UPDATE` of its counters or `SELECT … FOR NO KEY UPDATE`). Message and
+//!   event seqs are assigned by `UPDATE … SET last_*_seq = last_*_seq + 1 RETURNING`
+//!   under that lock, so they are gap-free and commit order is seq order.
+//! - Locks are taken in one order (conversation rows, by id when there are several,
+//!   then user rows by id, then participant rows), so writers never deadlock.
+//! - Idempotency races (the same `client_message_id` or `unique_key` sent twice at once)
+//!   are settled by unique indexes; the loser rolls back and returns the winner's row.
+//!
+//! This crate deliberately does not use sqlx's `query!` macros: they need a database at
+//! build time. Where to look next: [`queries`] for the SQL, [`error`] for the error
+//! mapping, `migrations/` for the schema.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod queries;
+mod rows;
+
+use std::time::Duration;
+
+use natter_store::StoreError;
+use sqlx::migrate::{Migrate, Migrator};
+use sqlx::postgres::{PgConnection, PgPool, PgPoolOptions};
+use sqlx::Connection;
+
+use crate::error::{migrate_error, store_error};
+
+/// The embedded migrations, applied in order; never edit one that has shipped.
+static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
+
+/// Options of [`PostgresStore::connect`].
+#[derive(Debug, Clone)]
+pub struct PostgresOptions {
+    /// Connection URL, e.g. `postgres://natter@db.internal:5432/natter`.
+    pub url: String,
+    /// Most connections this process holds.
+    pub max_connections: u32,
+    /// How long a request waits for a free connection before `Unavailable`.
+    pub acquire_timeout: Duration,
+    /// Apply pending migrations when connecting.
+    pub migrate: bool,
+}
+
+impl PostgresOptions {
+    /// Defaults for a database URL: 16 connections, 5 s acquire timeout, migrate.
+    pub fn new(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            migrate: true,
+        }
+    }
+}
+
+/// The PostgreSQL implementation of [`natter_store::Store`]. Cloning shares the pool.
+#[derive(Clone)]
+pub struct PostgresStore {
+    pool: PgPool,
+}
+
+impl PostgresStore {
+    /// Connects (failing fast with `Unavailable` when the database cannot be reached) and
+    /// applies pending migrations unless disabled. Several processes may connect at once:
+    /// the migrator serialises them with an advisory lock.
+    pub async fn connect(options: PostgresOptions) -> Result<Self, StoreError> {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.max_connections.max(1))
+            .acquire_timeout(options.acquire_timeout)
+            .test_before_acquire(true)
+            .connect(&options.url)
+            .await
+            .map_err(store_error)?;
+        if options.migrate {
+            MIGRATOR.run(&pool).await.map_err(migrate_error)?;
+        }
+        Ok(Self { pool })
+    }
+}
+
+/// Connects to `url` and applies the pending migrations; returns how many ran.
+/// Used by `natter migrate`.
+pub async fn migrate(url: &str) -> Result<usize, StoreError> {
+    let mut conn = PgConnection::connect(url).await.map_err(store_error)?;
+    conn.ensure_migrations_table()
+        .await
+        .map_err(migrate_error)?;
+    let before = conn
+        .list_applied_migrations()
+        .await
+        .map_err(migrate_error)?
+        .len();
+    MIGRATOR
+        .run_direct(&mut conn)
+        .await
+        .map_err(migrate_error)?;
+    let after = conn
+        .list_applied_migrations()
+        .await
+        .map_err(migrate_error)?
+        .len();
+    if let Err(err) = conn.close().await {
+        tracing::debug!(error = %err, "closing the migration connection failed");
+    }
+    Ok(after.saturating_sub(before))
+}

@@ -84,8 +84,8 @@ impl SqliteStore {
                 std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
             }
         }
-        let mut write_conn = open_connection(&options.path, options.durability)
-            .map_err(error::store_error)?;
+        let mut write_conn =
+            open_connection(&options.path, options.durability).map_err(error::store_error)?;
         if options.migrate {
             migrations::apply(&mut write_conn).map_err(error::store_error)?;
         }
@@ -95,7 +95,10 @@ impl SqliteStore {
             options.durability,
             options.read_connections.max(1),
         );
-        Ok(Self { writer: Arc::new(writer), readers: Arc::new(readers) })
+        Ok(Self {
+            writer: Arc::new(writer),
+            readers: Arc::new(readers),
+        })
     }
 }
 

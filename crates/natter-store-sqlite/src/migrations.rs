@@ -41,6 +41,7 @@ pub fn migrate(options: &SqliteOptions) -> Result<usize, natter_store::StoreErro
             std::fs::create_dir_all(dir).map_err(natter_store::StoreError::backend)?;
         }
     }
-    let mut conn = crate::open_connection(&options.path, options.durability).map_err(store_error)?;
+    let mut conn =
+        crate::open_connection(&options.path, options.durability).map_err(store_error)?;
     apply(&mut conn).map_err(store_error)
 }

@@ -11,10 +11,10 @@ use natter_proto::{
 use natter_store::payload::{self, EventDraft};
 use natter_store::{
     preview_text, to_micros, AppendOutcome, ConversationListItem, ConversationPatch,
-    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, MessageQuery,
-    MessageRecord, NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord,
-    ReadOutcome, ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord,
-    UserRecord, UserUpsert,
+    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, MessageQuery, MessageRecord,
+    NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord, ReadOutcome,
+    ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord, UserRecord,
+    UserUpsert,
 };
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -59,7 +59,7 @@ fn append_event(
 ) -> Result<EventSeq> {
     let seq: i64 = conn
         .prepare_cached(
-            "UPDATE conversations SET last_event_seq = last_event_seq + 1, last_event_at = ?2 \
+            "UPDATE conversations SET last_event_seq = last_event_seq + 1, last_event_at = MAX(last_event_at, ?2) \
              WHERE id = ?1 RETURNING last_event_seq",
         )
         .and_then(|mut stmt| {
@@ -84,19 +84,28 @@ fn append_event(
     Ok(EventSeq(seq as u64))
 }
 
-fn select_conversation(conn: &Connection, conversation_id: ConversationId) -> Result<Option<ConversationRecord>> {
-    conn.prepare_cached(&format!("SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?1"))
-        .and_then(|mut stmt| {
-            stmt.query_row([conversation_id.0], |row| rows::conversation(row, 0)).optional()
-        })
-        .map_err(store_error)
+fn select_conversation(
+    conn: &Connection,
+    conversation_id: ConversationId,
+) -> Result<Option<ConversationRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = ?1"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row([conversation_id.0], |row| rows::conversation(row, 0))
+            .optional()
+    })
+    .map_err(store_error)
 }
 
 fn select_conversation_by_key(conn: &Connection, key: &str) -> Result<Option<ConversationRecord>> {
     conn.prepare_cached(&format!(
         "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.unique_key = ?1"
     ))
-    .and_then(|mut stmt| stmt.query_row([key], |row| rows::conversation(row, 0)).optional())
+    .and_then(|mut stmt| {
+        stmt.query_row([key], |row| rows::conversation(row, 0))
+            .optional()
+    })
     .map_err(store_error)
 }
 
@@ -110,19 +119,25 @@ fn select_participant(
          WHERE p.conversation_id = ?1 AND p.user_id = ?2"
     ))
     .and_then(|mut stmt| {
-        stmt.query_row(params![conversation_id.0, user_id.as_str()], |row| rows::participant(row, 0))
-            .optional()
+        stmt.query_row(params![conversation_id.0, user_id.as_str()], |row| {
+            rows::participant(row, 0)
+        })
+        .optional()
     })
     .map_err(store_error)
 }
 
-fn select_participants(conn: &Connection, conversation_id: ConversationId) -> Result<Vec<ParticipantRecord>> {
+fn select_participants(
+    conn: &Connection,
+    conversation_id: ConversationId,
+) -> Result<Vec<ParticipantRecord>> {
     conn.prepare_cached(&format!(
         "SELECT {PARTICIPANT_COLUMNS} FROM participants p \
          WHERE p.conversation_id = ?1 AND p.left_at IS NULL ORDER BY p.joined_at, p.user_id"
     ))
     .and_then(|mut stmt| {
-        stmt.query_map([conversation_id.0], |row| rows::participant(row, 0))?.collect()
+        stmt.query_map([conversation_id.0], |row| rows::participant(row, 0))?
+            .collect()
     })
     .map_err(store_error)
 }
@@ -141,7 +156,12 @@ fn count_unread(
         .prepare_cached(UNREAD_COUNT_SQL)
         .and_then(|mut stmt| {
             stmt.query_row(
-                params![conversation_id.0, seq_param(after), seq_param(up_to), user_id.as_str()],
+                params![
+                    conversation_id.0,
+                    seq_param(after),
+                    seq_param(up_to),
+                    user_id.as_str()
+                ],
                 |row| row.get(0),
             )
         })
@@ -186,10 +206,21 @@ fn mark_read_in(
          WHERE conversation_id = ?1 AND user_id = ?2",
     )
     .and_then(|mut stmt| {
-        stmt.execute(params![conversation_id.0, user_id.as_str(), seq_param(target), to_micros(now)])
+        stmt.execute(params![
+            conversation_id.0,
+            user_id.as_str(),
+            seq_param(target),
+            to_micros(now)
+        ])
     })
     .map_err(store_error)?;
-    append_event(conn, conversation_id, payload::receipt_updated(user_id, target, now), None, now)?;
+    append_event(
+        conn,
+        conversation_id,
+        payload::receipt_updated(user_id, target, now),
+        None,
+        now,
+    )?;
     Ok(ReadOutcome {
         conversation_id,
         marked_count,
@@ -198,7 +229,12 @@ fn mark_read_in(
     })
 }
 
-fn opt_bool_filter(sql: &mut String, params: &mut Vec<Box<dyn ToSql>>, column: &str, value: Option<bool>) {
+fn opt_bool_filter(
+    sql: &mut String,
+    params: &mut Vec<Box<dyn ToSql>>,
+    column: &str,
+    value: Option<bool>,
+) {
     if let Some(value) = value {
         params.push(Box::new(value));
         sql.push_str(&format!(" AND {column} = ?{}", params.len()));
@@ -209,7 +245,10 @@ fn opt_bool_filter(sql: &mut String, params: &mut Vec<Box<dyn ToSql>>, column: &
 impl Store for SqliteStore {
     async fn ping(&self) -> Result<()> {
         self.readers
-            .read(|conn| conn.query_row("SELECT 1", [], |_| Ok(())).map_err(store_error))
+            .read(|conn| {
+                conn.query_row("SELECT 1", [], |_| Ok(()))
+                    .map_err(store_error)
+            })
             .await
     }
 
@@ -317,13 +356,23 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn find_conversation(&self, conversation_id: ConversationId) -> Result<Option<ConversationRecord>> {
-        self.readers.read(move |conn| select_conversation(conn, conversation_id)).await
+    async fn find_conversation(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<ConversationRecord>> {
+        self.readers
+            .read(move |conn| select_conversation(conn, conversation_id))
+            .await
     }
 
-    async fn find_conversation_by_key(&self, unique_key: &str) -> Result<Option<ConversationRecord>> {
+    async fn find_conversation_by_key(
+        &self,
+        unique_key: &str,
+    ) -> Result<Option<ConversationRecord>> {
         let key = unique_key.to_owned();
-        self.readers.read(move |conn| select_conversation_by_key(conn, &key)).await
+        self.readers
+            .read(move |conn| select_conversation_by_key(conn, &key))
+            .await
     }
 
     async fn update_conversation(
@@ -377,7 +426,10 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_conversations(&self, query: &ConversationQuery) -> Result<Vec<ConversationListItem>> {
+    async fn list_conversations(
+        &self,
+        query: &ConversationQuery,
+    ) -> Result<Vec<ConversationListItem>> {
         let query = query.clone();
         self.readers
             .read(move |conn| {
@@ -506,11 +558,18 @@ impl Store for SqliteStore {
         user_id: &UserId,
     ) -> Result<Option<ParticipantRecord>> {
         let user_id = user_id.clone();
-        self.readers.read(move |conn| select_participant(conn, conversation_id, &user_id)).await
+        self.readers
+            .read(move |conn| select_participant(conn, conversation_id, &user_id))
+            .await
     }
 
-    async fn list_participants(&self, conversation_id: ConversationId) -> Result<Vec<ParticipantRecord>> {
-        self.readers.read(move |conn| select_participants(conn, conversation_id)).await
+    async fn list_participants(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<ParticipantRecord>> {
+        self.readers
+            .read(move |conn| select_participants(conn, conversation_id))
+            .await
     }
 
     async fn add_participants(
@@ -579,14 +638,22 @@ impl Store for SqliteStore {
                         "UPDATE participants SET role = ?3 \
                          WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL",
                     )
-                    .and_then(|mut stmt| stmt.execute(params![conversation_id.0, user_id.as_str(), role.as_str()]))
+                    .and_then(|mut stmt| {
+                        stmt.execute(params![conversation_id.0, user_id.as_str(), role.as_str()])
+                    })
                     .map_err(store_error)?;
                 if changed == 0 {
                     return Err(StoreError::NotFound);
                 }
-                let participant =
-                    select_participant(conn, conversation_id, &user_id)?.ok_or(StoreError::NotFound)?;
-                append_event(conn, conversation_id, payload::participant_updated(&participant), None, now)?;
+                let participant = select_participant(conn, conversation_id, &user_id)?
+                    .ok_or(StoreError::NotFound)?;
+                append_event(
+                    conn,
+                    conversation_id,
+                    payload::participant_updated(&participant),
+                    None,
+                    now,
+                )?;
                 Ok(participant)
             })
             .await
@@ -717,7 +784,7 @@ impl Store for SqliteStore {
                         "UPDATE conversations SET last_message_seq = last_message_seq + 1, \
                            message_count = message_count + 1, last_message_sender = ?2, \
                            last_message_kind = ?3, last_message_text = ?4, last_message_at = ?5, \
-                           last_activity_at = ?5 \
+                           last_activity_at = MAX(last_activity_at, ?5) \
                          WHERE id = ?1 RETURNING last_message_seq",
                     )
                     .and_then(|mut stmt| {
@@ -796,14 +863,23 @@ impl Store for SqliteStore {
     async fn find_message(&self, message_id: MessageId) -> Result<Option<MessageRecord>> {
         self.readers
             .read(move |conn| {
-                conn.prepare_cached(&format!("SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"))
-                    .and_then(|mut stmt| stmt.query_row([message_id.0], rows::required_message).optional())
-                    .map_err(store_error)
+                conn.prepare_cached(&format!(
+                    "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_row([message_id.0], rows::required_message)
+                        .optional()
+                })
+                .map_err(store_error)
             })
             .await
     }
 
-    async fn list_messages(&self, conversation_id: ConversationId, query: MessageQuery) -> Result<Vec<MessageRecord>> {
+    async fn list_messages(
+        &self,
+        conversation_id: ConversationId,
+        query: MessageQuery,
+    ) -> Result<Vec<MessageRecord>> {
         self.readers
             .read(move |conn| {
                 let order = match query.order {
@@ -837,10 +913,17 @@ impl Store for SqliteStore {
         now: Timestamp,
     ) -> Result<ReadOutcome> {
         let user_id = user_id.clone();
-        self.writer.write(move |conn| mark_read_in(conn, conversation_id, &user_id, up_to, now)).await
+        self.writer
+            .write(move |conn| mark_read_in(conn, conversation_id, &user_id, up_to, now))
+            .await
     }
 
-    async fn mark_read_many(&self, user_id: &UserId, targets: ReadTargets, now: Timestamp) -> Result<Vec<ReadOutcome>> {
+    async fn mark_read_many(
+        &self,
+        user_id: &UserId,
+        targets: ReadTargets,
+        now: Timestamp,
+    ) -> Result<Vec<ReadOutcome>> {
         let user_id = user_id.clone();
         self.writer
             .write(move |conn| {
@@ -869,7 +952,12 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_events(&self, conversation_id: ConversationId, after: EventSeq, limit: u32) -> Result<Vec<EventRecord>> {
+    async fn list_events(
+        &self,
+        conversation_id: ConversationId,
+        after: EventSeq,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>> {
         self.readers
             .read(move |conn| {
                 conn.prepare_cached(&format!(
@@ -896,7 +984,11 @@ impl Store for SqliteStore {
             .await
     }
 
-    async fn list_changed_conversations(&self, user_id: &UserId, since: Timestamp) -> Result<Vec<SyncRecord>> {
+    async fn list_changed_conversations(
+        &self,
+        user_id: &UserId,
+        since: Timestamp,
+    ) -> Result<Vec<SyncRecord>> {
         let user_id = user_id.clone();
         self.readers
             .read(move |conn| {

@@ -22,7 +22,12 @@ pub(crate) struct Readers {
 
 impl Readers {
     pub(crate) fn new(path: PathBuf, durability: Durability, size: usize) -> Self {
-        Self { path, durability, idle: Mutex::new(Vec::with_capacity(size)), permits: Semaphore::new(size) }
+        Self {
+            path,
+            durability,
+            idle: Mutex::new(Vec::with_capacity(size)),
+            permits: Semaphore::new(size),
+        }
     }
 
     /// Runs `work` on a read connection off the async runtime.
@@ -36,7 +41,11 @@ impl Readers {
             .acquire()
             .await
             .map_err(|_| StoreError::Unavailable("reader pool closed".into()))?;
-        let idle = self.idle.lock().map_err(|_| StoreError::Backend("reader pool poisoned".into()))?.pop();
+        let idle = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Backend("reader pool poisoned".into()))?
+            .pop();
         let conn = match idle {
             Some(conn) => conn,
             None => open_connection(&self.path, self.durability).map_err(store_error)?,

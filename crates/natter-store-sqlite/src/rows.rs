@@ -1,16 +1,16 @@
 //! Row mappers: column lists and the functions that read them, by position.
 
 use natter_proto::{
-    AppRole, ContextRef, ConversationId, ConversationStatus, ConversationType, EventSeq,
-    MessageId, MessagePreview, MessageSeq, MessageType, NotificationLevel, ParticipantRole,
-    Timestamp, UserId,
+    AppRole, ContextRef, ConversationId, ConversationStatus, ConversationType, EventSeq, MessageId,
+    MessagePreview, MessageSeq, MessageType, NotificationLevel, ParticipantRole, Timestamp, UserId,
 };
 use natter_store::{from_micros, ConversationRecord, MessageRecord, ParticipantRecord, UserRecord};
 use rusqlite::types::Type;
 use rusqlite::Row;
 use uuid::Uuid;
 
-pub(crate) const USER_COLUMNS: &str = "id, display_name, avatar_url, role, created_at, last_seen_at";
+pub(crate) const USER_COLUMNS: &str =
+    "id, display_name, avatar_url, role, created_at, last_seen_at";
 
 pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.kind, c.status, c.title, c.description, \
     c.avatar_url, c.context_kind, c.context_id, c.created_by, c.created_at, c.updated_at, \
@@ -39,7 +39,8 @@ fn user_id(row: &Row<'_>, index: usize) -> rusqlite::Result<UserId> {
 
 fn opt_user_id(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<UserId>> {
     let raw: Option<String> = row.get(index)?;
-    raw.map(|raw| UserId::parse(&raw).map_err(|_| bad(index, "user id"))).transpose()
+    raw.map(|raw| UserId::parse(&raw).map_err(|_| bad(index, "user id")))
+        .transpose()
 }
 
 fn ts(row: &Row<'_>, index: usize) -> rusqlite::Result<Timestamp> {
@@ -73,7 +74,10 @@ pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
 
 /// Reads [`CONVERSATION_COLUMNS`] starting at column `at`.
 pub(crate) fn conversation(row: &Row<'_>, at: usize) -> rusqlite::Result<ConversationRecord> {
-    let context = match (row.get::<_, Option<String>>(at + 6)?, row.get::<_, Option<String>>(at + 7)?) {
+    let context = match (
+        row.get::<_, Option<String>>(at + 6)?,
+        row.get::<_, Option<String>>(at + 7)?,
+    ) {
         (Some(kind), Some(id)) => Some(ContextRef { kind, id }),
         _ => None,
     };

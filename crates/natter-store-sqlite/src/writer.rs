@@ -59,7 +59,9 @@ impl Writer {
         let job: Job = Box::new(move |conn: Option<&Connection>| {
             let result = match conn {
                 Some(conn) => work(conn),
-                None => Err(StoreError::Unavailable("could not begin a write transaction".into())),
+                None => Err(StoreError::Unavailable(
+                    "could not begin a write transaction".into(),
+                )),
             };
             let keep = result.is_ok();
             Finished {
@@ -79,7 +81,9 @@ impl Writer {
         self.jobs
             .send(job)
             .map_err(|_| StoreError::Unavailable("the SQLite writer has stopped".into()))?;
-        answer.await.map_err(|_| StoreError::Backend("a write job panicked".into()))?
+        answer
+            .await
+            .map_err(|_| StoreError::Backend("a write job panicked".into()))?
     }
 }
 
@@ -128,14 +132,24 @@ fn run_job(conn: &Connection, job: Job) -> Finished {
     if let Err(err) = conn.execute_batch("SAVEPOINT job") {
         tracing::error!(error = %err, "could not open a savepoint");
         let refused = job(None);
-        return Finished { keep: false, deliver: refused.deliver };
+        return Finished {
+            keep: false,
+            deliver: refused.deliver,
+        };
     }
     let finished = match catch_unwind(AssertUnwindSafe(|| job(Some(conn)))) {
         Ok(finished) => finished,
         // The job's reply channel was dropped while unwinding: its caller sees an error.
-        Err(_) => Finished { keep: false, deliver: Box::new(|_| ()) },
+        Err(_) => Finished {
+            keep: false,
+            deliver: Box::new(|_| ()),
+        },
     };
-    let end = if finished.keep { "RELEASE job" } else { "ROLLBACK TO job; RELEASE job" };
+    let end = if finished.keep {
+        "RELEASE job"
+    } else {
+        "ROLLBACK TO job; RELEASE job"
+    };
     if let Err(err) = conn.execute_batch(end) {
         tracing::error!(error = %store_error(err), "could not close a savepoint");
     }

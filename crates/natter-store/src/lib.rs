@@ -37,5 +37,7 @@ pub fn truncate_to_micros(ts: natter_proto::Timestamp) -> natter_proto::Timestam
 
 /// The first 100 characters of a message, as stored in the conversation's preview.
 pub fn preview_text(content: Option<&str>) -> String {
-    content.map(|c| c.chars().take(100).collect()).unwrap_or_default()
+    content
+        .map(|c| c.chars().take(100).collect())
+        .unwrap_or_default()
 }

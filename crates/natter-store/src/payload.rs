@@ -23,23 +23,40 @@ pub fn conversation_created(
     participants: &[ParticipantRecord],
 ) -> EventDraft {
     let mut data = conversation.to_proto();
-    data.participants = Some(participants.iter().map(ParticipantRecord::to_proto).collect());
-    EventDraft { kind: event_type::CONVERSATION_CREATED, data: to_value(&data) }
+    data.participants = Some(
+        participants
+            .iter()
+            .map(ParticipantRecord::to_proto)
+            .collect(),
+    );
+    EventDraft {
+        kind: event_type::CONVERSATION_CREATED,
+        data: to_value(&data),
+    }
 }
 
 /// `conversation.updated`: the conversation after the change.
 pub fn conversation_updated(conversation: &ConversationRecord) -> EventDraft {
-    EventDraft { kind: event_type::CONVERSATION_UPDATED, data: to_value(&conversation.to_proto()) }
+    EventDraft {
+        kind: event_type::CONVERSATION_UPDATED,
+        data: to_value(&conversation.to_proto()),
+    }
 }
 
 /// `participant.added`.
 pub fn participant_added(participant: &ParticipantRecord) -> EventDraft {
-    EventDraft { kind: event_type::PARTICIPANT_ADDED, data: to_value(&participant.to_proto()) }
+    EventDraft {
+        kind: event_type::PARTICIPANT_ADDED,
+        data: to_value(&participant.to_proto()),
+    }
 }
 
 /// `participant.updated` (role change, ownership hand-over).
 pub fn participant_updated(participant: &ParticipantRecord) -> EventDraft {
-    EventDraft { kind: event_type::PARTICIPANT_UPDATED, data: to_value(&participant.to_proto()) }
+    EventDraft {
+        kind: event_type::PARTICIPANT_UPDATED,
+        data: to_value(&participant.to_proto()),
+    }
 }
 
 /// `participant.removed`.
@@ -51,7 +68,11 @@ pub fn participant_removed(user_id: &UserId, reason: RemovalReason) -> EventDraf
 }
 
 /// `receipt.updated`: a read marker moved.
-pub fn receipt_updated(user_id: &UserId, last_read_seq: u64, last_read_at: Timestamp) -> EventDraft {
+pub fn receipt_updated(
+    user_id: &UserId,
+    last_read_seq: u64,
+    last_read_at: Timestamp,
+) -> EventDraft {
     let at = last_read_at
         .format(&time::format_description::well_known::Rfc3339)
         .unwrap_or_default();
@@ -63,7 +84,10 @@ pub fn receipt_updated(user_id: &UserId, last_read_seq: u64, last_read_at: Times
 
 /// `message.created`: the payload is joined at read time.
 pub fn message_created() -> EventDraft {
-    EventDraft { kind: event_type::MESSAGE_CREATED, data: json!({}) }
+    EventDraft {
+        kind: event_type::MESSAGE_CREATED,
+        data: json!({}),
+    }
 }
 
 fn to_value<T: serde::Serialize>(value: &T) -> Value {

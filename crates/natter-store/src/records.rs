@@ -187,7 +187,11 @@ impl ParticipantRecord {
             last_read_at: self.last_read_at,
             last_delivered_seq: self.last_delivered_seq,
             muted: self.is_muted_at(now),
-            muted_until: if self.is_muted_at(now) { self.muted_until } else { None },
+            muted_until: if self.is_muted_at(now) {
+                self.muted_until
+            } else {
+                None
+            },
             pinned: self.pinned,
             archived: self.archived,
             notification_level: self.notification_level,
@@ -396,7 +400,11 @@ impl MessageRecord {
             seq: self.seq,
             sender_id: self.sender_id.clone(),
             kind: self.kind,
-            content: if self.deleted_at.is_some() { None } else { self.content.clone() },
+            content: if self.deleted_at.is_some() {
+                None
+            } else {
+                self.content.clone()
+            },
             client_message_id: self.client_message_id.clone(),
             reply_to_id: self.reply_to_id,
             mentions: self.mentions.clone(),

@@ -6,10 +6,10 @@ use natter_proto::{
 };
 
 use crate::{
-    AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery,
-    ConversationRecord, CreateOutcome, EventRecord, MessageQuery, MessageRecord,
-    NewConversation, NewMessage, NewParticipant, ParticipantRecord, ReadOutcome, ReadTargets,
-    RemovalReason, SettingsPatch, StoreError, SyncRecord, UserRecord, UserUpsert,
+    AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery, ConversationRecord,
+    CreateOutcome, EventRecord, MessageQuery, MessageRecord, NewConversation, NewMessage,
+    NewParticipant, ParticipantRecord, ReadOutcome, ReadTargets, RemovalReason, SettingsPatch,
+    StoreError, SyncRecord, UserRecord, UserUpsert,
 };
 
 /// Everything Natter persists. Each method is one atomic unit: it commits entirely or not
@@ -39,8 +39,7 @@ pub trait Store: Send + Sync + 'static {
     /// Creates a conversation with its participants (creating missing user records) and
     /// appends `conversation.created` as event 1. When `unique_key` is set and a
     /// conversation with that key exists, returns it unchanged instead.
-    async fn create_conversation(&self, new: NewConversation)
-        -> Result<CreateOutcome, StoreError>;
+    async fn create_conversation(&self, new: NewConversation) -> Result<CreateOutcome, StoreError>;
 
     /// The conversation, if it exists.
     async fn find_conversation(
@@ -152,8 +151,10 @@ pub trait Store: Send + Sync + 'static {
     async fn append_message(&self, new: NewMessage) -> Result<AppendOutcome, StoreError>;
 
     /// The message, if it exists.
-    async fn find_message(&self, message_id: MessageId)
-        -> Result<Option<MessageRecord>, StoreError>;
+    async fn find_message(
+        &self,
+        message_id: MessageId,
+    ) -> Result<Option<MessageRecord>, StoreError>;
 
     /// A page of messages by seq cursor, at most `limit + 1` rows (the extra row tells
     /// the caller that there is a next page).

@@ -40,7 +40,8 @@ impl Backend {
 }
 
 fn postgres_admin_url() -> String {
-    std::env::var("NATTER_TEST_POSTGRES_URL").unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
+    std::env::var("NATTER_TEST_POSTGRES_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into())
 }
 
 fn init_logging() {
@@ -48,7 +49,9 @@ fn init_logging() {
     INIT.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
             let _ = tracing_subscriber::fmt()
-                .with_env_filter(tracing_subscriber::EnvFilter::new("debug,sqlx=warn,hyper=info"))
+                .with_env_filter(tracing_subscriber::EnvFilter::new(
+                    "debug,sqlx=warn,hyper=info",
+                ))
                 .with_test_writer()
                 .try_init();
         }
@@ -74,17 +77,28 @@ impl TestDb {
             Backend::Postgres => {
                 let mut bytes = [0u8; 8];
                 rand::thread_rng().fill_bytes(&mut bytes);
-                let name = format!("natter_test_{}", bytes.iter().map(|b| format!("{b:02x}")).collect::<String>());
+                let name = format!(
+                    "natter_test_{}",
+                    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()
+                );
                 let admin = postgres_admin_url();
                 let mut conn = <sqlx::PgConnection as sqlx::Connection>::connect(&admin)
                     .await
-                    .unwrap_or_else(|err| panic!("NATTER_TEST_DB=postgres but {admin} does not answer: {err}"));
+                    .unwrap_or_else(|err| {
+                        panic!("NATTER_TEST_DB=postgres but {admin} does not answer: {err}")
+                    });
                 sqlx::query(&format!("CREATE DATABASE {name}"))
                     .execute(&mut conn)
                     .await
                     .expect("creating the test database");
-                let base = admin.rsplit_once('/').map_or(admin.as_str(), |(base, _)| base);
-                Self { url: format!("{base}/{name}"), postgres_name: Some(name), _dir: dir }
+                let base = admin
+                    .rsplit_once('/')
+                    .map_or(admin.as_str(), |(base, _)| base);
+                Self {
+                    url: format!("{base}/{name}"),
+                    postgres_name: Some(name),
+                    _dir: dir,
+                }
             }
         }
     }
@@ -92,15 +106,24 @@ impl TestDb {
 
 impl Drop for TestDb {
     fn drop(&mut self) {
-        let Some(name) = self.postgres_name.take() else { return };
+        let Some(name) = self.postgres_name.take() else {
+            return;
+        };
         // Drop runs outside async context guarantees; use a private runtime on a thread.
         let admin = postgres_admin_url();
         let _ = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build();
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build();
             if let Ok(runtime) = runtime {
                 runtime.block_on(async {
-                    if let Ok(mut conn) = <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await {
-                        let _ = sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)")).execute(&mut conn).await;
+                    if let Ok(mut conn) =
+                        <sqlx::PgConnection as sqlx::Connection>::connect(&admin).await
+                    {
+                        let _ =
+                            sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                                .execute(&mut conn)
+                                .await;
                     }
                 });
             }
@@ -137,9 +160,11 @@ impl std::ops::Deref for TestUser {
 
 /// The configuration a test server starts from.
 pub fn test_config(database_url: &str) -> Config {
-    let mut config = Config::default();
-    config.listen = "127.0.0.1:0".parse().expect("a socket address");
-    config.database_url = Some(database_url.to_owned());
+    let mut config = Config {
+        listen: "127.0.0.1:0".parse().expect("a socket address"),
+        database_url: Some(database_url.to_owned()),
+        ..Config::default()
+    };
     config.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
     config.auth.api_keys = vec![SecretString::from(API_KEY)];
     config.sqlite.durability = SqliteDurability::Normal;
@@ -165,11 +190,17 @@ impl TestServer {
         Self::start(self.backend, db, |_| {}).await
     }
 
-    async fn start(backend: Backend, db: std::sync::Arc<TestDb>, configure: impl FnOnce(&mut Config)) -> Self {
+    async fn start(
+        backend: Backend,
+        db: std::sync::Arc<TestDb>,
+        configure: impl FnOnce(&mut Config),
+    ) -> Self {
         init_logging();
         let mut config = test_config(&db.url);
         configure(&mut config);
-        let listener = tokio::net::TcpListener::bind(config.listen).await.expect("binding a test port");
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .expect("binding a test port");
         let address = listener.local_addr().expect("a bound address");
         let (shutdown, stopped) = oneshot::channel::<()>();
         let database_url = db.url.clone();
@@ -272,7 +303,10 @@ impl Drop for TestServer {
 
 /// Seconds since the epoch.
 pub fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Parses a user id in tests.

@@ -113,7 +113,10 @@ async fn put_conversation_by_context(
     Path((kind, id)): Path<(String, String)>,
     Json(request): Json<ContextConversation>,
 ) -> Result<(StatusCode, Json<Conversation>), ApiError> {
-    let (conversation, created) = app.conversations.upsert_by_context(&actor, &kind, &id, request).await?;
+    let (conversation, created) = app
+        .conversations
+        .upsert_by_context(&actor, &kind, &id, request)
+        .await?;
     Ok((status(created), Json(conversation)))
 }
 
@@ -139,7 +142,11 @@ async fn update_conversation(
     Path(conversation_id): Path<ConversationId>,
     Json(request): Json<UpdateConversation>,
 ) -> Result<Json<Conversation>, ApiError> {
-    Ok(Json(app.conversations.update(&actor, conversation_id, request).await?))
+    Ok(Json(
+        app.conversations
+            .update(&actor, conversation_id, request)
+            .await?,
+    ))
 }
 
 /// `POST /v1/conversations/{conversation_id}/archive`
@@ -151,7 +158,9 @@ async fn archive_conversation(
     Caller(actor): Caller,
     Path(conversation_id): Path<ConversationId>,
 ) -> Result<Json<Conversation>, ApiError> {
-    Ok(Json(app.conversations.archive(&actor, conversation_id).await?))
+    Ok(Json(
+        app.conversations.archive(&actor, conversation_id).await?,
+    ))
 }
 
 /// `PATCH /v1/conversations/{conversation_id}/me`
@@ -164,5 +173,9 @@ async fn update_my_settings(
     Path(conversation_id): Path<ConversationId>,
     Json(request): Json<UpdateMySettings>,
 ) -> Result<Json<MySettings>, ApiError> {
-    Ok(Json(app.conversations.update_my_settings(&actor, conversation_id, request).await?))
+    Ok(Json(
+        app.conversations
+            .update_my_settings(&actor, conversation_id, request)
+            .await?,
+    ))
 }

@@ -31,7 +31,11 @@ impl From<AppError> for ApiError {
 impl ApiError {
     /// An edge problem.
     pub fn edge(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
-        Self::Edge { status, code, detail: detail.into() }
+        Self::Edge {
+            status,
+            code,
+            detail: detail.into(),
+        }
     }
 
     /// 404 for routes that do not exist.
@@ -41,7 +45,11 @@ impl ApiError {
 
     /// 405 for known routes with another method.
     pub fn method_not_allowed() -> Self {
-        Self::edge(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", "this endpoint does not support the method")
+        Self::edge(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_allowed",
+            "this endpoint does not support the method",
+        )
     }
 }
 
@@ -58,20 +66,32 @@ impl From<JsonRejection> for ApiError {
             StatusCode::UNSUPPORTED_MEDIA_TYPE => "send Content-Type: application/json".to_owned(),
             _ => rejection.body_text(),
         };
-        let status = if status == StatusCode::UNPROCESSABLE_ENTITY { StatusCode::BAD_REQUEST } else { status };
+        let status = if status == StatusCode::UNPROCESSABLE_ENTITY {
+            StatusCode::BAD_REQUEST
+        } else {
+            status
+        };
         Self::edge(status, code, detail)
     }
 }
 
 impl From<PathRejection> for ApiError {
     fn from(rejection: PathRejection) -> Self {
-        Self::edge(StatusCode::BAD_REQUEST, "invalid_path", rejection.body_text())
+        Self::edge(
+            StatusCode::BAD_REQUEST,
+            "invalid_path",
+            rejection.body_text(),
+        )
     }
 }
 
 impl From<QueryRejection> for ApiError {
     fn from(rejection: QueryRejection) -> Self {
-        Self::edge(StatusCode::BAD_REQUEST, "invalid_query", rejection.body_text())
+        Self::edge(
+            StatusCode::BAD_REQUEST,
+            "invalid_query",
+            rejection.body_text(),
+        )
     }
 }
 
@@ -80,7 +100,12 @@ fn title(status: StatusCode) -> String {
 }
 
 /// Builds a problem+json response.
-pub fn problem_response(status: StatusCode, code: &str, detail: String, errors: Vec<FieldError>) -> Response {
+pub fn problem_response(
+    status: StatusCode,
+    code: &str,
+    detail: String,
+    errors: Vec<FieldError>,
+) -> Response {
     let body = Problem {
         kind: format!("urn:natter:problem:{code}"),
         title: title(status),
@@ -90,29 +115,46 @@ pub fn problem_response(status: StatusCode, code: &str, detail: String, errors: 
         errors,
     };
     let mut response = (status, axum::Json(body)).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/problem+json"),
+    );
     response
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let err = match self {
-            Self::Edge { status, code, detail } => return problem_response(status, code, detail, Vec::new()),
+            Self::Edge {
+                status,
+                code,
+                detail,
+            } => return problem_response(status, code, detail, Vec::new()),
             Self::App(err) => err,
         };
         let detail = err.to_string();
         let (status, code, errors) = match err {
-            AppError::Unauthorized(failure) => (StatusCode::UNAUTHORIZED, failure.code(), Vec::new()),
+            AppError::Unauthorized(failure) => {
+                (StatusCode::UNAUTHORIZED, failure.code(), Vec::new())
+            }
             AppError::NotFound(resource) => (StatusCode::NOT_FOUND, resource.code(), Vec::new()),
             AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code, Vec::new()),
             AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code, Vec::new()),
-            AppError::Invalid(errors) => (StatusCode::UNPROCESSABLE_ENTITY, "validation_failed", errors),
+            AppError::Invalid(errors) => (
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "validation_failed",
+                errors,
+            ),
             AppError::Unavailable => {
-                let mut response =
-                    problem_response(StatusCode::SERVICE_UNAVAILABLE, "store_unavailable", detail, Vec::new());
-                response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                let mut response = problem_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "store_unavailable",
+                    detail,
+                    Vec::new(),
+                );
+                response
+                    .headers_mut()
+                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
                 return response;
             }
             AppError::Internal(source) => {
@@ -127,7 +169,9 @@ impl IntoResponse for ApiError {
         };
         let mut response = problem_response(status, code, detail, errors);
         if status == StatusCode::UNAUTHORIZED {
-            response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
         }
         response
     }

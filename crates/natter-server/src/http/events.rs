@@ -13,7 +13,9 @@ use super::extract::{Caller, Json, Path, Query};
 
 /// Routes of this resource.
 pub fn routes() -> OpenApiRouter<App> {
-    OpenApiRouter::new().routes(routes!(list_events)).routes(routes!(sync))
+    OpenApiRouter::new()
+        .routes(routes!(list_events))
+        .routes(routes!(sync))
 }
 
 /// Query of the events endpoint.
@@ -38,7 +40,11 @@ async fn list_events(
     Query(query): Query<EventsQuery>,
 ) -> Result<Json<EventPage>, ApiError> {
     let after = EventSeq(query.after_seq.unwrap_or(0));
-    Ok(Json(app.events.list(&actor, conversation_id, after, query.limit).await?))
+    Ok(Json(
+        app.events
+            .list(&actor, conversation_id, after, query.limit)
+            .await?,
+    ))
 }
 
 /// Query of the sync endpoint.

@@ -2,8 +2,8 @@
 //! `Json`/`Path`/`Query` wrappers.
 
 use axum::extract::{FromRequest, FromRequestParts};
-use axum::http::request::Parts;
 use axum::http::header;
+use axum::http::request::Parts;
 use natter_app::{Actor, App};
 
 use super::error::ApiError;
@@ -25,7 +25,10 @@ impl FromRequestParts<App> for Caller {
                 let (scheme, rest) = value.split_once(' ')?;
                 scheme.eq_ignore_ascii_case("bearer").then_some(rest)
             });
-        let acting = parts.headers.get("x-natter-user").map(|value| value.to_str().unwrap_or("\u{0}"));
+        let acting = parts
+            .headers
+            .get("x-natter-user")
+            .map(|value| value.to_str().unwrap_or("\u{0}"));
         let actor = app.auth.authenticate(bearer, acting)?;
         app.users.ensure(&actor).await?;
         Ok(Self(actor))

@@ -11,13 +11,18 @@ use super::extract::Json;
 
 /// Routes of this resource.
 pub fn routes() -> OpenApiRouter<App> {
-    OpenApiRouter::new().routes(routes!(healthz)).routes(routes!(readyz))
+    OpenApiRouter::new()
+        .routes(routes!(healthz))
+        .routes(routes!(readyz))
 }
 
 /// `GET /healthz`: the process is alive.
 #[utoipa::path(get, path = "/healthz", tag = "operations", responses((status = 200, body = Health)))]
 async fn healthz() -> Json<Health> {
-    Json(Health { status: "ok".into(), checks: Vec::new() })
+    Json(Health {
+        status: "ok".into(),
+        checks: Vec::new(),
+    })
 }
 
 /// `GET /readyz`: the store answers.
@@ -28,8 +33,15 @@ async fn readyz(State(app): State<App>) -> (StatusCode, Json<Health>) {
     let state = |ok: bool| if ok { "ok" } else { "unavailable" }.to_owned();
     let health = Health {
         status: state(store_ok),
-        checks: vec![HealthCheck { name: "store".into(), status: state(store_ok) }],
+        checks: vec![HealthCheck {
+            name: "store".into(),
+            status: state(store_ok),
+        }],
     };
-    let status = if store_ok { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let status = if store_ok {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
     (status, Json(health))
 }

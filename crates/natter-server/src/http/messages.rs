@@ -41,7 +41,14 @@ async fn send_message(
     Json(request): Json<SendMessage>,
 ) -> Result<(StatusCode, Json<Message>), ApiError> {
     let (message, created) = app.messages.send(&actor, conversation_id, request).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(message)))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(message),
+    ))
 }
 
 /// Query of `GET /v1/conversations/{id}/messages`.
@@ -63,7 +70,8 @@ fn cursor(field: &'static str, raw: Option<String>) -> Result<Option<Cursor>, Ap
     match raw {
         None => Ok(None),
         Some(raw) => Cursor::parse(&raw).map(Some).ok_or_else(|| {
-            natter_app::AppError::invalid(field, "invalid_cursor", "a message seq or a message id").into()
+            natter_app::AppError::invalid(field, "invalid_cursor", "a message seq or a message id")
+                .into()
         }),
     }
 }
@@ -83,7 +91,11 @@ async fn list_messages(
         None => None,
         Some("asc") => Some(true),
         Some("desc") => Some(false),
-        Some(_) => return Err(natter_app::AppError::invalid("order", "invalid_order", "asc or desc").into()),
+        Some(_) => {
+            return Err(
+                natter_app::AppError::invalid("order", "invalid_order", "asc or desc").into(),
+            )
+        }
     };
     let list = ListMessages {
         before: cursor("before", query.before)?,
@@ -91,7 +103,9 @@ async fn list_messages(
         limit: query.limit,
         ascending,
     };
-    Ok(Json(app.messages.list(&actor, conversation_id, list).await?))
+    Ok(Json(
+        app.messages.list(&actor, conversation_id, list).await?,
+    ))
 }
 
 /// `GET /v1/messages/{message_id}`
@@ -127,7 +141,9 @@ async fn mark_message_read(
     Caller(actor): Caller,
     Path(message_id): Path<MessageId>,
 ) -> Result<Json<MarkReadResult>, ApiError> {
-    Ok(Json(app.messages.mark_message_read(&actor, message_id).await?))
+    Ok(Json(
+        app.messages.mark_message_read(&actor, message_id).await?,
+    ))
 }
 
 /// `POST /v1/conversations/{conversation_id}/read`
@@ -144,10 +160,15 @@ async fn mark_conversation_read(
     let request: MarkRead = if body.iter().all(u8::is_ascii_whitespace) {
         MarkRead::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|err| ApiError::edge(StatusCode::BAD_REQUEST, "malformed_json", err.to_string()))?
+        serde_json::from_slice(&body).map_err(|err| {
+            ApiError::edge(StatusCode::BAD_REQUEST, "malformed_json", err.to_string())
+        })?
     };
-    Ok(Json(app.messages.mark_read(&actor, conversation_id, request).await?))
+    Ok(Json(
+        app.messages
+            .mark_read(&actor, conversation_id, request)
+            .await?,
+    ))
 }
 
 /// `POST /v1/conversations/read`
@@ -169,5 +190,8 @@ async fn send_direct_message(
     Caller(actor): Caller,
     Json(request): Json<DirectMessage>,
 ) -> Result<(StatusCode, Json<DirectMessageSent>), ApiError> {
-    Ok((StatusCode::CREATED, Json(app.messages.send_direct(&actor, request).await?)))
+    Ok((
+        StatusCode::CREATED,
+        Json(app.messages.send_direct(&actor, request).await?),
+    ))
 }

@@ -44,7 +44,9 @@ impl utoipa::Modify for BearerAuth {
             SecurityScheme::Http(
                 HttpBuilder::new()
                     .scheme(HttpAuthScheme::Bearer)
-                    .description(Some("A user JWT, or a server API key (optionally with X-Natter-User)"))
+                    .description(Some(
+                        "A user JWT, or a server API key (optionally with X-Natter-User)",
+                    ))
                     .build(),
             ),
         );
@@ -67,7 +69,12 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
             "/openapi.json",
             get(move || {
                 let body = openapi_json.clone();
-                async move { ([(header::CONTENT_TYPE, "application/json")], body.to_string()) }
+                async move {
+                    (
+                        [(header::CONTENT_TYPE, "application/json")],
+                        body.to_string(),
+                    )
+                }
             }),
         )
         .fallback(|| async { ApiError::no_route() })

@@ -3,7 +3,9 @@
 use axum::extract::State;
 use axum::http::StatusCode;
 use natter_app::App;
-use natter_proto::{AddParticipants, ConversationId, Page, Participant, Problem, UpdateParticipant, UserId};
+use natter_proto::{
+    AddParticipants, ConversationId, Page, Participant, Problem, UpdateParticipant, UserId,
+};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -27,7 +29,11 @@ async fn list_participants(
     Caller(actor): Caller,
     Path(conversation_id): Path<ConversationId>,
 ) -> Result<Json<Page<Participant>>, ApiError> {
-    Ok(Json(app.conversations.participants(&actor, conversation_id).await?))
+    Ok(Json(
+        app.conversations
+            .participants(&actor, conversation_id)
+            .await?,
+    ))
 }
 
 /// `POST /v1/conversations/{conversation_id}/participants`
@@ -41,7 +47,10 @@ async fn add_participants(
     Path(conversation_id): Path<ConversationId>,
     Json(request): Json<AddParticipants>,
 ) -> Result<(StatusCode, Json<Vec<Participant>>), ApiError> {
-    let added = app.conversations.add_participants(&actor, conversation_id, request).await?;
+    let added = app
+        .conversations
+        .add_participants(&actor, conversation_id, request)
+        .await?;
     Ok((StatusCode::CREATED, Json(added)))
 }
 
@@ -55,7 +64,11 @@ async fn update_participant(
     Path((conversation_id, user_id)): Path<(ConversationId, UserId)>,
     Json(request): Json<UpdateParticipant>,
 ) -> Result<Json<Participant>, ApiError> {
-    Ok(Json(app.conversations.update_participant(&actor, conversation_id, &user_id, request).await?))
+    Ok(Json(
+        app.conversations
+            .update_participant(&actor, conversation_id, &user_id, request)
+            .await?,
+    ))
 }
 
 /// `DELETE /v1/conversations/{conversation_id}/participants/{user_id}`
@@ -67,7 +80,9 @@ async fn remove_participant(
     Caller(actor): Caller,
     Path((conversation_id, user_id)): Path<(ConversationId, UserId)>,
 ) -> Result<StatusCode, ApiError> {
-    app.conversations.remove_participant(&actor, conversation_id, &user_id).await?;
+    app.conversations
+        .remove_participant(&actor, conversation_id, &user_id)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }
 

@@ -28,7 +28,10 @@ async fn get_me(State(app): State<App>, Caller(actor): Caller) -> Result<Json<Us
 /// `GET /v1/users/me/unread`
 #[utoipa::path(get, path = "/v1/users/me/unread", tag = "users",
     responses((status = 200, body = UnreadSummary), (status = 401, body = Problem)))]
-async fn get_my_unread(State(app): State<App>, Caller(actor): Caller) -> Result<Json<UnreadSummary>, ApiError> {
+async fn get_my_unread(
+    State(app): State<App>,
+    Caller(actor): Caller,
+) -> Result<Json<UnreadSummary>, ApiError> {
     Ok(Json(app.users.unread(&actor).await?))
 }
 
@@ -56,5 +59,12 @@ async fn put_user(
     Json(request): Json<UpsertUser>,
 ) -> Result<(StatusCode, Json<User>), ApiError> {
     let (user, created) = app.users.upsert(&actor, user_id, request).await?;
-    Ok((if created { StatusCode::CREATED } else { StatusCode::OK }, Json(user)))
+    Ok((
+        if created {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(user),
+    ))
 }

@@ -4,7 +4,10 @@ use natter_testkit::TestServer;
 #[tokio::test]
 async fn healthz_and_readyz_answer_ok() {
     let server = TestServer::spawn().await;
-    assert_eq!(server.anonymous().health().await.expect("healthz").status, "ok");
+    assert_eq!(
+        server.anonymous().health().await.expect("healthz").status,
+        "ok"
+    );
     let ready = server.anonymous().ready().await.expect("readyz");
     assert_eq!(ready.status, "ok");
     assert_eq!(ready.checks[0].name, "store");
@@ -40,7 +43,10 @@ async fn openapi_document_describes_every_route() {
         "/healthz",
         "/readyz",
     ] {
-        assert!(paths.contains_key(path), "{path} missing from the OpenAPI document");
+        assert!(
+            paths.contains_key(path),
+            "{path} missing from the OpenAPI document"
+        );
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
 }
@@ -48,11 +54,28 @@ async fn openapi_document_describes_every_route() {
 #[tokio::test]
 async fn unknown_routes_and_methods_are_problems() {
     let server = TestServer::spawn().await;
-    let missing = server.anonymous().raw(Method::GET, "/v1/nothing-here", None).await.expect("response");
+    let missing = server
+        .anonymous()
+        .raw(Method::GET, "/v1/nothing-here", None)
+        .await
+        .expect("response");
     assert_eq!(missing.status, 404);
-    assert_eq!(missing.problem().map(|p| p.code), Some("route_not_found".into()));
-    assert_eq!(missing.header("content-type"), Some("application/problem+json"));
-    let wrong = server.anonymous().raw(Method::DELETE, "/healthz", None).await.expect("response");
+    assert_eq!(
+        missing.problem().map(|p| p.code),
+        Some("route_not_found".into())
+    );
+    assert_eq!(
+        missing.header("content-type"),
+        Some("application/problem+json")
+    );
+    let wrong = server
+        .anonymous()
+        .raw(Method::DELETE, "/healthz", None)
+        .await
+        .expect("response");
     assert_eq!(wrong.status, 405);
-    assert_eq!(wrong.problem().map(|p| p.code), Some("method_not_allowed".into()));
+    assert_eq!(
+        wrong.problem().map(|p| p.code),
+        Some("method_not_allowed".into())
+    );
 }

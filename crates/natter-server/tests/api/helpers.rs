@@ -36,19 +36,16 @@ pub async fn direct(a: &TestUser, b: &TestUser) -> Created<Conversation> {
 
 /// Sends a text message.
 pub async fn say(user: &TestUser, conversation: &Conversation, text: &str) -> Message {
-    user.send_text(conversation.id, text).await.expect("sending a message")
+    user.send_text(conversation.id, text)
+        .await
+        .expect("sending a message")
 }
 
 /// A text message request.
 pub fn text(content: &str) -> SendMessage {
-    SendMessage { content: Some(content.into()), ..Default::default() }
-}
-
-/// The problem code of an error (panics on success).
-pub fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> String {
-    match result {
-        Ok(value) => panic!("expected an error, got {value:?}"),
-        Err(err) => err.code().unwrap_or("<no code>").to_owned(),
+    SendMessage {
+        content: Some(content.into()),
+        ..Default::default()
     }
 }
 
@@ -56,7 +53,10 @@ pub fn code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> String {
 pub fn status_code<T: std::fmt::Debug>(result: Result<T, ClientError>) -> (u16, String) {
     match result {
         Ok(value) => panic!("expected an error, got {value:?}"),
-        Err(err) => (err.status().unwrap_or(0), err.code().unwrap_or("<no code>").to_owned()),
+        Err(err) => (
+            err.status().unwrap_or(0),
+            err.code().unwrap_or("<no code>").to_owned(),
+        ),
     }
 }
 

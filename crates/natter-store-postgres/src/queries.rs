@@ -1,0 +1,1150 @@
+//! The [`Store`] implementation: one function per use case, SQL inline.
+//!
+//! Each method is a port of the SQLite store's method of the same name and keeps its
+//! order of checks, so both answer the same inputs with the same results and errors.
+//! Reads run straight on the pool (READ COMMITTED: each statement sees what was
+//! committed when it started). Writes run in one transaction that first locks the
+//! conversation row (see the crate docs for why and in which order).
+//!
+//! What this module deliberately does not do: retry. Locks are always taken in the same
+//! order, so deadlocks do not occur, and the idempotency races end in a unique violation
+//! that is turned into the expected answer rather than retried.
+
+use async_trait::async_trait;
+use natter_proto::{
+    ConversationId, EventSeq, MessageId, MessageSeq, ParticipantRole, Timestamp, UserId,
+};
+use natter_store::payload::{self, EventDraft};
+use natter_store::{
+    preview_text, to_micros, AppendOutcome, ConversationListItem, ConversationPatch,
+    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, MessageQuery, MessageRecord,
+    NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord, ReadOutcome,
+    ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord, UserRecord,
+    UserUpsert,
+};
+use sqlx::postgres::{PgArguments, PgRow};
+use sqlx::types::Json;
+use sqlx::{PgConnection, PgExecutor, Postgres};
+use uuid::Uuid;
+
+use crate::error::store_error;
+use crate::rows::{
+    self, CONVERSATION_COLUMNS, CONVERSATION_WIDTH, MESSAGE_COLUMNS, PARTICIPANT_COLUMNS,
+    PARTICIPANT_WIDTH, USER_COLUMNS,
+};
+use crate::PostgresStore;
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Counts the messages of `$1` in `($2, $4]` that are unread for user `$5`, split at `$3`:
+/// those up to `$3` (about to be marked read) and those after it (still unread).
+const UNREAD_SPLIT_SQL: &str = "SELECT COUNT(*) FILTER (WHERE m.seq <= $3), \
+       COUNT(*) FILTER (WHERE m.seq > $3) \
+     FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq <= $4 \
+     AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $5";
+
+/// "Messages of `p`'s conversation unread for `p`", as a scalar subquery. A system
+/// message (NULL sender) is unread for everyone.
+const UNREAD_SUBQUERY: &str = "(SELECT COUNT(*) FROM messages m \
+     WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq \
+     AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM p.user_id)";
+
+fn seq_param(seq: u64) -> i64 {
+    // Sequence numbers are assigned by the database from 1 upward; they never approach
+    // i64::MAX. Saturate rather than wrap for values from untrusted cursors.
+    i64::try_from(seq).unwrap_or(i64::MAX)
+}
+
+/// Creates the missing user records. The ids are inserted in one statement, in bytewise
+/// order, so that two transactions creating the same new users cannot deadlock.
+async fn ensure_users<'a>(
+    conn: &mut PgConnection,
+    user_ids: impl IntoIterator<Item = &'a UserId>,
+    now: Timestamp,
+) -> Result<()> {
+    let mut ids: Vec<String> = user_ids
+        .into_iter()
+        .map(|id| id.as_str().to_owned())
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    if ids.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "INSERT INTO users (id, role, created_at) \
+         SELECT u.id, 'user', $2 FROM UNNEST($1::text[]) AS u(id) ORDER BY u.id COLLATE \"C\" \
+         ON CONFLICT (id) DO NOTHING",
+    )
+    .bind(ids)
+    .bind(to_micros(now))
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
+}
+
+/// Takes the conversation's next event seq (locking its row until commit); `None` when
+/// the conversation does not exist.
+async fn next_event_seq(
+    conn: &mut PgConnection,
+    conversation_id: ConversationId,
+    now: Timestamp,
+) -> Result<Option<i64>> {
+    sqlx::query_scalar(
+        "UPDATE conversations SET last_event_seq = last_event_seq + 1, last_event_at = GREATEST(last_event_at, $2) \
+         WHERE id = $1 RETURNING last_event_seq",
+    )
+    .bind(conversation_id.0)
+    .bind(to_micros(now))
+    .fetch_optional(conn)
+    .await
+    .map_err(store_error)
+}
+
+/// Writes an event row with a seq from [`next_event_seq`].
+async fn insert_event(
+    conn: &mut PgConnection,
+    conversation_id: ConversationId,
+    seq: i64,
+    draft: EventDraft,
+    message_seq: Option<i64>,
+    now: Timestamp,
+) -> Result<EventSeq> {
+    sqlx::query(
+        "INSERT INTO events (conversation_id, seq, kind, message_seq, data, created_at) \
+         VALUES ($1, $2, $3, $4, $5::json, $6)",
+    )
+    .bind(conversation_id.0)
+    .bind(seq)
+    .bind(draft.kind)
+    .bind(message_seq)
+    .bind(draft.data.to_string())
+    .bind(to_micros(now))
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(EventSeq(u64::try_from(seq).unwrap_or_default()))
+}
+
+/// Appends an event with the conversation's next event seq.
+async fn append_event(
+    conn: &mut PgConnection,
+    conversation_id: ConversationId,
+    draft: EventDraft,
+    now: Timestamp,
+) -> Result<EventSeq> {
+    let seq = next_event_seq(conn, conversation_id, now)
+        .await?
+        .ok_or(StoreError::NotFound)?;
+    insert_event(conn, conversation_id, seq, draft, None, now).await
+}
+
+async fn select_conversation<'c>(
+    executor: impl PgExecutor<'c>,
+    conversation_id: ConversationId,
+) -> Result<Option<ConversationRecord>> {
+    sqlx::query(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = $1"
+    ))
+    .bind(conversation_id.0)
+    .fetch_optional(executor)
+    .await
+    .map_err(store_error)?
+    .map(|row| rows::conversation(&row, 0))
+    .transpose()
+}
+
+async fn select_conversation_by_key<'c>(
+    executor: impl PgExecutor<'c>,
+    key: &str,
+) -> Result<Option<ConversationRecord>> {
+    sqlx::query(&format!(
+        "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.unique_key = $1"
+    ))
+    .bind(key)
+    .fetch_optional(executor)
+    .await
+    .map_err(store_error)?
+    .map(|row| rows::conversation(&row, 0))
+    .transpose()
+}
+
+async fn select_participant<'c>(
+    executor: impl PgExecutor<'c>,
+    conversation_id: ConversationId,
+    user_id: &UserId,
+) -> Result<Option<ParticipantRecord>> {
+    sqlx::query(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM participants p \
+         WHERE p.conversation_id = $1 AND p.user_id = $2"
+    ))
+    .bind(conversation_id.0)
+    .bind(user_id.as_str())
+    .fetch_optional(executor)
+    .await
+    .map_err(store_error)?
+    .map(|row| rows::participant(&row, 0))
+    .transpose()
+}
+
+async fn select_participants<'c>(
+    executor: impl PgExecutor<'c>,
+    conversation_id: ConversationId,
+) -> Result<Vec<ParticipantRecord>> {
+    sqlx::query(&format!(
+        "SELECT {PARTICIPANT_COLUMNS} FROM participants p \
+         WHERE p.conversation_id = $1 AND p.left_at IS NULL ORDER BY p.joined_at, p.user_id"
+    ))
+    .bind(conversation_id.0)
+    .fetch_all(executor)
+    .await
+    .map_err(store_error)?
+    .iter()
+    .map(|row| rows::participant(row, 0))
+    .collect()
+}
+
+/// The sender's earlier message with the same `client_message_id`, if any: by sender
+/// across all conversations, or for a system message (no sender) within the conversation.
+async fn find_duplicate<'c>(
+    executor: impl PgExecutor<'c>,
+    new: &NewMessage,
+) -> Result<Option<MessageRecord>> {
+    let Some(client_id) = &new.client_message_id else {
+        return Ok(None);
+    };
+    let row = match &new.sender_id {
+        Some(sender) => {
+            sqlx::query(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m \
+                 WHERE m.sender_id = $1 AND m.client_message_id = $2"
+            ))
+            .bind(sender.as_str())
+            .bind(client_id.as_str())
+            .fetch_optional(executor)
+            .await
+        }
+        None => {
+            sqlx::query(&format!(
+                "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 \
+                 AND m.sender_id IS NULL AND m.client_message_id = $2"
+            ))
+            .bind(new.conversation_id.0)
+            .bind(client_id.as_str())
+            .fetch_optional(executor)
+            .await
+        }
+    }
+    .map_err(store_error)?;
+    row.map(|row| rows::required_message(&row)).transpose()
+}
+
+/// Whether an insert failed on a unique index.
+fn is_unique_violation(err: &sqlx::Error) -> bool {
+    matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// Moves one read marker; shared by `mark_read` and `mark_read_many`. Locks the
+/// conversation row first: the marker and the receipt event then change in seq order.
+async fn mark_read_in(
+    conn: &mut PgConnection,
+    conversation_id: ConversationId,
+    user_id: &UserId,
+    up_to: MessageSeq,
+    now: Timestamp,
+) -> Result<ReadOutcome> {
+    let last: i64 = sqlx::query_scalar(
+        "SELECT last_message_seq FROM conversations WHERE id = $1 FOR NO KEY UPDATE",
+    )
+    .bind(conversation_id.0)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?
+    .ok_or(StoreError::NotFound)?;
+    // A fresh statement after the lock: it sees the marker as the last writer left it.
+    let old: i64 = sqlx::query_scalar(
+        "SELECT last_read_seq FROM participants \
+         WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
+    )
+    .bind(conversation_id.0)
+    .bind(user_id.as_str())
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?
+    .ok_or(StoreError::NotFound)?;
+    let target = seq_param(up_to.0).min(last);
+    let split = target.max(old);
+    let (marked_count, unread_count) = if last <= old {
+        (0, 0)
+    } else {
+        let (marked, unread): (i64, i64) = sqlx::query_as(UNREAD_SPLIT_SQL)
+            .bind(conversation_id.0)
+            .bind(old)
+            .bind(split)
+            .bind(last)
+            .bind(user_id.as_str())
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(store_error)?;
+        (marked as u64, unread as u64)
+    };
+    if target <= old {
+        return Ok(ReadOutcome {
+            conversation_id,
+            marked_count: 0,
+            last_read_seq: MessageSeq(old as u64),
+            unread_count,
+        });
+    }
+    sqlx::query(
+        "UPDATE participants SET last_read_seq = $3, last_read_at = $4, \
+         last_delivered_seq = GREATEST(last_delivered_seq, $3) \
+         WHERE conversation_id = $1 AND user_id = $2",
+    )
+    .bind(conversation_id.0)
+    .bind(user_id.as_str())
+    .bind(target)
+    .bind(to_micros(now))
+    .execute(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    append_event(
+        conn,
+        conversation_id,
+        payload::receipt_updated(user_id, target as u64, now),
+        now,
+    )
+    .await?;
+    Ok(ReadOutcome {
+        conversation_id,
+        marked_count,
+        last_read_seq: MessageSeq(target as u64),
+        unread_count,
+    })
+}
+
+/// A value bound to a dynamically built statement.
+enum Bind {
+    Text(String),
+    Int(i64),
+    Bool(bool),
+    Uuid(Uuid),
+}
+
+/// Bind values of a dynamically built statement, numbered `$1`, `$2`, … as pushed.
+#[derive(Default)]
+struct Binds(Vec<Bind>);
+
+impl Binds {
+    /// Adds a value and returns its placeholder.
+    fn push(&mut self, value: Bind) -> String {
+        self.0.push(value);
+        format!("${}", self.0.len())
+    }
+
+    /// Adds `AND <column> = $n` when a boolean filter is set.
+    fn bool_filter(&mut self, sql: &mut String, column: &str, value: Option<bool>) {
+        if let Some(value) = value {
+            let placeholder = self.push(Bind::Bool(value));
+            sql.push_str(&format!(" AND {column} = {placeholder}"));
+        }
+    }
+
+    fn apply(
+        self,
+        mut query: sqlx::query::Query<'_, Postgres, PgArguments>,
+    ) -> sqlx::query::Query<'_, Postgres, PgArguments> {
+        for value in self.0 {
+            query = match value {
+                Bind::Text(value) => query.bind(value),
+                Bind::Int(value) => query.bind(value),
+                Bind::Bool(value) => query.bind(value),
+                Bind::Uuid(value) => query.bind(value),
+            };
+        }
+        query
+    }
+}
+
+fn list_item(row: &PgRow) -> Result<ConversationListItem> {
+    let at = CONVERSATION_WIDTH + PARTICIPANT_WIDTH;
+    let peer: Option<String> = rows::get(row, at + 1)?;
+    Ok(ConversationListItem {
+        conversation: rows::conversation(row, 0)?,
+        me: rows::participant(row, CONVERSATION_WIDTH)?,
+        unread_count: rows::seq(row, at)?,
+        peer_id: peer.and_then(|peer| UserId::parse(&peer).ok()),
+    })
+}
+
+#[async_trait]
+impl Store for PostgresStore {
+    async fn ping(&self) -> Result<()> {
+        sqlx::query("SELECT 1")
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn upsert_user(&self, user: UserUpsert, now: Timestamp) -> Result<UserRecord> {
+        let row = sqlx::query(&format!(
+            "INSERT INTO users (id, display_name, avatar_url, role, created_at) \
+             VALUES ($1, $2, $3, COALESCE($4, 'user'), $5) \
+             ON CONFLICT (id) DO UPDATE SET \
+               display_name = COALESCE($2, users.display_name), \
+               avatar_url = COALESCE($3, users.avatar_url), \
+               role = COALESCE($4, users.role) \
+             RETURNING {USER_COLUMNS}"
+        ))
+        .bind(user.id.as_str())
+        .bind(user.display_name)
+        .bind(user.avatar_url)
+        .bind(user.role.map(|role| role.as_str()))
+        .bind(to_micros(now))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows::user(&row)
+    }
+
+    async fn find_user(&self, user_id: &UserId) -> Result<Option<UserRecord>> {
+        sqlx::query(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = $1"))
+            .bind(user_id.as_str())
+            .fetch_optional(&self.pool)
+            .await
+            .map_err(store_error)?
+            .map(|row| rows::user(&row))
+            .transpose()
+    }
+
+    async fn create_conversation(&self, new: NewConversation) -> Result<CreateOutcome> {
+        if let Some(key) = &new.unique_key {
+            if let Some(existing) = select_conversation_by_key(&self.pool, key).await? {
+                return Ok(CreateOutcome::Existing(existing));
+            }
+        }
+        let now = to_micros(new.now);
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // A concurrent create with the same key makes this insert wait for that
+        // transaction; once it committed, the insert does nothing and the key's
+        // conversation is returned. An id collision is still an error (Conflict).
+        let inserted = sqlx::query(
+            "INSERT INTO conversations (id, kind, title, description, avatar_url, \
+             context_kind, context_id, unique_key, created_by, created_at, updated_at, \
+             last_activity_at, last_event_at, trusted, encrypted, participant_count) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $10, $10, $11, $12, $13) \
+             ON CONFLICT (unique_key) DO NOTHING",
+        )
+        .bind(new.id.0)
+        .bind(new.kind.as_str())
+        .bind(new.title.as_deref())
+        .bind(new.description.as_deref())
+        .bind(new.avatar_url.as_deref())
+        .bind(new.context.as_ref().map(|c| c.kind.as_str()))
+        .bind(new.context.as_ref().map(|c| c.id.as_str()))
+        .bind(new.unique_key.as_deref())
+        .bind(new.created_by.as_ref().map(UserId::as_str))
+        .bind(now)
+        .bind(new.trusted)
+        .bind(new.encrypted)
+        .bind(new.participants.len() as i64)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        if inserted == 0 {
+            tx.rollback().await.map_err(store_error)?;
+            let key = new.unique_key.as_deref().unwrap_or_default();
+            return match select_conversation_by_key(&self.pool, key).await? {
+                Some(existing) => Ok(CreateOutcome::Existing(existing)),
+                None => Err(StoreError::Conflict("conversations_unique_key".into())),
+            };
+        }
+        ensure_users(
+            &mut tx,
+            new.participants.iter().map(|p| &p.user_id),
+            new.now,
+        )
+        .await?;
+        let user_ids: Vec<&str> = new
+            .participants
+            .iter()
+            .map(|p| p.user_id.as_str())
+            .collect();
+        let roles: Vec<&str> = new.participants.iter().map(|p| p.role.as_str()).collect();
+        sqlx::query(
+            "INSERT INTO participants (conversation_id, user_id, role, joined_at) \
+             SELECT $1, u.user_id, u.role, $4 FROM UNNEST($2::text[], $3::text[]) AS u(user_id, role)",
+        )
+        .bind(new.id.0)
+        .bind(user_ids)
+        .bind(roles)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let mut conversation = select_conversation(&mut *tx, new.id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let participants = select_participants(&mut *tx, new.id).await?;
+        conversation.last_event_seq = append_event(
+            &mut tx,
+            new.id,
+            payload::conversation_created(&conversation, &participants),
+            new.now,
+        )
+        .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(CreateOutcome::Created(conversation))
+    }
+
+    async fn find_conversation(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Option<ConversationRecord>> {
+        select_conversation(&self.pool, conversation_id).await
+    }
+
+    async fn find_conversation_by_key(
+        &self,
+        unique_key: &str,
+    ) -> Result<Option<ConversationRecord>> {
+        select_conversation_by_key(&self.pool, unique_key).await
+    }
+
+    async fn update_conversation(
+        &self,
+        conversation_id: ConversationId,
+        patch: ConversationPatch,
+        now: Timestamp,
+    ) -> Result<ConversationRecord> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let row = sqlx::query(&format!(
+            "UPDATE conversations c SET \
+               title = CASE WHEN $2 THEN $3 ELSE c.title END, \
+               description = CASE WHEN $4 THEN $5 ELSE c.description END, \
+               avatar_url = CASE WHEN $6 THEN $7 ELSE c.avatar_url END, \
+               status = COALESCE($8, c.status), \
+               trusted = COALESCE($9, c.trusted), \
+               updated_at = $10 \
+             WHERE c.id = $1 RETURNING {CONVERSATION_COLUMNS}"
+        ))
+        .bind(conversation_id.0)
+        .bind(patch.title.is_some())
+        .bind(patch.title.clone().flatten())
+        .bind(patch.description.is_some())
+        .bind(patch.description.clone().flatten())
+        .bind(patch.avatar_url.is_some())
+        .bind(patch.avatar_url.clone().flatten())
+        .bind(patch.status.map(|status| status.as_str()))
+        .bind(patch.trusted)
+        .bind(to_micros(now))
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .ok_or(StoreError::NotFound)?;
+        let mut conversation = rows::conversation(&row, 0)?;
+        conversation.last_event_seq = append_event(
+            &mut tx,
+            conversation_id,
+            payload::conversation_updated(&conversation),
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(conversation)
+    }
+
+    async fn list_conversations(
+        &self,
+        query: &ConversationQuery,
+    ) -> Result<Vec<ConversationListItem>> {
+        let mut binds = Binds::default();
+        let user = binds.push(Bind::Text(query.user_id.as_str().to_owned()));
+        let now = binds.push(Bind::Int(to_micros(query.now)));
+        let mut sql = format!(
+            "SELECT {CONVERSATION_COLUMNS}, {PARTICIPANT_COLUMNS}, {UNREAD_SUBQUERY} AS unread, \
+               CASE WHEN c.kind = 'direct' THEN (SELECT p2.user_id FROM participants p2 \
+                  WHERE p2.conversation_id = c.id AND p2.user_id <> p.user_id \
+                  ORDER BY p2.user_id LIMIT 1) END AS peer, \
+               c.last_activity_at AS sort_at, c.id AS sort_id \
+             FROM participants p JOIN conversations c ON c.id = p.conversation_id \
+             WHERE p.user_id = {user} AND p.left_at IS NULL"
+        );
+        if let Some(kind) = query.kind {
+            let placeholder = binds.push(Bind::Text(kind.as_str().to_owned()));
+            sql.push_str(&format!(" AND c.kind = {placeholder}"));
+        }
+        if let Some(status) = query.status {
+            let placeholder = binds.push(Bind::Text(status.as_str().to_owned()));
+            sql.push_str(&format!(" AND c.status = {placeholder}"));
+        }
+        binds.bool_filter(&mut sql, "p.pinned", query.pinned);
+        binds.bool_filter(&mut sql, "p.archived", query.archived);
+        binds.bool_filter(
+            &mut sql,
+            &format!("(p.muted AND (p.muted_until IS NULL OR p.muted_until > {now}))"),
+            query.muted,
+        );
+        if let Some(kind) = &query.context_kind {
+            let placeholder = binds.push(Bind::Text(kind.clone()));
+            sql.push_str(&format!(" AND c.context_kind = {placeholder}"));
+        }
+        if let Some(id) = &query.context_id {
+            let placeholder = binds.push(Bind::Text(id.clone()));
+            sql.push_str(&format!(" AND c.context_id = {placeholder}"));
+        }
+        if let Some((at, id)) = query.after {
+            let at = binds.push(Bind::Int(to_micros(at)));
+            let id = binds.push(Bind::Uuid(id.0));
+            sql.push_str(&format!(
+                " AND (c.last_activity_at < {at} OR (c.last_activity_at = {at} AND c.id < {id}))"
+            ));
+        }
+        let mut outer = format!("SELECT * FROM ({sql}) AS t WHERE TRUE");
+        binds.bool_filter(&mut outer, "(t.unread > 0)", query.has_unread);
+        let limit = binds.push(Bind::Int(i64::from(query.limit)));
+        let outer = format!("{outer} ORDER BY t.sort_at DESC, t.sort_id DESC LIMIT {limit}");
+        binds
+            .apply(sqlx::query(&outer))
+            .fetch_all(&self.pool)
+            .await
+            .map_err(store_error)?
+            .iter()
+            .map(list_item)
+            .collect()
+    }
+
+    async fn count_unread(&self, conversation_id: ConversationId, user_id: &UserId) -> Result<u64> {
+        let unread: Option<i64> = sqlx::query_scalar(&format!(
+            "SELECT {UNREAD_SUBQUERY} FROM participants p \
+             WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL"
+        ))
+        .bind(conversation_id.0)
+        .bind(user_id.as_str())
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(unread.map_or(0, |unread| unread as u64))
+    }
+
+    async fn list_unread_counts(&self, user_id: &UserId) -> Result<Vec<(ConversationId, u64)>> {
+        sqlx::query(&format!(
+            "SELECT conversation_id, unread FROM ( \
+               SELECT p.conversation_id, {UNREAD_SUBQUERY} AS unread \
+               FROM participants p WHERE p.user_id = $1 AND p.left_at IS NULL) AS t \
+             WHERE unread > 0 ORDER BY conversation_id"
+        ))
+        .bind(user_id.as_str())
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?
+        .iter()
+        .map(|row| Ok((ConversationId(rows::get(row, 0)?), rows::seq(row, 1)?)))
+        .collect()
+    }
+
+    async fn find_participant(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+    ) -> Result<Option<ParticipantRecord>> {
+        select_participant(&self.pool, conversation_id, user_id).await
+    }
+
+    async fn list_participants(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<ParticipantRecord>> {
+        select_participants(&self.pool, conversation_id).await
+    }
+
+    async fn add_participants(
+        &self,
+        conversation_id: ConversationId,
+        participants: Vec<NewParticipant>,
+        now: Timestamp,
+    ) -> Result<Vec<ParticipantRecord>> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let row = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = $1 FOR NO KEY UPDATE"
+        ))
+        .bind(conversation_id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .ok_or(StoreError::NotFound)?;
+        let conversation = rows::conversation(&row, 0)?;
+        let start = seq_param(conversation.last_message_seq.0);
+        ensure_users(&mut tx, participants.iter().map(|p| &p.user_id), now).await?;
+        let mut added = Vec::new();
+        for new in participants {
+            let existing = select_participant(&mut *tx, conversation_id, &new.user_id).await?;
+            if existing.as_ref().is_some_and(ParticipantRecord::is_active) {
+                continue;
+            }
+            let row = sqlx::query(&format!(
+                "INSERT INTO participants AS p (conversation_id, user_id, role, joined_at, \
+                   last_read_seq, last_delivered_seq) VALUES ($1, $2, $3, $4, $5, $5) \
+                 ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = $3, \
+                   joined_at = $4, left_at = NULL, \
+                   last_read_seq = GREATEST(p.last_read_seq, $5), \
+                   last_delivered_seq = GREATEST(p.last_delivered_seq, $5) \
+                 RETURNING {PARTICIPANT_COLUMNS}"
+            ))
+            .bind(conversation_id.0)
+            .bind(new.user_id.as_str())
+            .bind(new.role.as_str())
+            .bind(to_micros(now))
+            .bind(start)
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            let participant = rows::participant(&row, 0)?;
+            append_event(
+                &mut tx,
+                conversation_id,
+                payload::participant_added(&participant),
+                now,
+            )
+            .await?;
+            added.push(participant);
+        }
+        if !added.is_empty() {
+            sqlx::query(
+                "UPDATE conversations SET participant_count = participant_count + $2 WHERE id = $1",
+            )
+            .bind(conversation_id.0)
+            .bind(added.len() as i64)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(added)
+    }
+
+    async fn update_participant_role(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        role: ParticipantRole,
+        now: Timestamp,
+    ) -> Result<ParticipantRecord> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // Taking the event seq first locks the conversation (see the crate docs); an
+        // error below rolls it back with everything else.
+        let seq = next_event_seq(&mut tx, conversation_id, now)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let row = sqlx::query(&format!(
+            "UPDATE participants p SET role = $3 \
+             WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL \
+             RETURNING {PARTICIPANT_COLUMNS}"
+        ))
+        .bind(conversation_id.0)
+        .bind(user_id.as_str())
+        .bind(role.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .ok_or(StoreError::NotFound)?;
+        let participant = rows::participant(&row, 0)?;
+        insert_event(
+            &mut tx,
+            conversation_id,
+            seq,
+            payload::participant_updated(&participant),
+            None,
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(participant)
+    }
+
+    async fn remove_participant(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        reason: RemovalReason,
+        successor: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // The counter update comes first because it locks the conversation row; when the
+        // participant turns out not to be active, the transaction is rolled back.
+        let counted = sqlx::query(
+            "UPDATE conversations SET participant_count = participant_count - 1 WHERE id = $1",
+        )
+        .bind(conversation_id.0)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        if counted == 0 {
+            return Err(StoreError::NotFound);
+        }
+        let changed = sqlx::query(
+            "UPDATE participants SET left_at = $3 \
+             WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
+        )
+        .bind(conversation_id.0)
+        .bind(user_id.as_str())
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        append_event(
+            &mut tx,
+            conversation_id,
+            payload::participant_removed(user_id, reason),
+            now,
+        )
+        .await?;
+        if let Some(successor) = successor {
+            let row = sqlx::query(&format!(
+                "UPDATE participants p SET role = 'owner' \
+                 WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL \
+                 RETURNING {PARTICIPANT_COLUMNS}"
+            ))
+            .bind(conversation_id.0)
+            .bind(successor.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .ok_or_else(|| StoreError::Conflict("successor".into()))?;
+            let participant = rows::participant(&row, 0)?;
+            append_event(
+                &mut tx,
+                conversation_id,
+                payload::participant_updated(&participant),
+                now,
+            )
+            .await?;
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn update_settings(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        patch: SettingsPatch,
+    ) -> Result<ParticipantRecord> {
+        // One statement on one row, no event: it needs neither a transaction nor the
+        // conversation lock.
+        let row = sqlx::query(&format!(
+            "UPDATE participants p SET \
+               muted = COALESCE($3, p.muted), \
+               muted_until = CASE WHEN $4 THEN $5 ELSE p.muted_until END, \
+               pinned = COALESCE($6, p.pinned), \
+               archived = COALESCE($7, p.archived), \
+               notification_level = COALESCE($8, p.notification_level), \
+               sound = COALESCE($9, p.sound) \
+             WHERE p.conversation_id = $1 AND p.user_id = $2 AND p.left_at IS NULL \
+             RETURNING {PARTICIPANT_COLUMNS}"
+        ))
+        .bind(conversation_id.0)
+        .bind(user_id.as_str())
+        .bind(patch.muted)
+        .bind(patch.muted_until.is_some())
+        .bind(patch.muted_until.flatten().map(to_micros))
+        .bind(patch.pinned)
+        .bind(patch.archived)
+        .bind(patch.notification_level.map(|level| level.as_str()))
+        .bind(patch.sound)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .ok_or(StoreError::NotFound)?;
+        rows::participant(&row, 0)
+    }
+
+    async fn append_message(&self, new: NewMessage) -> Result<AppendOutcome> {
+        let now = to_micros(new.now);
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        // Both seqs in one statement, which also locks the conversation row until commit:
+        // concurrent appends to one conversation queue here, so seqs follow commit order.
+        let seqs: Option<(i64, i64)> = sqlx::query_as(
+            "UPDATE conversations SET last_message_seq = last_message_seq + 1, \
+               message_count = message_count + 1, last_message_sender = $2, \
+               last_message_kind = $3, last_message_text = $4, last_message_at = $5, \
+               last_activity_at = GREATEST(last_activity_at, $5), last_event_seq = last_event_seq + 1, last_event_at = GREATEST(last_event_at, $5) \
+             WHERE id = $1 RETURNING last_message_seq, last_event_seq",
+        )
+        .bind(new.conversation_id.0)
+        .bind(new.sender_id.as_ref().map(UserId::as_str))
+        .bind(new.kind.as_str())
+        .bind(preview_text(new.content.as_deref()))
+        .bind(now)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let Some((seq, event_seq)) = seqs else {
+            tx.rollback().await.map_err(store_error)?;
+            // Like SQLite, a known client_message_id wins over a missing conversation.
+            return match find_duplicate(&self.pool, &new).await? {
+                Some(message) => Ok(AppendOutcome {
+                    message,
+                    duplicate: true,
+                }),
+                None => Err(StoreError::NotFound),
+            };
+        };
+        // Under the lock this sees any retry committed on this conversation; the rollback
+        // gives the seqs back, so a duplicate leaves no gap.
+        if let Some(message) = find_duplicate(&mut *tx, &new).await? {
+            tx.rollback().await.map_err(store_error)?;
+            return Ok(AppendOutcome {
+                message,
+                duplicate: true,
+            });
+        }
+        let mentions = (!new.mentions.is_empty()).then_some(Json(&new.mentions));
+        let inserted = sqlx::query(
+            "INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
+               client_message_id, reply_to_id, mentions, created_at, pii_masked) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        )
+        .bind(new.conversation_id.0)
+        .bind(seq)
+        .bind(new.id.0)
+        .bind(new.sender_id.as_ref().map(UserId::as_str))
+        .bind(new.kind.as_str())
+        .bind(new.content.as_deref())
+        .bind(new.client_message_id.as_deref())
+        .bind(new.reply_to_id.map(|id| id.0))
+        .bind(mentions)
+        .bind(now)
+        .bind(new.pii_masked)
+        .execute(&mut *tx)
+        .await;
+        match inserted {
+            Ok(_) => {}
+            // A retry of the same message was in flight in another conversation (a
+            // client_message_id is unique per sender, not per conversation): the insert
+            // waited for it and lost. Its message is committed now; answer with it. Any
+            // unique index may report the clash first (the retry may reuse the message
+            // id too), so look for the original whichever it was.
+            Err(err) if new.client_message_id.is_some() && is_unique_violation(&err) => {
+                tx.rollback().await.map_err(store_error)?;
+                return match find_duplicate(&self.pool, &new).await? {
+                    Some(message) => Ok(AppendOutcome {
+                        message,
+                        duplicate: true,
+                    }),
+                    None => Err(store_error(err)),
+                };
+            }
+            Err(err) => return Err(store_error(err)),
+        }
+        if let Some(sender) = &new.sender_id {
+            sqlx::query(
+                "UPDATE participants SET last_read_seq = $3, last_read_at = $4, \
+                   last_delivered_seq = GREATEST(last_delivered_seq, $3) \
+                 WHERE conversation_id = $1 AND user_id = $2 AND last_read_seq < $3",
+            )
+            .bind(new.conversation_id.0)
+            .bind(sender.as_str())
+            .bind(seq)
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        }
+        insert_event(
+            &mut tx,
+            new.conversation_id,
+            event_seq,
+            payload::message_created(),
+            Some(seq),
+            new.now,
+        )
+        .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(AppendOutcome {
+            message: MessageRecord {
+                id: new.id,
+                conversation_id: new.conversation_id,
+                seq: MessageSeq(seq as u64),
+                sender_id: new.sender_id,
+                kind: new.kind,
+                content: new.content,
+                client_message_id: new.client_message_id,
+                reply_to_id: new.reply_to_id,
+                mentions: new.mentions,
+                created_at: new.now,
+                edited_at: None,
+                edit_count: 0,
+                deleted_at: None,
+                deleted_by: None,
+                pii_masked: new.pii_masked,
+            },
+            duplicate: false,
+        })
+    }
+
+    async fn find_message(&self, message_id: MessageId) -> Result<Option<MessageRecord>> {
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = $1"
+        ))
+        .bind(message_id.0)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        .map(|row| rows::required_message(&row))
+        .transpose()
+    }
+
+    async fn list_messages(
+        &self,
+        conversation_id: ConversationId,
+        query: MessageQuery,
+    ) -> Result<Vec<MessageRecord>> {
+        let order = match query.order {
+            Order::Ascending => "ASC",
+            Order::Descending => "DESC",
+        };
+        let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
+        let after = query.after.map_or(0, |seq| seq_param(seq.0));
+        sqlx::query(&format!(
+            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 \
+             AND m.seq < $2 AND m.seq > $3 ORDER BY m.seq {order} LIMIT $4"
+        ))
+        .bind(conversation_id.0)
+        .bind(before)
+        .bind(after)
+        .bind(i64::from(query.limit) + 1)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?
+        .iter()
+        .map(rows::required_message)
+        .collect()
+    }
+
+    async fn mark_read(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        up_to: MessageSeq,
+        now: Timestamp,
+    ) -> Result<ReadOutcome> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let outcome = mark_read_in(&mut tx, conversation_id, user_id, up_to, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(outcome)
+    }
+
+    async fn mark_read_many(
+        &self,
+        user_id: &UserId,
+        targets: ReadTargets,
+        now: Timestamp,
+    ) -> Result<Vec<ReadOutcome>> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let conversation_ids: Vec<ConversationId> = match targets {
+            ReadTargets::Some(ids) => ids,
+            ReadTargets::All => sqlx::query_scalar(
+                "SELECT conversation_id FROM participants \
+                 WHERE user_id = $1 AND left_at IS NULL ORDER BY conversation_id",
+            )
+            .bind(user_id.as_str())
+            .fetch_all(&mut *tx)
+            .await
+            .map_err(store_error)?
+            .into_iter()
+            .map(ConversationId)
+            .collect(),
+        };
+        // Lock every target up front in id order: two bulk reads over overlapping
+        // conversations then queue instead of deadlocking. The outcomes keep the
+        // caller's order.
+        let ids: Vec<Uuid> = conversation_ids.iter().map(|id| id.0).collect();
+        sqlx::query(
+            "SELECT id FROM conversations WHERE id = ANY($1) ORDER BY id FOR NO KEY UPDATE",
+        )
+        .bind(ids)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let mut outcomes = Vec::with_capacity(conversation_ids.len());
+        for conversation_id in conversation_ids {
+            match mark_read_in(&mut tx, conversation_id, user_id, MessageSeq(u64::MAX), now).await {
+                Ok(outcome) => outcomes.push(outcome),
+                Err(StoreError::NotFound) => continue,
+                Err(err) => return Err(err),
+            }
+        }
+        tx.commit().await.map_err(store_error)?;
+        Ok(outcomes)
+    }
+
+    async fn list_events(
+        &self,
+        conversation_id: ConversationId,
+        after: EventSeq,
+        limit: u32,
+    ) -> Result<Vec<EventRecord>> {
+        sqlx::query(&format!(
+            "SELECT e.seq, e.kind, e.data::text, e.created_at, {MESSAGE_COLUMNS} FROM events e \
+             LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.message_seq \
+             WHERE e.conversation_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+        ))
+        .bind(conversation_id.0)
+        .bind(seq_param(after.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?
+        .iter()
+        .map(|row| {
+            let data: String = rows::get(row, 2)?;
+            Ok(EventRecord {
+                conversation_id,
+                seq: EventSeq(rows::seq(row, 0)?),
+                kind: rows::get(row, 1)?,
+                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                created_at: natter_store::from_micros(rows::get(row, 3)?),
+                message: rows::message(row, 4)?,
+            })
+        })
+        .collect()
+    }
+
+    async fn list_changed_conversations(
+        &self,
+        user_id: &UserId,
+        since: Timestamp,
+    ) -> Result<Vec<SyncRecord>> {
+        sqlx::query(
+            "SELECT c.id, c.last_event_seq, p.left_at IS NOT NULL FROM participants p \
+             JOIN conversations c ON c.id = p.conversation_id \
+             WHERE p.user_id = $1 AND ((p.left_at IS NULL AND c.last_event_at >= $2) \
+               OR (p.left_at IS NOT NULL AND p.left_at >= $2)) \
+             ORDER BY c.last_event_at, c.id",
+        )
+        .bind(user_id.as_str())
+        .bind(to_micros(since))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?
+        .iter()
+        .map(|row| {
+            Ok(SyncRecord {
+                conversation_id: ConversationId(rows::get(row, 0)?),
+                last_event_seq: EventSeq(rows::seq(row, 1)?),
+                removed: rows::get(row, 2)?,
+            })
+        })
+        .collect()
+    }
+}
