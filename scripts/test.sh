@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs every check and test suite Natter has: formatting, clippy, the whole workspace on
+# SQLite, then the store-dependent suites again on PostgreSQL.
+#
+#   scripts/test.sh            # PostgreSQL suite runs if a server answers, else is skipped (loudly)
+#   NATTER_REQUIRE_POSTGRES=1 scripts/test.sh   # fail instead of skipping (CI)
+#
+# PostgreSQL: NATTER_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
+# each test creates and drops its own database.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export NATTER_TEST_POSTGRES_URL="${NATTER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "cargo fmt --check"
+cargo fmt --all -- --check
+
+step "cargo clippy (all targets, warnings are errors)"
+cargo clippy --workspace --all-targets -- -D warnings
+
+step "tests on SQLite (whole workspace)"
+NATTER_TEST_DB=sqlite cargo test --workspace --no-fail-fast
+
+postgres_up() {
+  if command -v pg_isready >/dev/null 2>&1; then
+    pg_isready -q -d "$NATTER_TEST_POSTGRES_URL"
+  else
+    psql "$NATTER_TEST_POSTGRES_URL" -qAtc 'select 1' >/dev/null 2>&1
+  fi
+}
+
+if postgres_up; then
+  step "tests on PostgreSQL ($NATTER_TEST_POSTGRES_URL)"
+  NATTER_TEST_DB=postgres cargo test --no-fail-fast -p natter-server --test api -p natter-store-postgres
+else
+  if [ "${NATTER_REQUIRE_POSTGRES:-0}" = "1" ]; then
+    echo "PostgreSQL is required (NATTER_REQUIRE_POSTGRES=1) but $NATTER_TEST_POSTGRES_URL does not answer" >&2
+    exit 1
+  fi
+  printf '\n!!! PostgreSQL suite SKIPPED: no server answers at %s\n' "$NATTER_TEST_POSTGRES_URL"
+  printf '!!! Start PostgreSQL (or set NATTER_TEST_POSTGRES_URL) and rerun to test the PostgreSQL store.\n'
+fi
+
+step "all suites passed"
