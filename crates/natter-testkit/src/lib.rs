@@ -6,6 +6,8 @@
 //! `postgres://postgres@127.0.0.1:5432/postgres`, dropped when the server is dropped).
 //! `TEST_LOG=1` prints the server's tracing output.
 
+mod proxy;
+
 use std::sync::Once;
 
 use natter_client::Client;
@@ -14,6 +16,8 @@ use natter_server::config::{Config, SqliteDurability};
 use rand::RngCore;
 use secrecy::SecretString;
 use tokio::sync::oneshot;
+
+pub use proxy::TcpProxy;
 
 /// The HS256 secret every test server uses.
 pub const JWT_SECRET: &str = "natter-test-secret-natter-test-secret";

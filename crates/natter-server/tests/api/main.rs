@@ -9,6 +9,7 @@ mod events;
 mod health;
 mod helpers;
 mod messages;
+mod nodes;
 mod participants;
 mod reads;
 mod unread_property;
