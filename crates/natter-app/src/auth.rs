@@ -127,6 +127,27 @@ impl std::fmt::Debug for JwtKey {
 pub struct Authenticator {
     verifier: Option<(Algorithm, DecodingKey)>,
     api_key_digests: Vec<[u8; 32]>,
+    /// Signs realtime tokens. Derived from the HS256 secret or the first server key so
+    /// that every node of a deployment agrees; random (single node only) otherwise.
+    realtime_key: [u8; 32],
+}
+
+/// Lifetime of a realtime token.
+pub const REALTIME_TOKEN_TTL_SECONDS: u64 = 60;
+
+#[derive(Serialize, Deserialize)]
+struct RealtimeClaims {
+    sub: String,
+    role: String,
+    exp: u64,
+}
+
+fn hmac_sha256(key: &[u8], data: &[u8]) -> [u8; 32] {
+    use hmac::Mac;
+    let mut mac =
+        <hmac::Hmac<Sha256> as Mac>::new_from_slice(key).expect("HMAC accepts keys of any length");
+    mac.update(data);
+    mac.finalize().into_bytes().into()
 }
 
 impl std::fmt::Debug for Authenticator {
@@ -145,6 +166,10 @@ fn digest(value: &[u8]) -> [u8; 32] {
 impl Authenticator {
     /// Builds the verifier; fails on an unparseable PEM key.
     pub fn new(jwt: Option<JwtKey>, api_keys: &[String]) -> Result<Self, anyhow::Error> {
+        let jwt_secret = match &jwt {
+            Some(JwtKey::Hs256(secret)) => Some(secret.clone()),
+            _ => None,
+        };
         let verifier = match jwt {
             None => None,
             Some(JwtKey::Hs256(secret)) => {
@@ -160,10 +185,20 @@ impl Authenticator {
                 Some((Algorithm::EdDSA, DecodingKey::from_ed_pem(&pem)?))
             }
         };
+        let realtime_key = match (&jwt_secret, api_keys.first()) {
+            (Some(secret), _) => hmac_sha256(secret, b"natter realtime tokens v1"),
+            (None, Some(key)) => hmac_sha256(key.as_bytes(), b"natter realtime tokens v1"),
+            (None, None) => {
+                let mut key = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::thread_rng(), &mut key);
+                key
+            }
+        };
         let api_key_digests = api_keys.iter().map(|key| digest(key.as_bytes())).collect();
         Ok(Self {
             verifier,
             api_key_digests,
+            realtime_key,
         })
     }
 
@@ -217,6 +252,50 @@ impl Authenticator {
             server: false,
             display_name,
         })
+    }
+
+    /// A realtime token for a user actor: valid [`REALTIME_TOKEN_TTL_SECONDS`], accepted
+    /// only by the realtime gateway, so long-lived tokens stay out of URLs.
+    pub fn mint_realtime(&self, actor: &Actor, now_unix: u64) -> Result<String, AppError> {
+        let user_id = actor.require_user()?;
+        let claims = RealtimeClaims {
+            sub: user_id.to_string(),
+            role: actor.role.as_str().to_owned(),
+            exp: now_unix + REALTIME_TOKEN_TTL_SECONDS,
+        };
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&claims).map_err(|err| AppError::Internal(err.into()))?);
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(hmac_sha256(&self.realtime_key, payload.as_bytes()));
+        Ok(format!("rt.{payload}.{signature}"))
+    }
+
+    /// Verifies a realtime token.
+    pub fn verify_realtime(&self, token: &str, now_unix: u64) -> Result<Actor, AuthFailure> {
+        let mut parts = token.split('.');
+        let (Some("rt"), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(AuthFailure::Malformed);
+        };
+        let expected = hmac_sha256(&self.realtime_key, payload.as_bytes());
+        let given = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .map_err(|_| AuthFailure::Malformed)?;
+        if !bool::from(expected.as_slice().ct_eq(given.as_slice())) {
+            return Err(AuthFailure::BadSignature);
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .map_err(|_| AuthFailure::Malformed)?;
+        let claims: RealtimeClaims =
+            serde_json::from_slice(&bytes).map_err(|_| AuthFailure::Malformed)?;
+        if claims.exp < now_unix {
+            return Err(AuthFailure::Expired);
+        }
+        let user_id = UserId::parse(&claims.sub).map_err(|_| AuthFailure::InvalidClaims)?;
+        let role = AppRole::parse(&claims.role).ok_or(AuthFailure::InvalidClaims)?;
+        Ok(Actor::user(user_id, role))
     }
 
     /// Compares against every configured key in constant time (no early exit).
@@ -410,6 +489,30 @@ mod tests {
         assert_eq!(
             failure(authenticator().authenticate(Some("a.b.c"), None)),
             AuthFailure::Malformed
+        );
+    }
+
+    #[test]
+    fn realtime_tokens_round_trip_and_expire() {
+        let auth = authenticator();
+        let actor = Actor::user(alice(), AppRole::Agent);
+        let token = auth.mint_realtime(&actor, 1_000).expect("mint");
+        assert_eq!(auth.verify_realtime(&token, 1_030).expect("valid"), actor);
+        assert_eq!(
+            auth.verify_realtime(&token, 1_061),
+            Err(AuthFailure::Expired)
+        );
+        let tampered = token.replace("rt.", "rt.x");
+        assert!(auth.verify_realtime(&tampered, 1_030).is_err());
+        let other = Authenticator::new(Some(JwtKey::Hs256(b"another-secret".to_vec())), &[])
+            .expect("config");
+        assert_eq!(
+            other.verify_realtime(&token, 1_030),
+            Err(AuthFailure::BadSignature)
+        );
+        assert!(
+            auth.mint_realtime(&Actor::server(), 1_000).is_err(),
+            "the server itself has no realtime identity"
         );
     }
 

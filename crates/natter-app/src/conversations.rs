@@ -242,6 +242,9 @@ impl Conversations {
             CreateOutcome::Created(record) => (record, true),
             CreateOutcome::Existing(record) => (record, false),
         };
+        if created {
+            self.core.committed(record.id, record.last_event_seq).await;
+        }
         let participants = self.core.store.list_participants(record.id).await?;
         let me = participants.iter().find(|p| p.user_id == creator).cloned();
         let unread = if created {
@@ -356,7 +359,9 @@ impl Conversations {
             CreateOutcome::Created(record) => (record, true),
             CreateOutcome::Existing(record) => (record, false),
         };
-        if !created {
+        if created {
+            self.core.committed(record.id, record.last_event_seq).await;
+        } else {
             let current = self.core.store.list_participants(record.id).await?;
             let missing: Vec<NewParticipant> = participants
                 .into_iter()
@@ -383,6 +388,7 @@ impl Conversations {
                     .find_conversation(record.id)
                     .await?
                     .ok_or(AppError::NotFound(Resource::Conversation))?;
+                self.core.committed(record.id, record.last_event_seq).await;
             }
         }
         let participants = self.core.store.list_participants(record.id).await?;
@@ -478,11 +484,16 @@ impl Conversations {
         let record = if patch.is_empty() {
             record
         } else {
-            self.core
+            let updated = self
+                .core
                 .store
                 .update_conversation(conversation_id, patch, self.core.now())
                 .await
-                .map_err(not_found)?
+                .map_err(not_found)?;
+            self.core
+                .committed(conversation_id, updated.last_event_seq)
+                .await;
+            updated
         };
         let participants = self.core.store.list_participants(conversation_id).await?;
         let me = access.participant();
@@ -650,6 +661,9 @@ impl Conversations {
             .add_participants(conversation_id, new, self.core.now())
             .await
             .map_err(not_found)?;
+        if !added.is_empty() {
+            self.core.committed_latest(conversation_id).await;
+        }
         Ok(added.iter().map(ParticipantRecord::to_proto).collect())
     }
 
@@ -701,6 +715,7 @@ impl Conversations {
                 StoreError::NotFound => AppError::NotFound(Resource::Participant),
                 other => other.into(),
             })?;
+        self.core.committed_latest(conversation_id).await;
         Ok(updated.to_proto())
     }
 
@@ -755,7 +770,9 @@ impl Conversations {
             .map_err(|err| match err {
                 StoreError::NotFound => AppError::NotFound(Resource::Participant),
                 other => other.into(),
-            })
+            })?;
+        self.core.committed_latest(conversation_id).await;
+        Ok(())
     }
 
     /// `POST /v1/conversations/{id}/leave`: an owner hands ownership to the
@@ -806,7 +823,11 @@ impl Conversations {
                 Err(StoreError::NotFound) => {
                     return Err(AppError::NotFound(Resource::Conversation))
                 }
-                other => return other.map_err(AppError::from),
+                Err(other) => return Err(other.into()),
+                Ok(()) => {
+                    self.core.committed_latest(conversation_id).await;
+                    return Ok(());
+                }
             }
         }
         Err(AppError::conflict(

@@ -3,13 +3,15 @@
 
 use std::sync::Arc;
 
-use natter_proto::{ConversationId, ConversationType, ParticipantRole, Timestamp};
+use natter_bus::{Bus, Notice};
+use natter_proto::{ConversationId, ConversationType, EventSeq, ParticipantRole, Timestamp};
 use natter_store::{ConversationRecord, ParticipantRecord, Store};
 
 use crate::{Actor, AppError, Clock, Limits, Resource};
 
 pub(crate) struct Core {
     pub(crate) store: Arc<dyn Store>,
+    pub(crate) bus: Arc<dyn Bus>,
     pub(crate) limits: Limits,
     pub(crate) clock: Arc<dyn Clock>,
 }
@@ -54,6 +56,36 @@ impl Access {
 }
 
 impl Core {
+    /// Rings the doorbell after a commit: every node's hub loads the conversation's events
+    /// up to `seq`. A failed publish only delays live delivery (clients catch up by seq).
+    pub(crate) async fn committed(&self, conversation_id: ConversationId, seq: EventSeq) {
+        if let Err(err) = self
+            .bus
+            .publish(Notice::Committed {
+                conversation_id,
+                seq,
+            })
+            .await
+        {
+            tracing::warn!(%conversation_id, error = %err, "publish failed; clients will resync");
+        }
+    }
+
+    /// Like [`Core::committed`] for writes whose store method does not return the event seq
+    /// (membership changes, which are rare): reads the conversation's latest seq first.
+    pub(crate) async fn committed_latest(&self, conversation_id: ConversationId) {
+        match self.store.find_conversation(conversation_id).await {
+            Ok(Some(conversation)) => {
+                self.committed(conversation_id, conversation.last_event_seq)
+                    .await
+            }
+            Ok(None) => {}
+            Err(err) => {
+                tracing::warn!(%conversation_id, error = %err, "not published; clients will resync")
+            }
+        }
+    }
+
     /// Now, truncated to the precision the stores keep.
     pub(crate) fn now(&self) -> Timestamp {
         natter_store::truncate_to_micros(self.clock.now())

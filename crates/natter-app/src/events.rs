@@ -42,7 +42,7 @@ pub(crate) fn to_proto(record: EventRecord) -> Event {
     }
 }
 
-fn encode_token(at: Timestamp) -> String {
+pub(crate) fn encode_token(at: Timestamp) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD
         .encode(format!("v1:{}", natter_store::to_micros(at)))
 }

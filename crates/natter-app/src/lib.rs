@@ -15,7 +15,9 @@ mod conversations;
 mod core;
 mod error;
 mod events;
+pub mod hub;
 mod messages;
+mod realtime;
 mod users;
 
 use std::sync::Arc;
@@ -24,8 +26,10 @@ pub use auth::{Actor, Authenticator, JwtKey, TokenIssuer};
 pub use conversations::{Conversations, ListConversations};
 pub use error::{AppError, AuthFailure, Resource, Validation};
 pub use events::Events;
+pub use hub::{CloseReason, CloseSignal, Hub, Presence, Session};
 pub use messages::{Cursor, ListMessages, Messages};
 pub use natter_store::Store;
+pub use realtime::Realtime;
 pub use users::Users;
 
 /// Source of the current time; tests may substitute their own.
@@ -49,12 +53,15 @@ impl Clock for SystemClock {
 pub struct Limits {
     /// Longest message content in characters (1–10 000).
     pub max_message_chars: usize,
+    /// Frames queued per realtime connection before it is closed with the resync code.
+    pub session_queue: usize,
 }
 
 impl Default for Limits {
     fn default() -> Self {
         Self {
             max_message_chars: 4000,
+            session_queue: 1024,
         }
     }
 }
@@ -70,29 +77,38 @@ pub struct App {
     pub messages: Messages,
     /// Event log and sync.
     pub events: Events,
+    /// Typing, presence and the realtime hub of this node.
+    pub realtime: Realtime,
     /// Credential verification.
     pub auth: Arc<Authenticator>,
     store: Arc<dyn Store>,
 }
 
 impl App {
-    /// Wires the services over a store.
+    /// Wires the services over a store and a bus. `node` names this node on the bus.
+    /// Call [`Hub::start`] on `app.realtime.hub()` to begin delivering events.
     pub fn new(
         store: Arc<dyn Store>,
+        bus: Arc<dyn natter_bus::Bus>,
         auth: Authenticator,
         limits: Limits,
         clock: Arc<dyn Clock>,
+        node: String,
     ) -> Self {
+        let queue = limits.session_queue;
         let core = Arc::new(core::Core {
             store: store.clone(),
+            bus: bus.clone(),
             limits,
             clock,
         });
+        let hub = Hub::new(core.clone(), bus, node, queue);
         Self {
             users: Users::new(core.clone()),
             conversations: Conversations { core: core.clone() },
             messages: Messages { core: core.clone() },
-            events: Events { core },
+            events: Events { core: core.clone() },
+            realtime: Realtime { core, hub },
             auth: Arc::new(auth),
             store,
         }

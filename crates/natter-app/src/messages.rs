@@ -210,6 +210,9 @@ impl Messages {
                 StoreError::NotFound => AppError::NotFound(Resource::Conversation),
                 other => other.into(),
             })?;
+        if let Some(event_seq) = outcome.event_seq {
+            self.core.committed(conversation_id, event_seq).await;
+        }
         if outcome.duplicate {
             if outcome.message.conversation_id != conversation_id {
                 return Err(AppError::conflict(
@@ -463,6 +466,9 @@ impl Messages {
                 StoreError::NotFound => AppError::NotFound(Resource::Conversation),
                 other => other.into(),
             })?;
+        if let Some(event_seq) = outcome.event_seq {
+            self.core.committed(conversation_id, event_seq).await;
+        }
         Ok(read_result(outcome))
     }
 
@@ -497,6 +503,13 @@ impl Messages {
             .store
             .mark_read_many(&user_id, targets, self.core.now())
             .await?;
+        for outcome in &outcomes {
+            if let Some(event_seq) = outcome.event_seq {
+                self.core
+                    .committed(outcome.conversation_id, event_seq)
+                    .await;
+            }
+        }
         Ok(BulkMarkReadResult {
             marked_count: outcomes.iter().map(|o| o.marked_count).sum(),
             results: outcomes.into_iter().map(read_result).collect(),

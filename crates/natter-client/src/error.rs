@@ -18,6 +18,14 @@ pub enum ClientError {
     /// The request could not be sent or the response not read.
     #[error("http request failed: {0}")]
     Http(#[from] reqwest::Error),
+    /// The realtime connection failed or was closed.
+    #[error("realtime connection: {reason} (close code {code:?})")]
+    Realtime {
+        /// The WebSocket close code, when the server closed the connection.
+        code: Option<u16>,
+        /// What happened.
+        reason: String,
+    },
     /// A 2xx body did not decode as the expected type.
     #[error("cannot decode the {status} response body: {error}")]
     Decode {
@@ -37,7 +45,7 @@ impl ClientError {
     pub fn code(&self) -> Option<&str> {
         match self {
             Self::Api { problem, .. } => Some(&problem.code),
-            Self::Http(_) | Self::Decode { .. } => None,
+            Self::Http(_) | Self::Decode { .. } | Self::Realtime { .. } => None,
         }
     }
 
@@ -46,6 +54,7 @@ impl ClientError {
         match self {
             Self::Api { status, .. } | Self::Decode { status, .. } => Some(*status),
             Self::Http(error) => error.status().map(|status| status.as_u16()),
+            Self::Realtime { .. } => None,
         }
     }
 
@@ -53,7 +62,7 @@ impl ClientError {
     pub fn problem(&self) -> Option<&Problem> {
         match self {
             Self::Api { problem, .. } => Some(problem),
-            Self::Http(_) | Self::Decode { .. } => None,
+            Self::Http(_) | Self::Decode { .. } | Self::Realtime { .. } => None,
         }
     }
 }

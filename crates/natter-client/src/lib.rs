@@ -4,9 +4,11 @@
 //! Every endpoint is one method on [`Client`] that takes and returns the wire types of
 //! `natter-proto`; errors come back as [`ClientError`], with the server's problem body
 //! parsed. [`Client::raw`] sends arbitrary bytes for tests of malformed input.
-//! This crate does not retry, cache or speak the realtime gateway (WebSocket): it is a thin
-//! mapping of routes to methods. Where to look next: `natter-server/src/http/` for the
-//! routes themselves and `natter-proto` for the bodies.
+//! The REST part does not retry or cache: it is a thin mapping of routes to methods.
+//! [`realtime`] speaks the WebSocket gateway: [`realtime::Connection`] is one raw
+//! connection, [`realtime::ResumingStream`] the client that never misses an event (it
+//! detects gaps, reconnects with backoff and catches up from the event log). Where to look
+//! next: `natter-server/src/http/` for the routes and `docs/protocol.md` for the gateway.
 
 mod conversations;
 mod error;
@@ -14,6 +16,7 @@ mod events;
 mod messages;
 mod query;
 mod raw;
+pub mod realtime;
 mod users;
 
 use natter_proto::Health;

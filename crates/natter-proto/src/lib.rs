@@ -11,6 +11,7 @@ pub mod events;
 pub mod ids;
 pub mod messages;
 pub mod problem;
+pub mod realtime;
 pub mod users;
 
 pub use conversations::*;
@@ -18,6 +19,9 @@ pub use events::*;
 pub use ids::*;
 pub use messages::*;
 pub use problem::*;
+pub use realtime::{
+    ClientFrame, Hello, RealtimeToken, ServerFrame, SetTyping, TypingState, UserPresence,
+};
 pub use users::*;
 
 use serde::{Deserialize, Serialize};

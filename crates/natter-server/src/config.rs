@@ -127,6 +127,9 @@ pub struct LimitsConfig {
     pub max_message_chars: usize,
     /// Largest JSON request body in bytes.
     pub max_body_bytes: usize,
+    /// Frames queued per realtime connection; a client that falls this far behind is
+    /// closed with code 4001 (resync).
+    pub realtime_queue: usize,
 }
 
 impl Default for LimitsConfig {
@@ -134,6 +137,7 @@ impl Default for LimitsConfig {
         Self {
             max_message_chars: 4000,
             max_body_bytes: 1024 * 1024,
+            realtime_queue: 1024,
         }
     }
 }

@@ -9,6 +9,7 @@
 pub mod config;
 pub mod http;
 pub mod wiring;
+pub mod ws;
 
 use std::future::Future;
 
@@ -27,12 +28,25 @@ pub async fn serve(
     let app = wiring::build_app(&config)
         .await
         .context("building the app")?;
-    let router = http::router(app, config.limits.max_body_bytes);
-    tracing::info!(address = %listener.local_addr().context("reading the listen address")?, "natter is listening");
+    let hub = app.realtime.hub().clone();
+    let hub_task = hub.start();
+    let router = http::router(app.clone(), config.limits.max_body_bytes);
+    tracing::info!(
+        address = %listener.local_addr().context("reading the listen address")?,
+        node = hub.node(),
+        "natter is listening"
+    );
+    // Upgraded WebSocket connections are outside axum's graceful shutdown, so the hub
+    // closes them itself (close code 1012: reconnect elsewhere).
+    let closing = hub.clone();
     axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
+        .with_graceful_shutdown(async move {
+            shutdown.await;
+            closing.close_all();
+        })
         .await
         .context("serving HTTP")?;
+    hub_task.abort();
     tracing::info!("natter stopped");
     Ok(())
 }

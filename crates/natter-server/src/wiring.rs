@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use natter_app::{App, Authenticator, JwtKey, Limits, Store, SystemClock};
+use natter_bus::{Bus, LocalBus, NatsBus};
 use natter_store_postgres::{PostgresOptions, PostgresStore};
 use natter_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 use secrecy::ExposeSecret;
@@ -81,17 +82,39 @@ pub fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
     Authenticator::new(jwt, &keys).context("loading the JWT key")
 }
 
-/// Builds the application over the configured store.
+/// Opens the configured bus: NATS for `nats://…`, in-process otherwise.
+pub async fn open_bus(config: &Config, node: &str) -> anyhow::Result<Arc<dyn Bus>> {
+    Ok(match config.bus.as_deref() {
+        Some(url) if url.starts_with("nats://") => Arc::new(
+            NatsBus::connect(url, node)
+                .await
+                .context("connecting to NATS")?,
+        ),
+        _ => Arc::new(LocalBus::new()),
+    })
+}
+
+/// A random id for this process on the bus.
+pub fn node_id() -> String {
+    format!("node-{:016x}", rand::random::<u64>())
+}
+
+/// Builds the application over the configured store and bus.
 pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     config.validate()?;
     let store = open_store(config).await?;
+    let node = node_id();
+    let bus = open_bus(config, &node).await?;
     let limits = Limits {
         max_message_chars: config.limits.max_message_chars,
+        session_queue: config.limits.realtime_queue,
     };
     Ok(App::new(
         store,
+        bus,
         authenticator(config)?,
         limits,
         Arc::new(SystemClock),
+        node,
     ))
 }

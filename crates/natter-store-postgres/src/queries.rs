@@ -17,10 +17,10 @@ use natter_proto::{
 use natter_store::payload::{self, EventDraft};
 use natter_store::{
     preview_text, to_micros, AppendOutcome, ConversationListItem, ConversationPatch,
-    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, MessageQuery, MessageRecord,
-    NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord, ReadOutcome,
-    ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord, UserRecord,
-    UserUpsert,
+    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, FanoutBatch, MessageQuery,
+    MessageRecord, NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord,
+    ReadOutcome, ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord,
+    UserRecord, UserUpsert,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
@@ -263,8 +263,8 @@ async fn mark_read_in(
     .map_err(store_error)?
     .ok_or(StoreError::NotFound)?;
     // A fresh statement after the lock: it sees the marker as the last writer left it.
-    let old: i64 = sqlx::query_scalar(
-        "SELECT last_read_seq FROM participants \
+    let (old, delivered): (i64, i64) = sqlx::query_as(
+        "SELECT last_read_seq, last_delivered_seq FROM participants \
          WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
     )
     .bind(conversation_id.0)
@@ -295,6 +295,7 @@ async fn mark_read_in(
             marked_count: 0,
             last_read_seq: MessageSeq(old as u64),
             unread_count,
+            event_seq: None,
         });
     }
     sqlx::query(
@@ -309,10 +310,15 @@ async fn mark_read_in(
     .execute(&mut *conn)
     .await
     .map_err(store_error)?;
-    append_event(
+    let event_seq = append_event(
         conn,
         conversation_id,
-        payload::receipt_updated(user_id, target as u64, now),
+        payload::receipt_updated(
+            user_id,
+            target as u64,
+            Some(now),
+            delivered.max(target) as u64,
+        ),
         now,
     )
     .await?;
@@ -321,7 +327,41 @@ async fn mark_read_in(
         marked_count,
         last_read_seq: MessageSeq(target as u64),
         unread_count,
+        event_seq: Some(event_seq),
     })
+}
+
+/// Events after `after`, each joined with its message in its current state.
+async fn select_events<'c>(
+    executor: impl PgExecutor<'c>,
+    conversation_id: ConversationId,
+    after: EventSeq,
+    limit: u32,
+) -> Result<Vec<EventRecord>> {
+    sqlx::query(&format!(
+        "SELECT e.seq, e.kind, e.data::text, e.created_at, {MESSAGE_COLUMNS} FROM events e \
+         LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.message_seq \
+         WHERE e.conversation_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+    ))
+    .bind(conversation_id.0)
+    .bind(seq_param(after.0))
+    .bind(i64::from(limit))
+    .fetch_all(executor)
+    .await
+    .map_err(store_error)?
+    .iter()
+    .map(|row| {
+        let data: String = rows::get(row, 2)?;
+        Ok(EventRecord {
+            conversation_id,
+            seq: EventSeq(rows::seq(row, 0)?),
+            kind: rows::get(row, 1)?,
+            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+            created_at: natter_store::from_micros(rows::get(row, 3)?),
+            message: rows::message(row, 4)?,
+        })
+    })
+    .collect()
 }
 
 /// A value bound to a dynamically built statement.
@@ -895,6 +935,7 @@ impl Store for PostgresStore {
                 Some(message) => Ok(AppendOutcome {
                     message,
                     duplicate: true,
+                    event_seq: None,
                 }),
                 None => Err(StoreError::NotFound),
             };
@@ -906,6 +947,7 @@ impl Store for PostgresStore {
             return Ok(AppendOutcome {
                 message,
                 duplicate: true,
+                event_seq: None,
             });
         }
         let mentions = (!new.mentions.is_empty()).then_some(Json(&new.mentions));
@@ -940,6 +982,7 @@ impl Store for PostgresStore {
                     Some(message) => Ok(AppendOutcome {
                         message,
                         duplicate: true,
+                        event_seq: None,
                     }),
                     None => Err(store_error(err)),
                 };
@@ -989,6 +1032,7 @@ impl Store for PostgresStore {
                 pii_masked: new.pii_masked,
             },
             duplicate: false,
+            event_seq: Some(EventSeq(event_seq as u64)),
         })
     }
 
@@ -1094,30 +1138,90 @@ impl Store for PostgresStore {
         after: EventSeq,
         limit: u32,
     ) -> Result<Vec<EventRecord>> {
-        sqlx::query(&format!(
-            "SELECT e.seq, e.kind, e.data::text, e.created_at, {MESSAGE_COLUMNS} FROM events e \
-             LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.message_seq \
-             WHERE e.conversation_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
-        ))
+        select_events(&self.pool, conversation_id, after, limit).await
+    }
+
+    async fn mark_delivered(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        up_to: MessageSeq,
+        now: Timestamp,
+    ) -> Result<Option<EventSeq>> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let last: i64 = sqlx::query_scalar(
+            "SELECT last_message_seq FROM conversations WHERE id = $1 FOR NO KEY UPDATE",
+        )
         .bind(conversation_id.0)
-        .bind(seq_param(after.0))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_optional(&mut *tx)
         .await
         .map_err(store_error)?
-        .iter()
-        .map(|row| {
-            let data: String = rows::get(row, 2)?;
-            Ok(EventRecord {
-                conversation_id,
-                seq: EventSeq(rows::seq(row, 0)?),
-                kind: rows::get(row, 1)?,
-                data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                created_at: natter_store::from_micros(rows::get(row, 3)?),
-                message: rows::message(row, 4)?,
-            })
+        .ok_or(StoreError::NotFound)?;
+        let (read, read_at, delivered): (i64, Option<i64>, i64) = sqlx::query_as(
+            "SELECT last_read_seq, last_read_at, last_delivered_seq FROM participants \
+             WHERE conversation_id = $1 AND user_id = $2 AND left_at IS NULL",
+        )
+        .bind(conversation_id.0)
+        .bind(user_id.as_str())
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .ok_or(StoreError::NotFound)?;
+        let target = seq_param(up_to.0).min(last);
+        if target <= delivered {
+            return Ok(None);
+        }
+        sqlx::query(
+            "UPDATE participants SET last_delivered_seq = $3 \
+             WHERE conversation_id = $1 AND user_id = $2",
+        )
+        .bind(conversation_id.0)
+        .bind(user_id.as_str())
+        .bind(target)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let draft = payload::receipt_updated(
+            user_id,
+            read as u64,
+            read_at.map(natter_store::from_micros),
+            target as u64,
+        );
+        let event_seq = append_event(&mut tx, conversation_id, draft, now).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(event_seq))
+    }
+
+    async fn set_last_seen(&self, user_id: &UserId, at: Timestamp) -> Result<()> {
+        sqlx::query("UPDATE users SET last_seen_at = $2 WHERE id = $1")
+            .bind(user_id.as_str())
+            .bind(to_micros(at))
+            .execute(&self.pool)
+            .await
+            .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn load_fanout(
+        &self,
+        conversation_id: ConversationId,
+        after: EventSeq,
+        limit: u32,
+    ) -> Result<FanoutBatch> {
+        // REPEATABLE READ: both statements see one snapshot, so the participants match
+        // the newest event returned.
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let events = select_events(&mut *tx, conversation_id, after, limit).await?;
+        let participants = select_participants(&mut *tx, conversation_id).await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(FanoutBatch {
+            events,
+            participants,
         })
-        .collect()
     }
 
     async fn list_changed_conversations(

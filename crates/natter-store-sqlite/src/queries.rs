@@ -11,10 +11,10 @@ use natter_proto::{
 use natter_store::payload::{self, EventDraft};
 use natter_store::{
     preview_text, to_micros, AppendOutcome, ConversationListItem, ConversationPatch,
-    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, MessageQuery, MessageRecord,
-    NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord, ReadOutcome,
-    ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord, UserRecord,
-    UserUpsert,
+    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, FanoutBatch, MessageQuery,
+    MessageRecord, NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord,
+    ReadOutcome, ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord,
+    UserRecord, UserUpsert,
 };
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -177,19 +177,8 @@ fn mark_read_in(
     up_to: MessageSeq,
     now: Timestamp,
 ) -> Result<ReadOutcome> {
-    let (old, last): (i64, i64) = conn
-        .prepare_cached(
-            "SELECT p.last_read_seq, c.last_message_seq FROM participants p \
-             JOIN conversations c ON c.id = p.conversation_id \
-             WHERE p.conversation_id = ?1 AND p.user_id = ?2 AND p.left_at IS NULL",
-        )
-        .and_then(|mut stmt| {
-            stmt.query_row(params![conversation_id.0, user_id.as_str()], |row| {
-                Ok((row.get(0)?, row.get(1)?))
-            })
-        })
-        .map_err(store_error)?;
-    let (old, last) = (old as u64, last as u64);
+    let markers = select_markers(conn, conversation_id, user_id)?;
+    let (old, last) = (markers.read, markers.last_message);
     let target = up_to.0.min(last);
     if target <= old {
         return Ok(ReadOutcome {
@@ -197,6 +186,7 @@ fn mark_read_in(
             marked_count: 0,
             last_read_seq: MessageSeq(old),
             unread_count: count_unread(conn, conversation_id, user_id, old, last)?,
+            event_seq: None,
         });
     }
     let marked_count = count_unread(conn, conversation_id, user_id, old, target)?;
@@ -214,10 +204,10 @@ fn mark_read_in(
         ])
     })
     .map_err(store_error)?;
-    append_event(
+    let event_seq = append_event(
         conn,
         conversation_id,
-        payload::receipt_updated(user_id, target, now),
+        payload::receipt_updated(user_id, target, Some(now), markers.delivered.max(target)),
         None,
         now,
     )?;
@@ -226,7 +216,72 @@ fn mark_read_in(
         marked_count,
         last_read_seq: MessageSeq(target),
         unread_count: count_unread(conn, conversation_id, user_id, target, last)?,
+        event_seq: Some(event_seq),
     })
+}
+
+/// A participant's markers and the conversation's newest message seq.
+struct Markers {
+    read: u64,
+    read_at: Option<Timestamp>,
+    delivered: u64,
+    last_message: u64,
+}
+
+/// `NotFound` unless the user is an active participant.
+fn select_markers(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    user_id: &UserId,
+) -> Result<Markers> {
+    conn.prepare_cached(
+        "SELECT p.last_read_seq, p.last_read_at, p.last_delivered_seq, c.last_message_seq \
+         FROM participants p JOIN conversations c ON c.id = p.conversation_id \
+         WHERE p.conversation_id = ?1 AND p.user_id = ?2 AND p.left_at IS NULL",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_row(params![conversation_id.0, user_id.as_str()], |row| {
+            Ok(Markers {
+                read: row.get::<_, i64>(0)? as u64,
+                read_at: row.get::<_, Option<i64>>(1)?.map(natter_store::from_micros),
+                delivered: row.get::<_, i64>(2)? as u64,
+                last_message: row.get::<_, i64>(3)? as u64,
+            })
+        })
+    })
+    .map_err(store_error)
+}
+
+/// Events after `after`, each joined with its message in its current state.
+fn select_events(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    after: EventSeq,
+    limit: u32,
+) -> Result<Vec<EventRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT e.seq, e.kind, e.data, e.created_at, {MESSAGE_COLUMNS} FROM events e \
+         LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.message_seq \
+         WHERE e.conversation_id = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_map(
+            params![conversation_id.0, seq_param(after.0), i64::from(limit)],
+            |row| {
+                let data: String = row.get(2)?;
+                Ok(EventRecord {
+                    conversation_id,
+                    seq: EventSeq(row.get::<_, i64>(0)? as u64),
+                    kind: row.get(1)?,
+                    data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+                    created_at: natter_store::from_micros(row.get(3)?),
+                    message: rows::message(row, 4)?,
+                })
+            },
+        )?
+        .collect()
+    })
+    .map_err(store_error)
 }
 
 fn opt_bool_filter(
@@ -775,7 +830,7 @@ impl Store for SqliteStore {
                     }
                     .map_err(store_error)?;
                     if let Some(message) = existing {
-                        return Ok(AppendOutcome { message, duplicate: true });
+                        return Ok(AppendOutcome { message, duplicate: true, event_seq: None });
                     }
                 }
                 let now = to_micros(new.now);
@@ -835,7 +890,7 @@ impl Store for SqliteStore {
                     .and_then(|mut stmt| stmt.execute(params![new.conversation_id.0, sender.as_str(), seq, now]))
                     .map_err(store_error)?;
                 }
-                append_event(conn, new.conversation_id, payload::message_created(), Some(seq as u64), new.now)?;
+                let event_seq = append_event(conn, new.conversation_id, payload::message_created(), Some(seq as u64), new.now)?;
                 Ok(AppendOutcome {
                     message: MessageRecord {
                         id: new.id,
@@ -855,6 +910,7 @@ impl Store for SqliteStore {
                         pii_masked: new.pii_masked,
                     },
                     duplicate: false,
+                    event_seq: Some(event_seq),
                 })
             })
             .await
@@ -952,6 +1008,74 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn mark_delivered(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        up_to: MessageSeq,
+        now: Timestamp,
+    ) -> Result<Option<EventSeq>> {
+        let user_id = user_id.clone();
+        self.writer
+            .write(move |conn| {
+                let markers = select_markers(conn, conversation_id, &user_id)?;
+                let target = up_to.0.min(markers.last_message);
+                if target <= markers.delivered {
+                    return Ok(None);
+                }
+                conn.prepare_cached(
+                    "UPDATE participants SET last_delivered_seq = ?3 \
+                     WHERE conversation_id = ?1 AND user_id = ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        conversation_id.0,
+                        user_id.as_str(),
+                        seq_param(target)
+                    ])
+                })
+                .map_err(store_error)?;
+                let draft =
+                    payload::receipt_updated(&user_id, markers.read, markers.read_at, target);
+                append_event(conn, conversation_id, draft, None, now).map(Some)
+            })
+            .await
+    }
+
+    async fn set_last_seen(&self, user_id: &UserId, at: Timestamp) -> Result<()> {
+        let user_id = user_id.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached("UPDATE users SET last_seen_at = ?2 WHERE id = ?1")
+                    .and_then(|mut stmt| stmt.execute(params![user_id.as_str(), to_micros(at)]))
+                    .map_err(store_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn load_fanout(
+        &self,
+        conversation_id: ConversationId,
+        after: EventSeq,
+        limit: u32,
+    ) -> Result<FanoutBatch> {
+        self.readers
+            .read(move |conn| {
+                // One read transaction: the events and the participants come from the same
+                // WAL snapshot.
+                let snapshot = conn.unchecked_transaction().map_err(store_error)?;
+                let events = select_events(&snapshot, conversation_id, after, limit)?;
+                let participants = select_participants(&snapshot, conversation_id)?;
+                snapshot.finish().map_err(store_error)?;
+                Ok(FanoutBatch {
+                    events,
+                    participants,
+                })
+            })
+            .await
+    }
+
     async fn list_events(
         &self,
         conversation_id: ConversationId,
@@ -959,28 +1083,7 @@ impl Store for SqliteStore {
         limit: u32,
     ) -> Result<Vec<EventRecord>> {
         self.readers
-            .read(move |conn| {
-                conn.prepare_cached(&format!(
-                    "SELECT e.seq, e.kind, e.data, e.created_at, {MESSAGE_COLUMNS} FROM events e \
-                     LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.message_seq \
-                     WHERE e.conversation_id = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
-                ))
-                .and_then(|mut stmt| {
-                    stmt.query_map(params![conversation_id.0, seq_param(after.0), i64::from(limit)], |row| {
-                        let data: String = row.get(2)?;
-                        Ok(EventRecord {
-                            conversation_id,
-                            seq: EventSeq(row.get::<_, i64>(0)? as u64),
-                            kind: row.get(1)?,
-                            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-                            created_at: natter_store::from_micros(row.get(3)?),
-                            message: rows::message(row, 4)?,
-                        })
-                    })?
-                    .collect()
-                })
-                .map_err(store_error)
-            })
+            .read(move |conn| select_events(conn, conversation_id, after, limit))
             .await
     }
 

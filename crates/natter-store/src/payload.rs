@@ -67,18 +67,26 @@ pub fn participant_removed(user_id: &UserId, reason: RemovalReason) -> EventDraf
     }
 }
 
-/// `receipt.updated`: a read marker moved.
+/// `receipt.updated`: a participant's read or delivery marker moved. Carries both
+/// markers as they stand after the change.
 pub fn receipt_updated(
     user_id: &UserId,
     last_read_seq: u64,
-    last_read_at: Timestamp,
+    last_read_at: Option<Timestamp>,
+    last_delivered_seq: u64,
 ) -> EventDraft {
-    let at = last_read_at
-        .format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default();
+    let at = last_read_at.and_then(|at| {
+        at.format(&time::format_description::well_known::Rfc3339)
+            .ok()
+    });
     EventDraft {
         kind: event_type::RECEIPT_UPDATED,
-        data: json!({ "user_id": user_id, "last_read_seq": last_read_seq, "last_read_at": at }),
+        data: json!({
+            "user_id": user_id,
+            "last_read_seq": last_read_seq,
+            "last_read_at": at,
+            "last_delivered_seq": last_delivered_seq,
+        }),
     }
 }
 

@@ -452,6 +452,8 @@ pub struct AppendOutcome {
     /// True when `client_message_id` matched an existing message of the sender and
     /// nothing was written.
     pub duplicate: bool,
+    /// Seq of the `message.created` event (`None` for a duplicate).
+    pub event_seq: Option<EventSeq>,
 }
 
 /// Direction of a message page.
@@ -487,6 +489,8 @@ pub struct ReadOutcome {
     pub last_read_seq: MessageSeq,
     /// Unread messages left after the marker.
     pub unread_count: u64,
+    /// Seq of the `receipt.updated` event when the marker moved.
+    pub event_seq: Option<EventSeq>,
 }
 
 /// Which conversations [`crate::Store::mark_read_many`] marks.
@@ -525,4 +529,14 @@ pub struct SyncRecord {
     pub last_event_seq: EventSeq,
     /// The user left or was removed.
     pub removed: bool,
+}
+
+/// What a hub needs to fan out a conversation's new events: the events and the active
+/// participants, read in one consistent snapshot (the participants as of the last event).
+#[derive(Debug, Clone)]
+pub struct FanoutBatch {
+    /// Events after the requested seq, in order.
+    pub events: Vec<EventRecord>,
+    /// Active participants as of the newest event in `events`.
+    pub participants: Vec<ParticipantRecord>,
 }

@@ -7,9 +7,9 @@ use natter_proto::{
 
 use crate::{
     AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery, ConversationRecord,
-    CreateOutcome, EventRecord, MessageQuery, MessageRecord, NewConversation, NewMessage,
-    NewParticipant, ParticipantRecord, ReadOutcome, ReadTargets, RemovalReason, SettingsPatch,
-    StoreError, SyncRecord, UserRecord, UserUpsert,
+    CreateOutcome, EventRecord, FanoutBatch, MessageQuery, MessageRecord, NewConversation,
+    NewMessage, NewParticipant, ParticipantRecord, ReadOutcome, ReadTargets, RemovalReason,
+    SettingsPatch, StoreError, SyncRecord, UserRecord, UserUpsert,
 };
 
 /// Everything Natter persists. Each method is one atomic unit: it commits entirely or not
@@ -186,7 +186,31 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> Result<Vec<ReadOutcome>, StoreError>;
 
+    /// Moves the participant's delivery marker forward to `min(up_to, last_message_seq)`
+    /// (a device acknowledged the messages); never backward, never past the read marker's
+    /// meaning (reading implies delivery, not the reverse). Appends `receipt.updated` and
+    /// returns its seq when the marker moved. `NotFound` if not an active participant.
+    async fn mark_delivered(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        up_to: MessageSeq,
+        now: Timestamp,
+    ) -> Result<Option<EventSeq>, StoreError>;
+
+    /// Records when the user was last seen (last realtime disconnect).
+    async fn set_last_seen(&self, user_id: &UserId, at: Timestamp) -> Result<(), StoreError>;
+
     // --- events ---
+
+    /// Events with `seq > after` (at most `limit`) and the active participants, read in
+    /// one snapshot so that membership matches the newest event returned.
+    async fn load_fanout(
+        &self,
+        conversation_id: ConversationId,
+        after: EventSeq,
+        limit: u32,
+    ) -> Result<FanoutBatch, StoreError>;
 
     /// Events with `seq > after`, in seq order, at most `limit`.
     async fn list_events(

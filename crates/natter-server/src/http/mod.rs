@@ -8,6 +8,7 @@ pub mod extract;
 mod health;
 mod messages;
 mod participants;
+mod realtime;
 mod users;
 
 use std::sync::Arc;
@@ -62,9 +63,11 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         .merge(participants::routes())
         .merge(messages::routes())
         .merge(events::routes())
+        .merge(realtime::routes())
         .split_for_parts();
     let openapi_json: Arc<str> = api.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();
     router
+        .merge(crate::ws::routes())
         .route(
             "/openapi.json",
             get(move || {

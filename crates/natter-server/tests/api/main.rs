@@ -12,4 +12,5 @@ mod messages;
 mod nodes;
 mod participants;
 mod reads;
+mod realtime;
 mod unread_property;

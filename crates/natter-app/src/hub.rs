@@ -1,0 +1,791 @@
+//! The realtime hub of one node: turns bus notices into frames for this node's sessions.
+//!
+//! The bus only rings the doorbell (`Committed { conversation_id, seq }`); the hub loads
+//! the new events and the participants from the store in one snapshot, serialises each
+//! event **once**, and hands the same bytes to every local session of every recipient.
+//! Membership boundaries are exact: walking the batch backwards from the participants
+//! as of its last event, a user added by an event receives it and what follows; a
+//! removed user receives their own removal and nothing after.
+//!
+//! Each session has a bounded queue. A session that cannot keep up is never waited for:
+//! it is flagged `lagged` and the gateway closes it with the resync code, and the client
+//! catches up from the event log. Typing and presence are ephemeral: they travel on the
+//! bus with their payload and are never stored (except `last_seen_at`).
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use natter_bus::{Bus, Notice};
+use natter_proto::{event_type, ConversationId, EventSeq, MessageSeq, Timestamp, UserId};
+use natter_store::{EventRecord, ParticipantRecord, StoreError};
+use serde_json::json;
+use tokio::sync::{broadcast, mpsc, Notify};
+
+use crate::core::Core;
+use crate::{AppError, Resource};
+
+/// Typing indicators expire this long after the last `typing.start`.
+pub const TYPING_TTL: Duration = Duration::from_secs(10);
+/// Most events loaded per conversation per doorbell; more means the sessions resync.
+const FANOUT_LIMIT: u32 = 500;
+
+/// A serialised server → client frame (UTF-8 JSON), shared by every recipient.
+pub type Frame = Bytes;
+
+/// Presence of a user as the hub knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presence {
+    /// At least one device is connected to some node.
+    pub online: bool,
+    /// Last disconnect of the last device, if known.
+    pub last_seen_at: Option<Timestamp>,
+}
+
+pub(crate) struct SessionShared {
+    id: u64,
+    user_id: UserId,
+    queue: mpsc::Sender<Frame>,
+    lagged: AtomicBool,
+    wake: Notify,
+    conversations: Mutex<HashSet<ConversationId>>,
+}
+
+impl SessionShared {
+    fn push(&self, frame: &Frame) {
+        match self.queue.try_send(frame.clone()) {
+            Ok(()) => {}
+            Err(mpsc::error::TrySendError::Full(_)) => self.mark_lagged(),
+            Err(mpsc::error::TrySendError::Closed(_)) => {}
+        }
+    }
+
+    fn mark_lagged(&self) {
+        if !self.lagged.swap(true, Ordering::SeqCst) {
+            self.wake.notify_one();
+        }
+    }
+
+    fn is_in(&self, conversation_id: ConversationId) -> bool {
+        self.conversations
+            .lock()
+            .map(|set| set.contains(&conversation_id))
+            .unwrap_or(false)
+    }
+}
+
+#[derive(Default)]
+struct TypingState {
+    /// conversation → typist → expiry.
+    active: HashMap<ConversationId, HashMap<UserId, Instant>>,
+}
+
+struct HubInner {
+    core: Arc<Core>,
+    bus: Arc<dyn Bus>,
+    node: String,
+    queue_capacity: usize,
+    next_session: AtomicU64,
+    sessions: RwLock<HashMap<UserId, Vec<Arc<SessionShared>>>>,
+    delivered: Mutex<HashMap<ConversationId, EventSeq>>,
+    typing: Mutex<TypingState>,
+    /// user → nodes where at least one device is connected.
+    online: Mutex<HashMap<UserId, HashSet<String>>>,
+    last_seen: Mutex<HashMap<UserId, Timestamp>>,
+    closing: AtomicBool,
+}
+
+/// The hub of this node. Cheap to clone.
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<HubInner>,
+}
+
+/// Why the hub asks a gateway to close a session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The session fell behind: the client must resync from the log.
+    Resync,
+    /// The node is shutting down: the client reconnects elsewhere.
+    Shutdown,
+}
+
+/// One connected device: the receiving end of its frame queue. Dropping it disconnects.
+pub struct Session {
+    shared: Arc<SessionShared>,
+    frames: mpsc::Receiver<Frame>,
+    hub: Hub,
+}
+
+fn frame_of<T: serde::Serialize>(value: &T) -> Frame {
+    // Serialising our own JSON values cannot fail.
+    Bytes::from(serde_json::to_vec(value).unwrap_or_default())
+}
+
+fn now_rfc3339(now: Timestamp) -> String {
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+fn event_user(record: &EventRecord) -> Option<UserId> {
+    record
+        .data
+        .get("user_id")
+        .and_then(|v| v.as_str())
+        .and_then(|raw| UserId::parse(raw).ok())
+}
+
+impl Hub {
+    pub(crate) fn new(
+        core: Arc<Core>,
+        bus: Arc<dyn Bus>,
+        node: String,
+        queue_capacity: usize,
+    ) -> Self {
+        Self {
+            inner: Arc::new(HubInner {
+                core,
+                bus,
+                node,
+                queue_capacity: queue_capacity.max(8),
+                next_session: AtomicU64::new(1),
+                sessions: RwLock::new(HashMap::new()),
+                delivered: Mutex::new(HashMap::new()),
+                typing: Mutex::new(TypingState::default()),
+                online: Mutex::new(HashMap::new()),
+                last_seen: Mutex::new(HashMap::new()),
+                closing: AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// Starts the hub's task: it subscribes to the bus and runs until the bus closes.
+    pub fn start(&self) -> tokio::task::JoinHandle<()> {
+        let notices = self.inner.bus.subscribe();
+        let hub = self.clone();
+        tokio::spawn(async move { hub.run(notices).await })
+    }
+
+    /// This node's id on the bus.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Whether the bus reaches the other nodes.
+    pub fn bus_connected(&self) -> bool {
+        self.inner.bus.is_connected()
+    }
+
+    /// Connected sessions on this node.
+    pub fn session_count(&self) -> usize {
+        self.inner
+            .sessions
+            .read()
+            .map(|s| s.values().map(Vec::len).sum())
+            .unwrap_or(0)
+    }
+
+    async fn run(self, mut notices: broadcast::Receiver<Notice>) {
+        let mut sweep = tokio::time::interval(Duration::from_secs(1));
+        sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                received = notices.recv() => match received {
+                    Ok(first) => {
+                        let mut batch = vec![first];
+                        while batch.len() < 1024 {
+                            match notices.try_recv() {
+                                Ok(notice) => batch.push(notice),
+                                Err(_) => break,
+                            }
+                        }
+                        self.handle_batch(batch).await;
+                    }
+                    Err(broadcast::error::RecvError::Lagged(missed)) => {
+                        tracing::warn!(missed, "the hub fell behind the bus; every session resyncs");
+                        self.resync_everyone();
+                    }
+                    Err(broadcast::error::RecvError::Closed) => break,
+                },
+                _ = sweep.tick() => self.expire_typing(),
+            }
+        }
+    }
+
+    async fn handle_batch(&self, batch: Vec<Notice>) {
+        // Coalesce doorbells: one load per conversation, up to its highest seq.
+        let mut committed: Vec<(ConversationId, EventSeq)> = Vec::new();
+        for notice in batch {
+            match notice {
+                Notice::Committed {
+                    conversation_id,
+                    seq,
+                } => match committed.iter_mut().find(|(id, _)| *id == conversation_id) {
+                    Some((_, highest)) => *highest = (*highest).max(seq),
+                    None => committed.push((conversation_id, seq)),
+                },
+                Notice::Typing {
+                    conversation_id,
+                    user_id,
+                    typing,
+                } => self.apply_typing(conversation_id, &user_id, typing),
+                Notice::Presence {
+                    user_id,
+                    node,
+                    online,
+                    at,
+                } => {
+                    self.apply_presence(user_id, node, online, natter_store::from_micros(at))
+                        .await
+                }
+            }
+        }
+        for (conversation_id, seq) in committed {
+            if let Err(err) = self.fan_out(conversation_id, seq).await {
+                tracing::warn!(%conversation_id, error = %err, "fan-out failed; clients will catch up from the log");
+            }
+        }
+    }
+
+    fn resync_everyone(&self) {
+        if let Ok(sessions) = self.inner.sessions.read() {
+            sessions.values().flatten().for_each(|s| s.mark_lagged());
+        }
+        if let Ok(mut delivered) = self.inner.delivered.lock() {
+            delivered.clear();
+        }
+    }
+
+    fn local_sessions(&self, user_id: &UserId) -> Vec<Arc<SessionShared>> {
+        self.inner
+            .sessions
+            .read()
+            .ok()
+            .and_then(|s| s.get(user_id).cloned())
+            .unwrap_or_default()
+    }
+
+    async fn fan_out(
+        &self,
+        conversation_id: ConversationId,
+        seq: EventSeq,
+    ) -> Result<(), StoreError> {
+        let after = {
+            let Ok(mut delivered) = self.inner.delivered.lock() else {
+                return Ok(());
+            };
+            let after = *delivered
+                .entry(conversation_id)
+                .or_insert(EventSeq(seq.0.saturating_sub(1)));
+            if seq <= after {
+                return Ok(());
+            }
+            if self.session_count() == 0 {
+                delivered.insert(conversation_id, seq);
+                return Ok(());
+            }
+            after
+        };
+        let batch = self
+            .inner
+            .core
+            .store
+            .load_fanout(conversation_id, after, FANOUT_LIMIT)
+            .await?;
+        let Some(last) = batch.events.last().map(|e| e.seq) else {
+            return Ok(());
+        };
+        if let Ok(mut delivered) = self.inner.delivered.lock() {
+            let entry = delivered.entry(conversation_id).or_insert(after);
+            if *entry >= last {
+                return Ok(()); // another batch got here first
+            }
+            *entry = last;
+        }
+        if batch.events.len() as u32 >= FANOUT_LIMIT {
+            // Too much at once: let the participants' clients read the log instead.
+            for participant in &batch.participants {
+                self.local_sessions(&participant.user_id)
+                    .iter()
+                    .for_each(|s| s.mark_lagged());
+            }
+            return Ok(());
+        }
+        self.deliver(&batch.events, &batch.participants);
+        Ok(())
+    }
+
+    /// Delivers events in order; recipients follow membership as it was at each event.
+    fn deliver(&self, events: &[EventRecord], participants_after: &[ParticipantRecord]) {
+        let mut members: HashSet<UserId> = participants_after
+            .iter()
+            .map(|p| p.user_id.clone())
+            .collect();
+        let mut recipients: Vec<Vec<UserId>> = Vec::with_capacity(events.len());
+        for event in events.iter().rev() {
+            let mut these: Vec<UserId> = members.iter().cloned().collect();
+            match event.kind.as_str() {
+                event_type::PARTICIPANT_ADDED => {
+                    if let Some(user) = event_user(event) {
+                        members.remove(&user);
+                    }
+                }
+                event_type::PARTICIPANT_REMOVED => {
+                    if let Some(user) = event_user(event) {
+                        these.push(user.clone());
+                        members.insert(user);
+                    }
+                }
+                _ => {}
+            }
+            recipients.push(these);
+        }
+        recipients.reverse();
+        for (event, users) in events.iter().zip(recipients) {
+            let frame = frame_of(&crate::events::to_proto(event.clone()));
+            let membership_change = match event.kind.as_str() {
+                event_type::PARTICIPANT_ADDED => event_user(event).map(|u| (u, true)),
+                event_type::PARTICIPANT_REMOVED => event_user(event).map(|u| (u, false)),
+                event_type::CONVERSATION_CREATED => None,
+                _ => None,
+            };
+            for user in &users {
+                for session in self.local_sessions(user) {
+                    if event.kind == event_type::CONVERSATION_CREATED {
+                        if let Ok(mut set) = session.conversations.lock() {
+                            set.insert(event.conversation_id);
+                        }
+                    }
+                    session.push(&frame);
+                }
+            }
+            if let Some((user, joined)) = membership_change {
+                for session in self.local_sessions(&user) {
+                    if let Ok(mut set) = session.conversations.lock() {
+                        if joined {
+                            set.insert(event.conversation_id);
+                        } else {
+                            set.remove(&event.conversation_id);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    fn typing_frame(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        typing: bool,
+    ) -> Frame {
+        frame_of(&json!({
+            "type": if typing { "typing.start" } else { "typing.stop" },
+            "conversation_id": conversation_id,
+            "data": { "user_id": user_id },
+            "ts": now_rfc3339(self.inner.core.now()),
+        }))
+    }
+
+    fn send_typing(&self, conversation_id: ConversationId, user_id: &UserId, typing: bool) {
+        let frame = self.typing_frame(conversation_id, user_id, typing);
+        if let Ok(sessions) = self.inner.sessions.read() {
+            for session in sessions.values().flatten() {
+                if &session.user_id != user_id && session.is_in(conversation_id) {
+                    session.push(&frame);
+                }
+            }
+        }
+    }
+
+    fn apply_typing(&self, conversation_id: ConversationId, user_id: &UserId, typing: bool) {
+        let changed = {
+            let Ok(mut state) = self.inner.typing.lock() else {
+                return;
+            };
+            let typists = state.active.entry(conversation_id).or_default();
+            if typing {
+                typists
+                    .insert(user_id.clone(), Instant::now() + TYPING_TTL)
+                    .is_none()
+            } else {
+                let was = typists.remove(user_id).is_some();
+                if typists.is_empty() {
+                    state.active.remove(&conversation_id);
+                }
+                was
+            }
+        };
+        if changed {
+            self.send_typing(conversation_id, user_id, typing);
+        }
+    }
+
+    fn expire_typing(&self) {
+        let now = Instant::now();
+        let mut expired = Vec::new();
+        if let Ok(mut state) = self.inner.typing.lock() {
+            state.active.retain(|conversation_id, typists| {
+                typists.retain(|user_id, expiry| {
+                    let keep = *expiry > now;
+                    if !keep {
+                        expired.push((*conversation_id, user_id.clone()));
+                    }
+                    keep
+                });
+                !typists.is_empty()
+            });
+        }
+        for (conversation_id, user_id) in expired {
+            self.send_typing(conversation_id, &user_id, false);
+        }
+    }
+
+    /// Who is typing in a conversation right now (on any node).
+    pub fn typing(&self, conversation_id: ConversationId) -> Vec<UserId> {
+        let now = Instant::now();
+        let mut users: Vec<UserId> = self
+            .inner
+            .typing
+            .lock()
+            .ok()
+            .and_then(|state| {
+                state.active.get(&conversation_id).map(|typists| {
+                    typists
+                        .iter()
+                        .filter(|(_, expiry)| **expiry > now)
+                        .map(|(u, _)| u.clone())
+                        .collect()
+                })
+            })
+            .unwrap_or_default();
+        users.sort();
+        users
+    }
+
+    /// Announces typing (after the caller's membership was checked).
+    pub(crate) async fn publish_typing(
+        &self,
+        conversation_id: ConversationId,
+        user_id: &UserId,
+        typing: bool,
+    ) {
+        let notice = Notice::Typing {
+            conversation_id,
+            user_id: user_id.clone(),
+            typing,
+        };
+        if let Err(err) = self.inner.bus.publish(notice).await {
+            tracing::warn!(error = %err, "typing notice not published");
+        }
+    }
+
+    async fn apply_presence(&self, user_id: UserId, node: String, online: bool, at: Timestamp) {
+        let (was, is) = {
+            let Ok(mut map) = self.inner.online.lock() else {
+                return;
+            };
+            let nodes = map.entry(user_id.clone()).or_default();
+            let was = !nodes.is_empty();
+            if online {
+                nodes.insert(node);
+            } else {
+                nodes.remove(&node);
+            }
+            let is = !nodes.is_empty();
+            if !is {
+                map.remove(&user_id);
+            }
+            (was, is)
+        };
+        if !is {
+            if let Ok(mut seen) = self.inner.last_seen.lock() {
+                seen.insert(user_id.clone(), at);
+            }
+        }
+        if was == is {
+            return;
+        }
+        let conversations: HashSet<ConversationId> = match self
+            .inner
+            .core
+            .store
+            .list_changed_conversations(&user_id, time::OffsetDateTime::UNIX_EPOCH)
+            .await
+        {
+            Ok(records) => records
+                .into_iter()
+                .filter(|r| !r.removed)
+                .map(|r| r.conversation_id)
+                .collect(),
+            Err(err) => {
+                tracing::warn!(error = %err, "presence not announced: membership unavailable");
+                return;
+            }
+        };
+        let frame = frame_of(&json!({
+            "type": "presence.updated",
+            "data": { "user_id": user_id, "online": is, "last_seen_at": if is { None } else { Some(now_rfc3339(at)) } },
+            "ts": now_rfc3339(self.inner.core.now()),
+        }));
+        if let Ok(sessions) = self.inner.sessions.read() {
+            for session in sessions.values().flatten() {
+                if session.user_id == user_id {
+                    continue;
+                }
+                let shares = session
+                    .conversations
+                    .lock()
+                    .map(|set| !set.is_disjoint(&conversations))
+                    .unwrap_or(false);
+                if shares {
+                    session.push(&frame);
+                }
+            }
+        }
+    }
+
+    /// A user's presence as this node knows it.
+    pub fn presence(&self, user_id: &UserId) -> Presence {
+        let online = self
+            .inner
+            .online
+            .lock()
+            .map(|map| map.contains_key(user_id))
+            .unwrap_or(false);
+        let last_seen_at = self
+            .inner
+            .last_seen
+            .lock()
+            .ok()
+            .and_then(|seen| seen.get(user_id).copied());
+        Presence {
+            online,
+            last_seen_at,
+        }
+    }
+
+    /// Registers a device of `user_id` and returns its session. Announces the user online
+    /// when this is their first device on this node.
+    pub async fn connect(&self, user_id: &UserId) -> Result<Session, AppError> {
+        let conversations: HashSet<ConversationId> = self
+            .inner
+            .core
+            .store
+            .list_changed_conversations(user_id, time::OffsetDateTime::UNIX_EPOCH)
+            .await?
+            .into_iter()
+            .filter(|r| !r.removed)
+            .map(|r| r.conversation_id)
+            .collect();
+        let (queue, frames) = mpsc::channel(self.inner.queue_capacity);
+        let shared = Arc::new(SessionShared {
+            id: self.inner.next_session.fetch_add(1, Ordering::Relaxed),
+            user_id: user_id.clone(),
+            queue,
+            lagged: AtomicBool::new(false),
+            wake: Notify::new(),
+            conversations: Mutex::new(conversations),
+        });
+        let first = {
+            let mut sessions = self
+                .inner
+                .sessions
+                .write()
+                .map_err(|_| AppError::Internal(anyhow::anyhow!("hub poisoned")))?;
+            let list = sessions.entry(user_id.clone()).or_default();
+            list.push(shared.clone());
+            list.len() == 1
+        };
+        if first {
+            self.announce(user_id, true).await;
+        }
+        Ok(Session {
+            shared,
+            frames,
+            hub: self.clone(),
+        })
+    }
+
+    fn disconnect(&self, shared: &SessionShared) {
+        let last = match self.inner.sessions.write() {
+            Ok(mut sessions) => {
+                let empty = match sessions.get_mut(&shared.user_id) {
+                    Some(list) => {
+                        list.retain(|s| s.id != shared.id);
+                        list.is_empty()
+                    }
+                    None => false,
+                };
+                if empty {
+                    sessions.remove(&shared.user_id);
+                }
+                empty
+            }
+            Err(_) => false,
+        };
+        if last {
+            let hub = self.clone();
+            let user_id = shared.user_id.clone();
+            // Drop cannot await; the announcement and `last_seen_at` follow right after.
+            if let Ok(runtime) = tokio::runtime::Handle::try_current() {
+                runtime.spawn(async move {
+                    let now = hub.inner.core.now();
+                    if let Err(err) = hub.inner.core.store.set_last_seen(&user_id, now).await {
+                        tracing::warn!(error = %err, "last_seen_at not stored");
+                    }
+                    hub.announce(&user_id, false).await;
+                });
+            }
+        }
+    }
+
+    async fn announce(&self, user_id: &UserId, online: bool) {
+        let notice = Notice::Presence {
+            user_id: user_id.clone(),
+            node: self.inner.node.clone(),
+            online,
+            at: natter_store::to_micros(self.inner.core.now()),
+        };
+        if let Err(err) = self.inner.bus.publish(notice).await {
+            tracing::warn!(error = %err, "presence notice not published");
+        }
+    }
+
+    /// Closes every session (graceful shutdown): each is flagged and its gateway closes it
+    /// with the "reconnect elsewhere" code.
+    pub fn close_all(&self) {
+        self.inner.closing.store(true, Ordering::SeqCst);
+        if let Ok(sessions) = self.inner.sessions.read() {
+            sessions.values().flatten().for_each(|s| s.mark_lagged());
+        }
+    }
+}
+
+impl Session {
+    /// This session's id on the node.
+    pub fn id(&self) -> u64 {
+        self.shared.id
+    }
+
+    /// The connected user.
+    pub fn user_id(&self) -> &UserId {
+        &self.shared.user_id
+    }
+
+    /// The next frame for the device; `None` once the hub dropped the session.
+    pub async fn next_frame(&mut self) -> Option<Frame> {
+        self.frames.recv().await
+    }
+
+    /// A frame already queued, without waiting (for coalescing writes).
+    pub fn try_next_frame(&mut self) -> Option<Frame> {
+        self.frames.try_recv().ok()
+    }
+
+    /// A handle that resolves when the hub wants this session closed; separate from the
+    /// session so that a gateway can wait on it while it also reads frames.
+    pub fn close_signal(&self) -> CloseSignal {
+        CloseSignal {
+            shared: self.shared.clone(),
+            hub: self.hub.clone(),
+        }
+    }
+
+    fn require_member(&self, conversation_id: ConversationId) -> Result<(), AppError> {
+        if self.shared.is_in(conversation_id) {
+            Ok(())
+        } else {
+            Err(AppError::NotFound(Resource::Conversation))
+        }
+    }
+
+    /// `typing.start` / `typing.stop` from this device.
+    pub async fn typing(
+        &self,
+        conversation_id: ConversationId,
+        typing: bool,
+    ) -> Result<(), AppError> {
+        self.require_member(conversation_id)?;
+        self.hub
+            .publish_typing(conversation_id, &self.shared.user_id, typing)
+            .await;
+        Ok(())
+    }
+
+    /// `ack`: a device received the messages up to `seq`.
+    pub async fn ack(
+        &self,
+        conversation_id: ConversationId,
+        seq: MessageSeq,
+    ) -> Result<(), AppError> {
+        self.require_member(conversation_id)?;
+        let core = &self.hub.inner.core;
+        let moved = core
+            .store
+            .mark_delivered(conversation_id, &self.shared.user_id, seq, core.now())
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound => AppError::NotFound(Resource::Conversation),
+                other => other.into(),
+            })?;
+        if let Some(event_seq) = moved {
+            core.committed(conversation_id, event_seq).await;
+        }
+        Ok(())
+    }
+
+    /// `read`: the user read up to `seq`.
+    pub async fn read(
+        &self,
+        conversation_id: ConversationId,
+        seq: MessageSeq,
+    ) -> Result<(), AppError> {
+        self.require_member(conversation_id)?;
+        let core = &self.hub.inner.core;
+        let outcome = core
+            .store
+            .mark_read(conversation_id, &self.shared.user_id, seq, core.now())
+            .await
+            .map_err(|err| match err {
+                StoreError::NotFound => AppError::NotFound(Resource::Conversation),
+                other => other.into(),
+            })?;
+        if let Some(event_seq) = outcome.event_seq {
+            core.committed(conversation_id, event_seq).await;
+        }
+        Ok(())
+    }
+}
+
+/// See [`Session::close_signal`].
+pub struct CloseSignal {
+    shared: Arc<SessionShared>,
+    hub: Hub,
+}
+
+impl CloseSignal {
+    /// Resolves when the session must be closed: it fell behind (the client resyncs), or
+    /// the node is shutting down (the client reconnects elsewhere).
+    pub async fn closed(&self) -> CloseReason {
+        loop {
+            let notified = self.shared.wake.notified();
+            if self.shared.lagged.load(Ordering::SeqCst) {
+                return if self.hub.inner.closing.load(Ordering::SeqCst) {
+                    CloseReason::Shutdown
+                } else {
+                    CloseReason::Resync
+                };
+            }
+            notified.await;
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.hub.disconnect(&self.shared);
+    }
+}

@@ -1,0 +1,154 @@
+//! The bus between Natter nodes: a doorbell, never the record.
+//!
+//! After a transaction commits, the service publishes a small [`Notice`] (conversation id
+//! and event seq); every node's hub receives it and loads the events from the store. So a
+//! lost notice only delays delivery: clients catch up from the event log. Ephemeral state
+//! (typing, presence) travels on the bus with its payload because it is never stored.
+//!
+//! [`LocalBus`] (tokio broadcast) serves one node; [`NatsBus`] (feature `nats`) connects
+//! several. A `NatsBus` also delivers every notice locally at once, so a node that loses
+//! NATS keeps serving its own clients.
+
+#![forbid(unsafe_code)]
+
+#[cfg(feature = "nats")]
+mod nats;
+
+use async_trait::async_trait;
+use natter_proto::{ConversationId, EventSeq, UserId};
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+#[cfg(feature = "nats")]
+pub use nats::NatsBus;
+
+/// Notices buffered per subscriber before it lags (and its node resyncs its clients).
+pub const CAPACITY: usize = 65_536;
+
+/// One message on the bus.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Notice {
+    /// Events up to `seq` of the conversation are committed.
+    Committed {
+        /// Conversation.
+        conversation_id: ConversationId,
+        /// Its newest committed event seq.
+        seq: EventSeq,
+    },
+    /// A participant started or stopped typing.
+    Typing {
+        /// Conversation.
+        conversation_id: ConversationId,
+        /// Who.
+        user_id: UserId,
+        /// Started (true) or stopped (false).
+        typing: bool,
+    },
+    /// A node's view of a user's connection state changed.
+    Presence {
+        /// Who.
+        user_id: UserId,
+        /// The node that counts the user's devices.
+        node: String,
+        /// At least one device is connected to that node.
+        online: bool,
+        /// Microseconds since the epoch of the change.
+        at: i64,
+    },
+}
+
+/// A bus failure (publishing is best-effort: callers log it and go on).
+#[derive(Debug, thiserror::Error)]
+#[error("bus: {0}")]
+pub struct BusError(pub String);
+
+/// Publish-subscribe between nodes.
+#[async_trait]
+pub trait Bus: Send + Sync + 'static {
+    /// Publishes to every node, this one included.
+    async fn publish(&self, notice: Notice) -> Result<(), BusError>;
+    /// A new subscription receiving every notice published after this call.
+    fn subscribe(&self) -> broadcast::Receiver<Notice>;
+    /// Whether the bus reaches the other nodes (always true in process).
+    fn is_connected(&self) -> bool;
+    /// A short name for logs and `/readyz`.
+    fn name(&self) -> &'static str;
+}
+
+/// The in-process bus of a single node.
+#[derive(Debug, Clone)]
+pub struct LocalBus {
+    sender: broadcast::Sender<Notice>,
+}
+
+impl Default for LocalBus {
+    fn default() -> Self {
+        Self {
+            sender: broadcast::channel(CAPACITY).0,
+        }
+    }
+}
+
+impl LocalBus {
+    /// A new bus.
+    pub fn new() -> Self {
+        Self::default()
+    }
+}
+
+#[async_trait]
+impl Bus for LocalBus {
+    async fn publish(&self, notice: Notice) -> Result<(), BusError> {
+        // No receiver is fine: a node without a hub has nobody to notify.
+        let _ = self.sender.send(notice);
+        Ok(())
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.sender.subscribe()
+    }
+
+    fn is_connected(&self) -> bool {
+        true
+    }
+
+    fn name(&self) -> &'static str {
+        "local"
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn local_bus_delivers_to_every_subscriber() {
+        let bus = LocalBus::new();
+        let mut first = bus.subscribe();
+        let mut second = bus.subscribe();
+        let notice = Notice::Committed {
+            conversation_id: ConversationId::new(),
+            seq: EventSeq(3),
+        };
+        bus.publish(notice.clone()).await.expect("publish");
+        assert_eq!(first.recv().await.expect("first"), notice);
+        assert_eq!(second.recv().await.expect("second"), notice);
+    }
+
+    #[test]
+    fn notices_round_trip_as_json() {
+        let notice = Notice::Presence {
+            user_id: UserId::parse("alice").expect("id"),
+            node: "n1".into(),
+            online: true,
+            at: 5,
+        };
+        let json = serde_json::to_string(&notice).expect("serialise");
+        assert!(json.contains(r#""kind":"presence""#));
+        assert_eq!(
+            serde_json::from_str::<Notice>(&json).expect("parse"),
+            notice
+        );
+    }
+}

@@ -1,0 +1,106 @@
+//! [`NatsBus`]: notices as JSON on one NATS subject, shared by every node.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use futures_util::StreamExt;
+use serde::{Deserialize, Serialize};
+use tokio::sync::broadcast;
+
+use crate::{Bus, BusError, Notice, CAPACITY};
+
+/// The subject every node publishes to and subscribes on.
+pub const SUBJECT: &str = "natter.notices";
+
+/// A notice with the id of the node that published it, so a node can skip its own
+/// (it has delivered them locally already).
+#[derive(Serialize, Deserialize)]
+struct Envelope {
+    origin: String,
+    notice: Notice,
+}
+
+/// The NATS bus. Cheap to clone.
+#[derive(Clone)]
+pub struct NatsBus {
+    client: async_nats::Client,
+    local: broadcast::Sender<Notice>,
+    node: Arc<str>,
+}
+
+impl std::fmt::Debug for NatsBus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NatsBus").field("node", &self.node).finish()
+    }
+}
+
+impl NatsBus {
+    /// Connects to `url` (e.g. `nats://127.0.0.1:4222`) and starts forwarding other
+    /// nodes' notices into local subscriptions. The client reconnects by itself; while
+    /// it is away, local notices still reach local subscribers.
+    pub async fn connect(url: &str, node: &str) -> Result<Self, BusError> {
+        let client = async_nats::ConnectOptions::new()
+            .retry_on_initial_connect()
+            .connection_timeout(std::time::Duration::from_secs(2))
+            .event_callback(|event| async move { tracing::info!(%event, "nats") })
+            .connect(url)
+            .await
+            .map_err(|err| BusError(format!("connecting to {url}: {err}")))?;
+        let mut subscription = client
+            .subscribe(SUBJECT)
+            .await
+            .map_err(|err| BusError(format!("subscribing to {SUBJECT}: {err}")))?;
+        let local = broadcast::channel(CAPACITY).0;
+        let node: Arc<str> = node.into();
+        tokio::spawn({
+            let (local, node) = (local.clone(), node.clone());
+            async move {
+                while let Some(message) = subscription.next().await {
+                    match serde_json::from_slice::<Envelope>(&message.payload) {
+                        Ok(envelope) if *envelope.origin == *node => {}
+                        Ok(envelope) => {
+                            let _ = local.send(envelope.notice);
+                        }
+                        Err(err) => {
+                            tracing::warn!(error = %err, "ignoring an unreadable bus message")
+                        }
+                    }
+                }
+                tracing::warn!("the NATS subscription ended");
+            }
+        });
+        Ok(Self {
+            client,
+            local,
+            node,
+        })
+    }
+}
+
+#[async_trait]
+impl Bus for NatsBus {
+    async fn publish(&self, notice: Notice) -> Result<(), BusError> {
+        let _ = self.local.send(notice.clone());
+        let payload = serde_json::to_vec(&Envelope {
+            origin: self.node.to_string(),
+            notice,
+        })
+        .map_err(|err| BusError(err.to_string()))?;
+        self.client
+            .publish(SUBJECT, payload.into())
+            .await
+            .map_err(|err| BusError(err.to_string()))
+    }
+
+    fn subscribe(&self) -> broadcast::Receiver<Notice> {
+        self.local.subscribe()
+    }
+
+    fn is_connected(&self) -> bool {
+        self.client.connection_state() == async_nats::connection::State::Connected
+    }
+
+    fn name(&self) -> &'static str {
+        "nats"
+    }
+}
