@@ -30,6 +30,7 @@ use crate::{AppError, Resource};
 /// Typing indicators expire this long after the last `typing.start`.
 pub const TYPING_TTL: Duration = Duration::from_secs(10);
 /// Most events loaded per conversation per doorbell; more means the sessions resync.
+/// Never more than a session queue holds, so that one batch alone cannot overflow it.
 const FANOUT_LIMIT: u32 = 500;
 
 /// A serialised server → client frame (UTF-8 JSON), shared by every recipient.
@@ -288,11 +289,12 @@ impl Hub {
             }
             after
         };
+        let limit = FANOUT_LIMIT.min(self.inner.queue_capacity as u32);
         let batch = self
             .inner
             .core
             .store
-            .load_fanout(conversation_id, after, FANOUT_LIMIT)
+            .load_fanout(conversation_id, after, limit)
             .await?;
         let Some(last) = batch.events.last().map(|e| e.seq) else {
             return Ok(());
@@ -304,7 +306,7 @@ impl Hub {
             }
             *entry = last;
         }
-        if batch.events.len() as u32 >= FANOUT_LIMIT {
+        if batch.events.len() as u32 >= limit {
             // Too much at once: let the participants' clients read the log instead.
             for participant in &batch.participants {
                 self.local_sessions(&participant.user_id)

@@ -643,7 +643,10 @@ impl Store for PostgresStore {
                 " AND (c.last_activity_at < {at} OR (c.last_activity_at = {at} AND c.id < {id}))"
             ));
         }
-        let mut outer = format!("SELECT * FROM ({sql}) AS t WHERE TRUE");
+        // With the unread filter, OFFSET 0 keeps the planner from inlining the subquery and
+        // evaluating the unread count twice per row.
+        let fence = if query.has_unread.is_some() { " OFFSET 0" } else { "" };
+        let mut outer = format!("SELECT * FROM ({sql}{fence}) AS t WHERE TRUE");
         binds.bool_filter(&mut outer, "(t.unread > 0)", query.has_unread);
         let limit = binds.push(Bind::Int(i64::from(query.limit)));
         let outer = format!("{outer} ORDER BY t.sort_at DESC, t.sort_id DESC LIMIT {limit}");
@@ -674,7 +677,7 @@ impl Store for PostgresStore {
         sqlx::query(&format!(
             "SELECT conversation_id, unread FROM ( \
                SELECT p.conversation_id, {UNREAD_SUBQUERY} AS unread \
-               FROM participants p WHERE p.user_id = $1 AND p.left_at IS NULL) AS t \
+               FROM participants p WHERE p.user_id = $1 AND p.left_at IS NULL OFFSET 0) AS t \
              WHERE unread > 0 ORDER BY conversation_id"
         ))
         .bind(user_id.as_str())

@@ -534,7 +534,10 @@ impl Store for SqliteStore {
                         params.len()
                     ));
                 }
-                let mut outer = format!("SELECT * FROM ({sql}) AS t WHERE 1 = 1");
+                // With the unread filter, LIMIT -1 keeps SQLite from flattening the subquery
+                // and evaluating the unread count twice per row.
+                let fence = if query.has_unread.is_some() { " LIMIT -1" } else { "" };
+                let mut outer = format!("SELECT * FROM ({sql}{fence}) AS t WHERE 1 = 1");
                 opt_bool_filter(&mut outer, &mut params, "(t.unread > 0)", query.has_unread);
                 params.push(Box::new(i64::from(query.limit)));
                 let outer = format!("{outer} ORDER BY t.sort_at DESC, t.sort_id DESC LIMIT ?{}", params.len());
@@ -593,7 +596,7 @@ impl Store for SqliteStore {
                        SELECT p.conversation_id, (SELECT COUNT(*) FROM messages m \
                          WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq \
                          AND m.deleted_at IS NULL AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) AS unread \
-                       FROM participants p WHERE p.user_id = ?1 AND p.left_at IS NULL) \
+                       FROM participants p WHERE p.user_id = ?1 AND p.left_at IS NULL LIMIT -1) \
                      WHERE unread > 0",
                 )
                 .and_then(|mut stmt| {

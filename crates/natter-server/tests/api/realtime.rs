@@ -294,7 +294,7 @@ async fn presence_follows_connections_and_is_visible_to_contacts_only() {
 async fn a_consumer_that_never_reads_is_cut_off_without_slowing_the_others() {
     let server = TestServer::spawn_with(|config| {
         config.limits.max_message_chars = 10_000;
-        config.limits.realtime_queue = 16;
+        config.limits.realtime_queue = 256;
     })
     .await;
     let senders: Vec<_> = (0..4).map(|i| server.user(&format!("s{i}"))).collect();

@@ -1,0 +1,514 @@
+//! What every scenario needs: a server to talk to (started here or given by URL), users who
+//! act through the server API key, group conversations, latency statistics and CPU use.
+//!
+//! It measures nothing by itself; the scenarios in `fanout.rs`, `send.rs` and `history.rs`
+//! decide what to time. A spawned server is a child process (`natter serve`) on a free
+//! port with a fresh data directory; it is killed and its directory removed when the
+//! [`Target`] is dropped. A PostgreSQL database given with `--database-url` is left as it
+//! is: every run prefixes its user ids with a fresh run id, so runs do not collide.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::{bail, Context};
+use natter_client::Client;
+use natter_proto::{AddParticipants, ConversationId, ConversationType, CreateConversation, UserId};
+use rand::distributions::Alphanumeric;
+use rand::Rng;
+use serde::Serialize;
+
+/// How long a spawned server may take to answer `/readyz` with `ok`.
+const READY_TIMEOUT: Duration = Duration::from_secs(30);
+/// `POST /v1/conversations` and `…/participants` take at most this many users at once.
+const MAX_PARTICIPANTS_PER_REQUEST: usize = 100;
+
+/// Where the server is: flags shared by every scenario.
+#[derive(Debug, Clone, clap::Args)]
+pub struct TargetArgs {
+    /// Base URL of a running server, e.g. http://127.0.0.1:8080 (with --api-key).
+    #[arg(long, global = true, conflicts_with = "spawn")]
+    pub url: Option<String>,
+    /// Server API key of the server at --url.
+    #[arg(long, global = true, env = "NATTER_BENCH_API_KEY", hide_env_values = true)]
+    pub api_key: Option<String>,
+    /// Start this `natter` binary (`natter serve`) on a free port with a temporary data
+    /// directory, and kill it at the end.
+    #[arg(long, global = true)]
+    pub spawn: Option<PathBuf>,
+    /// SQLite durability of the spawned server: `full` or `normal`
+    /// (`NATTER_SQLITE__DURABILITY`; the server's default when absent).
+    #[arg(long, global = true, value_parser = ["full", "normal"])]
+    pub durability: Option<String>,
+    /// Database URL of the spawned server (`NATTER_DATABASE_URL`), e.g. postgres://…;
+    /// SQLite in the temporary data directory when absent.
+    #[arg(long, global = true)]
+    pub database_url: Option<String>,
+}
+
+/// The server under load, and the means to act as any user on it.
+pub struct Target {
+    base_url: String,
+    api_key: String,
+    /// One client whose connection pool every user's client shares.
+    pool: Client,
+    run_id: String,
+    server: Option<SpawnedServer>,
+}
+
+/// A user of the benchmark: its id and a client acting as it.
+#[derive(Debug, Clone)]
+pub struct BenchUser {
+    /// The user's id, `<run id>-<name>`.
+    pub id: UserId,
+    /// Authenticated with the server key, acting as this user (`X-Natter-User`).
+    pub client: Client,
+}
+
+impl Target {
+    /// Connects to `--url` or starts the `--spawn` binary, and waits until it is ready.
+    pub async fn open(args: &TargetArgs) -> anyhow::Result<Target> {
+        let run_id = format!("bench-{}", random_text(6).to_ascii_lowercase());
+        if args.spawn.is_none() && (args.durability.is_some() || args.database_url.is_some()) {
+            bail!("--durability and --database-url configure a spawned server: add --spawn");
+        }
+        let (base_url, api_key, server) = match (&args.url, &args.spawn) {
+            (Some(url), None) => {
+                let api_key = args
+                    .api_key
+                    .clone()
+                    .context("--url needs --api-key (or NATTER_BENCH_API_KEY)")?;
+                (url.trim_end_matches('/').to_owned(), api_key, None)
+            }
+            (None, Some(binary)) => {
+                let api_key = random_text(32);
+                let (base_url, server) = SpawnedServer::start(binary, &api_key, args, &run_id)?;
+                (base_url, api_key, Some(server))
+            }
+            _ => bail!("give either --url and --api-key, or --spawn PATH_TO_NATTER"),
+        };
+        let mut target = Target {
+            pool: Client::new(&base_url).with_api_key(&api_key),
+            base_url,
+            api_key,
+            run_id,
+            server,
+        };
+        target.wait_until_ready().await?;
+        Ok(target)
+    }
+
+    /// The server's base URL.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// A user named `<run id>-<name>`; the server creates it on its first request.
+    pub fn user(&self, name: &str) -> anyhow::Result<BenchUser> {
+        let raw = format!("{}-{name}", self.run_id);
+        let id = UserId::parse(&raw).with_context(|| format!("building user id {raw:?}"))?;
+        Ok(BenchUser {
+            client: self.pool.clone().acting_as(&id),
+            id,
+        })
+    }
+
+    /// `count` users named `<prefix>0`, `<prefix>1`, ….
+    pub fn users(&self, prefix: &str, count: usize) -> anyhow::Result<Vec<BenchUser>> {
+        (0..count)
+            .map(|index| self.user(&format!("{prefix}{index}")))
+            .collect()
+    }
+
+    /// Starts measuring the CPU time of the server (when spawned) and of this process.
+    pub fn cpu_meter(&self) -> CpuMeter {
+        let server_pid = self.server.as_ref().map(|server| server.child.id());
+        CpuMeter {
+            started: Instant::now(),
+            server_pid,
+            server_start: server_pid.and_then(|pid| cpu_seconds(&pid.to_string())),
+            bench_start: cpu_seconds("self"),
+        }
+    }
+
+    async fn wait_until_ready(&mut self) -> anyhow::Result<()> {
+        let anonymous = Client::new(&self.base_url);
+        let deadline = Instant::now() + READY_TIMEOUT;
+        let mut last_problem = String::from("no answer yet");
+        while Instant::now() < deadline {
+            if let Some(server) = &mut self.server {
+                server.ensure_running()?;
+            }
+            match anonymous.ready().await {
+                Ok(health) if health.status == "ok" => return Ok(()),
+                Ok(health) => last_problem = format!("status {}", health.status),
+                Err(err) => last_problem = err.to_string(),
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!(
+            "{}/readyz did not answer ok within {READY_TIMEOUT:?}: {last_problem}",
+            self.base_url
+        )
+    }
+}
+
+impl std::fmt::Debug for Target {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The API key stays out of debug output.
+        f.debug_struct("Target")
+            .field("base_url", &self.base_url)
+            .field("api_key", &format_args!("<{} chars>", self.api_key.len()))
+            .field("run_id", &self.run_id)
+            .finish_non_exhaustive()
+    }
+}
+
+/// A `natter serve` child process and its temporary data directory.
+struct SpawnedServer {
+    child: Child,
+    data_dir: PathBuf,
+}
+
+impl SpawnedServer {
+    /// Starts the binary on a free port; returns the base URL and the running server.
+    fn start(
+        binary: &PathBuf,
+        api_key: &str,
+        args: &TargetArgs,
+        run_id: &str,
+    ) -> anyhow::Result<(String, SpawnedServer)> {
+        // Binding port 0 and letting it go leaves a short window in which another process
+        // could take the port; the readiness check would then fail loudly, not silently.
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|listener| listener.local_addr())
+            .context("finding a free port")?
+            .port();
+        let data_dir = std::env::temp_dir().join(format!("natter-{run_id}"));
+        std::fs::create_dir_all(&data_dir)
+            .with_context(|| format!("creating {}", data_dir.display()))?;
+        let log_path = data_dir.join("server.log");
+        let log = std::fs::File::create(&log_path)
+            .with_context(|| format!("creating {}", log_path.display()))?;
+        let log_for_stderr = log.try_clone().context("duplicating the log file handle")?;
+
+        let mut command = Command::new(binary);
+        command.arg("serve");
+        // Only the settings given here reach the server, not a NATTER_* of the caller's shell.
+        for (name, _) in std::env::vars_os() {
+            if name.to_string_lossy().starts_with("NATTER_") {
+                command.env_remove(name);
+            }
+        }
+        command
+            .env("NATTER_API_KEYS", api_key)
+            .env("NATTER_JWT_SECRET", random_text(40))
+            .env("NATTER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("NATTER_DATA_DIR", &data_dir);
+        if let Some(durability) = &args.durability {
+            command.env("NATTER_SQLITE__DURABILITY", durability);
+        }
+        if let Some(database_url) = &args.database_url {
+            command.env("NATTER_DATABASE_URL", database_url);
+        }
+        let child = command
+            .stdin(Stdio::null())
+            .stdout(log)
+            .stderr(log_for_stderr)
+            .spawn()
+            .with_context(|| format!("starting {} serve", binary.display()))?;
+        Ok((
+            format!("http://127.0.0.1:{port}"),
+            SpawnedServer { child, data_dir },
+        ))
+    }
+
+    /// Fails with the end of the server's log when the process has exited.
+    fn ensure_running(&mut self) -> anyhow::Result<()> {
+        let status = match self.child.try_wait().context("checking the spawned server")? {
+            None => return Ok(()),
+            Some(status) => status,
+        };
+        let log = std::fs::read_to_string(self.data_dir.join("server.log")).unwrap_or_default();
+        let tail: Vec<&str> = log.lines().rev().take(20).collect();
+        let tail: Vec<&str> = tail.into_iter().rev().collect();
+        bail!("the spawned server exited ({status}):\n{}", tail.join("\n"))
+    }
+}
+
+impl Drop for SpawnedServer {
+    fn drop(&mut self) {
+        // SIGKILL: the benchmark's data is thrown away, so a graceful stop buys nothing.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.data_dir);
+    }
+}
+
+/// Creates a group owned by `owner` with `members`, adding past the first 100 in batches.
+pub async fn create_group(
+    owner: &BenchUser,
+    title: &str,
+    members: &[UserId],
+) -> anyhow::Result<ConversationId> {
+    let mut batches = members.chunks(MAX_PARTICIPANTS_PER_REQUEST);
+    let first = batches.next().unwrap_or_default();
+    let conversation = owner
+        .client
+        .create_conversation(&CreateConversation {
+            kind: ConversationType::Group,
+            participant_ids: first.to_vec(),
+            title: Some(title.to_owned()),
+            description: None,
+            avatar_url: None,
+            context: None,
+        })
+        .await
+        .with_context(|| format!("creating group {title:?}"))?
+        .value;
+    for batch in batches {
+        owner
+            .client
+            .add_participants(
+                conversation.id,
+                &AddParticipants {
+                    user_ids: batch.to_vec(),
+                    role: None,
+                },
+            )
+            .await
+            .with_context(|| format!("adding participants to {title:?}"))?;
+    }
+    Ok(conversation.id)
+}
+
+/// Random ASCII letters and digits (API keys, secrets, run ids).
+fn random_text(length: usize) -> String {
+    rand::thread_rng()
+        .sample_iter(&Alphanumeric)
+        .take(length)
+        .map(char::from)
+        .collect()
+}
+
+/// Nanoseconds since the Unix epoch: the clock that send timestamps inside message content
+/// use, so that another task (or process on this machine) can compute the latency.
+pub fn unix_nanos() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| u64::try_from(elapsed.as_nanos()).unwrap_or(u64::MAX))
+        .unwrap_or(0)
+}
+
+/// `count` per second over `elapsed`, rounded to one decimal.
+pub fn per_second(count: u64, elapsed: Duration) -> f64 {
+    let seconds = elapsed.as_secs_f64();
+    if seconds <= 0.0 {
+        return 0.0;
+    }
+    round_to(count as f64 / seconds, 1)
+}
+
+fn round_to(value: f64, decimals: i32) -> f64 {
+    let factor = 10f64.powi(decimals);
+    (value * factor).round() / factor
+}
+
+/// Latency samples in microseconds; summarised by sorting, without a histogram library.
+#[derive(Debug, Default, Clone)]
+pub struct Latencies {
+    micros: Vec<u64>,
+}
+
+impl Latencies {
+    /// Records one sample.
+    pub fn record(&mut self, latency: Duration) {
+        self.record_micros(u64::try_from(latency.as_micros()).unwrap_or(u64::MAX));
+    }
+
+    /// Records one sample given in microseconds.
+    pub fn record_micros(&mut self, micros: u64) {
+        self.micros.push(micros);
+    }
+
+    /// Adds another set of samples to these.
+    pub fn merge(&mut self, other: Latencies) {
+        self.micros.extend(other.micros);
+    }
+
+    /// Number of samples.
+    pub fn len(&self) -> usize {
+        self.micros.len()
+    }
+
+    /// Count, mean and percentiles in milliseconds.
+    pub fn summary(mut self) -> LatencySummary {
+        self.micros.sort_unstable();
+        let sorted = &self.micros;
+        let ms = |micros: Option<u64>| micros.map(|value| round_to(value as f64 / 1000.0, 3));
+        let mean = (!sorted.is_empty())
+            .then(|| sorted.iter().map(|&value| value as f64).sum::<f64>() / sorted.len() as f64);
+        LatencySummary {
+            count: sorted.len(),
+            mean_ms: mean.map(|value| round_to(value / 1000.0, 3)),
+            p50_ms: ms(percentile(sorted, 50.0)),
+            p95_ms: ms(percentile(sorted, 95.0)),
+            p99_ms: ms(percentile(sorted, 99.0)),
+            p99_9_ms: ms(percentile(sorted, 99.9)),
+            max_ms: ms(sorted.last().copied()),
+        }
+    }
+}
+
+/// Latency statistics of one kind of operation, in milliseconds (`null` without samples).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct LatencySummary {
+    /// Number of samples.
+    pub count: usize,
+    /// Arithmetic mean.
+    pub mean_ms: Option<f64>,
+    /// Median.
+    pub p50_ms: Option<f64>,
+    /// 95th percentile.
+    pub p95_ms: Option<f64>,
+    /// 99th percentile.
+    pub p99_ms: Option<f64>,
+    /// 99.9th percentile.
+    pub p99_9_ms: Option<f64>,
+    /// Largest sample.
+    pub max_ms: Option<f64>,
+}
+
+impl std::fmt::Display for LatencySummary {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |value: Option<f64>| value.map_or_else(|| "-".to_owned(), |v| format!("{v}"));
+        write!(
+            f,
+            "p50 {} / p95 {} / p99 {} / p99.9 {} / max {} ms ({} samples)",
+            show(self.p50_ms),
+            show(self.p95_ms),
+            show(self.p99_ms),
+            show(self.p99_9_ms),
+            show(self.max_ms),
+            self.count
+        )
+    }
+}
+
+/// The nearest-rank percentile `p` (0–100) of ascending `sorted` samples: the smallest
+/// sample with at least `p` % of the samples at or below it. `None` when there are none.
+pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
+    if sorted.is_empty() {
+        return None;
+    }
+    let rank = (p / 100.0 * sorted.len() as f64).ceil() as usize;
+    let index = rank.clamp(1, sorted.len()) - 1;
+    sorted.get(index).copied()
+}
+
+/// CPU time of the server and of the load generator since [`Target::cpu_meter`].
+#[derive(Debug)]
+pub struct CpuMeter {
+    started: Instant,
+    server_pid: Option<u32>,
+    server_start: Option<f64>,
+    bench_start: Option<f64>,
+}
+
+/// Average cores used over a measurement (1.0 = one core busy all the time); `null` when
+/// unknown (not Linux, or the server was not spawned here).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct CpuUsage {
+    /// The spawned server process, all threads.
+    pub server_cores: Option<f64>,
+    /// This load generator, all threads.
+    pub bench_cores: Option<f64>,
+}
+
+impl CpuMeter {
+    /// Average cores used since the meter started.
+    pub fn finish(&self) -> CpuUsage {
+        let wall = self.started.elapsed().as_secs_f64();
+        let cores = |start: Option<f64>, now: Option<f64>| match (start, now) {
+            (Some(start), Some(now)) if wall > 0.0 => Some(round_to((now - start) / wall, 2)),
+            _ => None,
+        };
+        CpuUsage {
+            server_cores: cores(
+                self.server_start,
+                self.server_pid.and_then(|pid| cpu_seconds(&pid.to_string())),
+            ),
+            bench_cores: cores(self.bench_start, cpu_seconds("self")),
+        }
+    }
+}
+
+impl std::fmt::Display for CpuUsage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let show = |value: Option<f64>| value.map_or_else(|| "?".to_owned(), |v| format!("{v}"));
+        write!(
+            f,
+            "cpu: server {} cores, bench {} cores",
+            show(self.server_cores),
+            show(self.bench_cores)
+        )
+    }
+}
+
+/// User plus system CPU seconds of process `pid` (or `self`) from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: &str) -> Option<f64> {
+    // USER_HZ, the unit of utime and stime: 100 on every mainstream Linux build.
+    const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) may contain spaces; the fields after it are numbers.
+    let after_name = stat.rsplit_once(')')?.1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 and 15 of the file (utime, stime) are 11 and 12 after the name.
+    let user: f64 = fields.get(11)?.parse().ok()?;
+    let system: f64 = fields.get(12)?.parse().ok()?;
+    Some((user + system) / CLOCK_TICKS_PER_SECOND)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percentile_is_the_nearest_rank() {
+        let sorted: Vec<u64> = (1..=100).collect();
+        assert_eq!(percentile(&sorted, 50.0), Some(50));
+        assert_eq!(percentile(&sorted, 99.0), Some(99));
+        assert_eq!(percentile(&sorted, 99.9), Some(100));
+        assert_eq!(percentile(&sorted, 100.0), Some(100));
+        assert_eq!(percentile(&sorted, 0.0), Some(1), "p0 is the smallest sample");
+    }
+
+    #[test]
+    fn percentile_of_few_samples_and_of_none() {
+        assert_eq!(percentile(&[], 50.0), None);
+        assert_eq!(percentile(&[7], 99.9), Some(7));
+        assert_eq!(percentile(&[1, 2, 3, 4], 50.0), Some(2));
+        assert_eq!(percentile(&[1, 2, 3, 4], 51.0), Some(3));
+    }
+
+    #[test]
+    fn summary_sorts_and_converts_to_milliseconds() {
+        let mut latencies = Latencies::default();
+        for micros in [3000, 1000, 2000] {
+            latencies.record_micros(micros);
+        }
+        let summary = latencies.summary();
+        assert_eq!(summary.count, 3);
+        assert_eq!(summary.p50_ms, Some(2.0));
+        assert_eq!(summary.max_ms, Some(3.0));
+        assert_eq!(summary.mean_ms, Some(2.0));
+        assert_eq!(Latencies::default().summary().p50_ms, None);
+    }
+
+    #[test]
+    fn cpu_time_of_this_process_is_readable_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(cpu_seconds("self").is_some());
+        }
+    }
+}
