@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Runs every check and test suite Natter has: formatting, clippy, the whole workspace on
-# SQLite, then the store-dependent suites again on PostgreSQL.
+# SQLite, then the store-dependent suites again on PostgreSQL; the multi-node tests over
+# the real NATS run in both when a NATS server answers.
 #
 #   scripts/test.sh            # PostgreSQL suite runs if a server answers, else is skipped (loudly)
-#   NATTER_REQUIRE_POSTGRES=1 scripts/test.sh   # fail instead of skipping (CI)
+#   NATTER_REQUIRE_POSTGRES=1 NATTER_REQUIRE_NATS=1 scripts/test.sh   # fail instead of skipping (CI)
 #
 # PostgreSQL: NATTER_TEST_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432/postgres);
 # each test creates and drops its own database.
@@ -11,6 +12,24 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 export NATTER_TEST_POSTGRES_URL="${NATTER_TEST_POSTGRES_URL:-postgres://postgres@127.0.0.1:5432/postgres}"
+NATS_URL="${NATTER_TEST_NATS_URL:-nats://127.0.0.1:4222}"
+
+nats_up() {
+  local hostport="${NATS_URL#nats://}"
+  (exec 3<>"/dev/tcp/${hostport%%:*}/${hostport##*:}") 2>/dev/null
+}
+
+# The NATS tests (two nodes over the real bus) run in both suites when NATS answers.
+if nats_up; then
+  export NATTER_TEST_NATS_URL="$NATS_URL"
+else
+  if [ "${NATTER_REQUIRE_NATS:-0}" = "1" ]; then
+    echo "NATS is required (NATTER_REQUIRE_NATS=1) but $NATS_URL does not answer" >&2
+    exit 1
+  fi
+  unset NATTER_TEST_NATS_URL
+  printf '!!! NATS tests SKIPPED: no server answers at %s\n' "$NATS_URL"
+fi
 
 step() { printf '\n==> %s\n' "$*"; }
 

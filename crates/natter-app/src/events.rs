@@ -57,6 +57,45 @@ fn decode_token(raw: &str) -> Option<Timestamp> {
 }
 
 impl Events {
+    /// Events of the caller's conversations committed at or after the token's time minus
+    /// the sync overlap (at most the last 1000 of each conversation), in seq order per
+    /// conversation: the replay of an SSE stream resumed with `Last-Event-ID`. Clients
+    /// drop what they already hold by seq.
+    pub async fn since_token(&self, actor: &Actor, token: &str) -> Result<Vec<Event>, AppError> {
+        let user_id = actor.require_user()?;
+        let Some(at) = decode_token(token) else {
+            return Err(AppError::invalid(
+                "Last-Event-ID",
+                "invalid_token",
+                "not an event id of this stream",
+            ));
+        };
+        let since = at - SYNC_OVERLAP;
+        let mut events = Vec::new();
+        for record in self
+            .core
+            .store
+            .list_changed_conversations(user_id, since)
+            .await?
+        {
+            if record.removed {
+                continue;
+            }
+            let after = EventSeq(record.last_event_seq.0.saturating_sub(1000));
+            let page = self
+                .core
+                .store
+                .list_events(record.conversation_id, after, 1000)
+                .await?;
+            events.extend(
+                page.into_iter()
+                    .filter(|e| e.created_at >= since)
+                    .map(to_proto),
+            );
+        }
+        Ok(events)
+    }
+
     /// `GET /v1/conversations/{id}/events?after_seq=N&limit=L` (limit 1–1000, default 100).
     pub async fn list(
         &self,

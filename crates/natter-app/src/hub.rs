@@ -191,6 +191,7 @@ impl Hub {
     async fn run(self, mut notices: broadcast::Receiver<Notice>) {
         let mut sweep = tokio::time::interval(Duration::from_secs(1));
         sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut bus_was_connected = self.inner.bus.is_connected();
         loop {
             tokio::select! {
                 received = notices.recv() => match received {
@@ -210,7 +211,17 @@ impl Hub {
                     }
                     Err(broadcast::error::RecvError::Closed) => break,
                 },
-                _ = sweep.tick() => self.expire_typing(),
+                _ = sweep.tick() => {
+                    self.expire_typing();
+                    // Notices published while the bus was away never reached this node:
+                    // every session resyncs from the log once it is back.
+                    let connected = self.inner.bus.is_connected();
+                    if connected && !bus_was_connected {
+                        tracing::info!("the bus is back; every session resyncs");
+                        self.resync_everyone();
+                    }
+                    bus_was_connected = connected;
+                }
             }
         }
     }

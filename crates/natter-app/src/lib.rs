@@ -29,7 +29,7 @@ pub use events::Events;
 pub use hub::{CloseReason, CloseSignal, Hub, Presence, Session};
 pub use messages::{Cursor, ListMessages, Messages};
 pub use natter_store::Store;
-pub use realtime::Realtime;
+pub use realtime::{Poll, Realtime};
 pub use users::Users;
 
 /// Source of the current time; tests may substitute their own.
@@ -108,7 +108,11 @@ impl App {
             conversations: Conversations { core: core.clone() },
             messages: Messages { core: core.clone() },
             events: Events { core: core.clone() },
-            realtime: Realtime { core, hub },
+            realtime: Realtime {
+                core,
+                hub,
+                polls: Arc::default(),
+            },
             auth: Arc::new(auth),
             store,
         }

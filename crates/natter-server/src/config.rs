@@ -268,11 +268,14 @@ impl Config {
             problems.push("sqlite.read_connections must be at least 1".to_owned());
         }
         if let Some(bus) = &self.bus {
-            if !bus.is_empty() {
+            if !bus.is_empty() && !bus.starts_with("nats://") {
                 problems.push(format!(
-                    "bus {bus:?}: only the in-process bus exists in this version"
+                    "bus {bus:?}: use nats://host:port, or leave it empty for in-process"
                 ));
             }
+        }
+        if self.limits.realtime_queue < 8 {
+            problems.push("limits.realtime_queue must be at least 8".to_owned());
         }
         if let Some(url) = &self.database_url {
             let known = url.is_empty()

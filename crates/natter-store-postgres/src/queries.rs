@@ -645,7 +645,11 @@ impl Store for PostgresStore {
         }
         // With the unread filter, OFFSET 0 keeps the planner from inlining the subquery and
         // evaluating the unread count twice per row.
-        let fence = if query.has_unread.is_some() { " OFFSET 0" } else { "" };
+        let fence = if query.has_unread.is_some() {
+            " OFFSET 0"
+        } else {
+            ""
+        };
         let mut outer = format!("SELECT * FROM ({sql}{fence}) AS t WHERE TRUE");
         binds.bool_filter(&mut outer, "(t.unread > 0)", query.has_unread);
         let limit = binds.push(Bind::Int(i64::from(query.limit)));

@@ -190,8 +190,13 @@ impl TestServer {
 
     /// Starts a second server on the same database (a second node).
     pub async fn spawn_sibling(&self) -> Self {
+        self.spawn_sibling_with(|_| {}).await
+    }
+
+    /// Starts a second server on the same database after adjusting its configuration.
+    pub async fn spawn_sibling_with(&self, configure: impl FnOnce(&mut Config)) -> Self {
         let db = self.db.clone().expect("a running server has a database");
-        Self::start(self.backend, db, |_| {}).await
+        Self::start(self.backend, db, configure).await
     }
 
     async fn start(
@@ -211,7 +216,7 @@ impl TestServer {
         let task = tokio::spawn(natter_server::serve(config, listener, async move {
             let _ = stopped.await;
         }));
-        let server = Self {
+        let mut server = Self {
             base_url: format!("http://{address}"),
             backend,
             database_url,
@@ -223,14 +228,18 @@ impl TestServer {
         server
     }
 
-    async fn wait_ready(&self) {
+    async fn wait_ready(&mut self) {
         let client = self.anonymous();
         for _ in 0..500 {
             if client.health().await.is_ok() {
                 return;
             }
             if self.task.as_ref().is_some_and(|task| task.is_finished()) {
-                panic!("the test server exited during startup");
+                let outcome = match self.task.take() {
+                    Some(task) => task.await,
+                    None => Ok(Ok(())),
+                };
+                panic!("the test server exited during startup: {outcome:?}");
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
@@ -303,6 +312,13 @@ impl Drop for TestServer {
             task.abort();
         }
     }
+}
+
+/// The NATS server the suite may use (`NATTER_TEST_NATS_URL`), if any.
+pub fn nats_url() -> Option<String> {
+    std::env::var("NATTER_TEST_NATS_URL")
+        .ok()
+        .filter(|url| !url.is_empty())
 }
 
 /// Seconds since the epoch.

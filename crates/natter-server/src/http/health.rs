@@ -25,20 +25,27 @@ async fn healthz() -> Json<Health> {
     })
 }
 
-/// `GET /readyz`: the store answers.
+/// `GET /readyz`: the store answers and the bus reaches the other nodes.
 #[utoipa::path(get, path = "/readyz", tag = "operations",
     responses((status = 200, body = Health), (status = 503, body = Health)))]
 async fn readyz(State(app): State<App>) -> (StatusCode, Json<Health>) {
     let store_ok = app.store_ready().await;
+    let bus_ok = app.realtime.hub().bus_connected();
     let state = |ok: bool| if ok { "ok" } else { "unavailable" }.to_owned();
     let health = Health {
-        status: state(store_ok),
-        checks: vec![HealthCheck {
-            name: "store".into(),
-            status: state(store_ok),
-        }],
+        status: state(store_ok && bus_ok),
+        checks: vec![
+            HealthCheck {
+                name: "store".into(),
+                status: state(store_ok),
+            },
+            HealthCheck {
+                name: "bus".into(),
+                status: state(bus_ok),
+            },
+        ],
     };
-    let status = if store_ok {
+    let status = if store_ok && bus_ok {
         StatusCode::OK
     } else {
         StatusCode::SERVICE_UNAVAILABLE

@@ -9,6 +9,7 @@ mod health;
 mod messages;
 mod participants;
 mod realtime;
+mod stream;
 mod users;
 
 use std::sync::Arc;
@@ -64,6 +65,7 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         .merge(messages::routes())
         .merge(events::routes())
         .merge(realtime::routes())
+        .merge(stream::routes())
         .split_for_parts();
     let openapi_json: Arc<str> = api.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();
     router

@@ -11,6 +11,8 @@ async fn healthz_and_readyz_answer_ok() {
     let ready = server.anonymous().ready().await.expect("readyz");
     assert_eq!(ready.status, "ok");
     assert_eq!(ready.checks[0].name, "store");
+    assert_eq!(ready.checks[1].name, "bus");
+    assert_eq!(ready.checks[1].status, "ok");
 }
 
 #[tokio::test]
