@@ -163,6 +163,9 @@ impl Conversations {
         request: CreateConversation,
     ) -> Result<(Conversation, bool), AppError> {
         let creator = actor.require_user()?.clone();
+        self.core
+            .limiter
+            .check(actor, crate::limits::Action::CreateConversation)?;
         let mut validation = Validation::new();
         let mut others: Vec<UserId> = Vec::new();
         for user_id in request.participant_ids {

@@ -13,6 +13,7 @@ pub(crate) struct Core {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) limits: Limits,
+    pub(crate) limiter: crate::limits::Limiter,
     pub(crate) clock: Arc<dyn Clock>,
 }
 

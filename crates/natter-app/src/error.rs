@@ -122,6 +122,12 @@ pub enum AppError {
     /// The request is well-formed but invalid; one entry per invalid field.
     #[error("the request is invalid: {}", summary(.0))]
     Invalid(Vec<FieldError>),
+    /// Too many requests of this kind; retry after the given seconds.
+    #[error("rate limited: retry in {retry_after_secs} s")]
+    RateLimited {
+        /// Seconds until the next request of this kind is allowed.
+        retry_after_secs: u64,
+    },
     /// The store cannot be reached; the request can be retried.
     #[error("the service is temporarily unavailable")]
     Unavailable,

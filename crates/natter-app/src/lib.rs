@@ -13,9 +13,12 @@ pub mod auth;
 pub mod content;
 mod conversations;
 mod core;
+pub mod emoji;
 mod error;
 mod events;
 pub mod hub;
+mod lifecycle;
+pub mod limits;
 mod messages;
 mod realtime;
 mod users;
@@ -27,6 +30,8 @@ pub use conversations::{Conversations, ListConversations};
 pub use error::{AppError, AuthFailure, Resource, Validation};
 pub use events::Events;
 pub use hub::{CloseReason, CloseSignal, Hub, Presence, Session};
+pub use lifecycle::DeleteScope;
+pub use limits::{Action, Rate, RateLimits};
 pub use messages::{Cursor, ListMessages, Messages};
 pub use natter_store::Store;
 pub use realtime::{Poll, Realtime};
@@ -55,6 +60,14 @@ pub struct Limits {
     pub max_message_chars: usize,
     /// Frames queued per realtime connection before it is closed with the resync code.
     pub session_queue: usize,
+    /// How long after sending the sender may edit a message.
+    pub edit_window: std::time::Duration,
+    /// How long after sending the sender may delete a message for everyone.
+    pub delete_window: std::time::Duration,
+    /// Most distinct emojis on one message.
+    pub max_reactions_per_message: u32,
+    /// Rate limits per action.
+    pub rates: limits::RateLimits,
 }
 
 impl Default for Limits {
@@ -62,6 +75,10 @@ impl Default for Limits {
         Self {
             max_message_chars: 4000,
             session_queue: 1024,
+            edit_window: std::time::Duration::from_secs(15 * 60),
+            delete_window: std::time::Duration::from_secs(60 * 60),
+            max_reactions_per_message: 50,
+            rates: limits::RateLimits::default(),
         }
     }
 }
@@ -99,6 +116,7 @@ impl App {
         let core = Arc::new(core::Core {
             store: store.clone(),
             bus: bus.clone(),
+            limiter: limits::Limiter::new(limits.rates.clone()),
             limits,
             clock,
         });

@@ -60,7 +60,7 @@ pub struct Messages {
 }
 
 /// A message as `viewer` sees it, given the conversation's active participants.
-fn view(
+pub(crate) fn view(
     record: &MessageRecord,
     viewer: Option<&UserId>,
     participants: &[ParticipantRecord],
@@ -109,6 +109,9 @@ impl Messages {
         conversation_id: ConversationId,
         request: SendMessage,
     ) -> Result<(Message, bool), AppError> {
+        self.core
+            .limiter
+            .check(actor, crate::limits::Action::SendMessage)?;
         let (conversation, access) = self.core.access(actor, conversation_id).await?;
         let sender = match &access {
             Access::Participant(participant) => Some(participant.user_id.clone()),
@@ -279,12 +282,18 @@ impl Messages {
             .access(actor, record.conversation_id)
             .await
             .map_err(message_not_found)?;
-        let participants = self
-            .core
-            .store
-            .list_participants(record.conversation_id)
-            .await?;
-        Ok(view(&record, actor.user_id.as_ref(), &participants))
+        if let Some(user_id) = &actor.user_id {
+            if !self
+                .core
+                .store
+                .list_hidden(user_id, &[message_id])
+                .await?
+                .is_empty()
+            {
+                return Err(AppError::NotFound(Resource::Message));
+            }
+        }
+        self.view_one(&record, actor).await
     }
 
     async fn cursor_seq(
@@ -340,6 +349,7 @@ impl Messages {
             .list_messages(
                 conversation_id,
                 MessageQuery {
+                    viewer: actor.user_id.clone(),
                     before,
                     after,
                     limit,
@@ -354,10 +364,12 @@ impl Messages {
             None
         };
         let participants = self.core.store.list_participants(conversation_id).await?;
-        let items = rows
+        let mut items: Vec<Message> = rows
             .iter()
             .map(|m| view(m, actor.user_id.as_ref(), &participants))
             .collect();
+        self.with_reactions(&mut items, actor.user_id.as_ref())
+            .await?;
         Ok(Page { items, next })
     }
 

@@ -146,6 +146,9 @@ impl Realtime {
         typing: bool,
     ) -> Result<(), AppError> {
         let (_, me) = self.core.participant(actor, conversation_id).await?;
+        self.core
+            .limiter
+            .check(actor, crate::limits::Action::Typing)?;
         self.hub
             .publish_typing(conversation_id, &me.user_id, typing)
             .await;

@@ -13,6 +13,7 @@
 mod conversations;
 mod error;
 mod events;
+mod lifecycle;
 mod messages;
 mod query;
 mod raw;

@@ -180,8 +180,11 @@ pub struct MessagePreview {
     /// Message type.
     #[serde(rename = "type")]
     pub kind: MessageType,
-    /// The first 100 characters of the content.
+    /// The first 100 characters of the content (empty once deleted).
     pub text: String,
+    /// The newest message was deleted: show a tombstone.
+    #[serde(default)]
+    pub deleted: bool,
     /// When it was sent.
     #[serde(with = "time::serde::rfc3339")]
     pub created_at: time::OffsetDateTime,

@@ -9,6 +9,14 @@ use crate::{ConversationId, EventSeq};
 pub mod event_type {
     /// `data`: the message.
     pub const MESSAGE_CREATED: &str = "message.created";
+    /// `data`: the message after an edit.
+    pub const MESSAGE_UPDATED: &str = "message.updated";
+    /// `data`: the message's tombstone.
+    pub const MESSAGE_DELETED: &str = "message.deleted";
+    /// `data`: `{message_id, user_id, emoji}`.
+    pub const REACTION_ADDED: &str = "reaction.added";
+    /// `data`: `{message_id, user_id, emoji}`.
+    pub const REACTION_REMOVED: &str = "reaction.removed";
     /// `data`: the conversation (with participants).
     pub const CONVERSATION_CREATED: &str = "conversation.created";
     /// `data`: the conversation (without per-user fields).

@@ -126,6 +126,73 @@ pub struct Message {
     pub delivery: Option<DeliveryState>,
     /// Every other active participant has read it.
     pub read_by_all: bool,
+    /// Reactions, aggregated per emoji (in order of first use).
+    #[serde(default)]
+    pub reactions: Vec<ReactionSummary>,
+}
+
+/// One emoji's reactions on a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ReactionSummary {
+    /// The emoji (one grapheme) or `:shortcode:`.
+    pub emoji: String,
+    /// How many users reacted with it.
+    pub count: u64,
+    /// The caller is one of them.
+    pub me: bool,
+    /// The first 10 users who reacted (all of them in `GET …/reactions`).
+    pub users: Vec<UserId>,
+}
+
+/// Body of `POST /v1/messages/{id}/reactions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct AddReaction {
+    /// A single emoji grapheme cluster (ZWJ sequences, skin tones and flags included) or a
+    /// `:shortcode:` of `[a-z0-9_+-]{1,32}`.
+    pub emoji: String,
+}
+
+/// Body of `PATCH /v1/messages/{id}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct EditMessage {
+    /// The new text (same rules as when sending).
+    pub content: String,
+}
+
+/// An earlier version of an edited message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessageVersion {
+    /// The text of that version (absent once the message is deleted).
+    pub content: Option<String>,
+    /// When this version was replaced by the next.
+    #[serde(with = "time::serde::rfc3339")]
+    pub edited_at: time::OffsetDateTime,
+}
+
+/// Response of `GET /v1/messages/{id}/history`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct MessageHistory {
+    /// The message.
+    pub message_id: MessageId,
+    /// Earlier versions, oldest first; the current text is the message's own `content`.
+    pub versions: Vec<MessageVersion>,
+}
+
+/// Body of `POST /v1/messages/{id}/reactions` responses and `GET …/reactions`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reactions {
+    /// The message.
+    pub message_id: MessageId,
+    /// Per emoji, with every user.
+    pub reactions: Vec<ReactionSummary>,
 }
 
 /// Body of `POST /v1/conversations/{id}/read`.

@@ -41,6 +41,124 @@ pub struct Config {
     pub postgres: PostgresConfig,
     /// Request and content limits.
     pub limits: LimitsConfig,
+    /// Message lifecycle: edit and delete windows, retention of deleted content.
+    pub messages: MessagesConfig,
+    /// Rate limits per user and action (`{ count, per_seconds }`; count 0 disables).
+    pub rate_limits: RateLimitsConfig,
+}
+
+/// The `[messages]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MessagesConfig {
+    /// Seconds after sending during which the sender may edit.
+    pub edit_window_secs: u64,
+    /// Seconds after sending during which the sender may delete for everyone.
+    pub delete_window_secs: u64,
+    /// Days a deleted message's content is kept before it is purged.
+    pub deleted_retention_days: u64,
+    /// Seconds between purge runs.
+    pub purge_interval_secs: u64,
+    /// Most different emojis on one message.
+    pub max_reactions_per_message: u32,
+}
+
+impl Default for MessagesConfig {
+    fn default() -> Self {
+        Self {
+            edit_window_secs: 15 * 60,
+            delete_window_secs: 60 * 60,
+            deleted_retention_days: 30,
+            purge_interval_secs: 3600,
+            max_reactions_per_message: 50,
+        }
+    }
+}
+
+/// One rate: `count` per `per_seconds` (bursts up to `count`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct RateConfig {
+    /// Actions per period; 0 disables the limit.
+    pub count: u32,
+    /// The period in seconds.
+    pub per_seconds: u64,
+}
+
+impl RateConfig {
+    const fn new(count: u32, per_seconds: u64) -> Self {
+        Self { count, per_seconds }
+    }
+}
+
+/// The `[rate_limits]` section. Requests with a server key are exempt.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RateLimitsConfig {
+    /// Sending messages.
+    pub send_message: RateConfig,
+    /// Adding reactions.
+    pub react: RateConfig,
+    /// Typing announcements over REST.
+    pub typing: RateConfig,
+    /// Creating conversations.
+    pub create_conversation: RateConfig,
+    /// Searching.
+    pub search: RateConfig,
+    /// Uploading files.
+    pub upload: RateConfig,
+    /// Creating invitations.
+    pub invite: RateConfig,
+}
+
+impl Default for RateLimitsConfig {
+    fn default() -> Self {
+        Self {
+            send_message: RateConfig::new(30, 10),
+            react: RateConfig::new(5, 60),
+            typing: RateConfig::new(20, 10),
+            create_conversation: RateConfig::new(20, 60),
+            search: RateConfig::new(30, 60),
+            upload: RateConfig::new(20, 60),
+            invite: RateConfig::new(20, 60),
+        }
+    }
+}
+
+impl RateLimitsConfig {
+    /// The limits as the services take them.
+    pub fn to_rates(&self) -> natter_app::RateLimits {
+        use natter_app::{Action, Rate};
+        let rate = |r: RateConfig| Rate {
+            count: r.count,
+            per: std::time::Duration::from_secs(r.per_seconds.max(1)),
+        };
+        natter_app::RateLimits {
+            rates: std::collections::HashMap::from([
+                (Action::SendMessage, rate(self.send_message)),
+                (Action::React, rate(self.react)),
+                (Action::Typing, rate(self.typing)),
+                (Action::CreateConversation, rate(self.create_conversation)),
+                (Action::Search, rate(self.search)),
+                (Action::Upload, rate(self.upload)),
+                (Action::Invite, rate(self.invite)),
+            ]),
+        }
+    }
+
+    /// Every limit disabled (tests that send in bulk).
+    pub fn unlimited() -> Self {
+        let off = RateConfig::new(0, 1);
+        Self {
+            send_message: off,
+            react: off,
+            typing: off,
+            create_conversation: off,
+            search: off,
+            upload: off,
+            invite: off,
+        }
+    }
 }
 
 /// Log output format.
@@ -155,6 +273,8 @@ impl Default for Config {
             sqlite: SqliteConfig::default(),
             postgres: PostgresConfig::default(),
             limits: LimitsConfig::default(),
+            messages: MessagesConfig::default(),
+            rate_limits: RateLimitsConfig::default(),
         }
     }
 }

@@ -30,6 +30,7 @@ pub async fn serve(
         .context("building the app")?;
     let hub = app.realtime.hub().clone();
     let hub_task = hub.start();
+    let purge_task = tokio::spawn(purge_deleted_content(app.clone(), config.messages.clone()));
     let router = http::router(app.clone(), config.limits.max_body_bytes);
     tracing::info!(
         address = %listener.local_addr().context("reading the listen address")?,
@@ -47,6 +48,26 @@ pub async fn serve(
         .await
         .context("serving HTTP")?;
     hub_task.abort();
+    purge_task.abort();
     tracing::info!("natter stopped");
     Ok(())
+}
+
+/// The retention job: purges the content of messages deleted longer ago than
+/// `deleted_retention_days`, every `purge_interval_secs`.
+async fn purge_deleted_content(app: natter_app::App, config: config::MessagesConfig) {
+    let retention = std::time::Duration::from_secs(config.deleted_retention_days * 86_400);
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(
+        config.purge_interval_secs.max(1),
+    ));
+    loop {
+        every.tick().await;
+        match app.messages.purge_deleted(retention).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, "purged the content of deleted messages"),
+            Err(err) => {
+                tracing::warn!(error = %err, "purging deleted messages failed; retrying next run")
+            }
+        }
+    }
 }

@@ -108,6 +108,10 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     let limits = Limits {
         max_message_chars: config.limits.max_message_chars,
         session_queue: config.limits.realtime_queue,
+        edit_window: Duration::from_secs(config.messages.edit_window_secs),
+        delete_window: Duration::from_secs(config.messages.delete_window_secs),
+        max_reactions_per_message: config.messages.max_reactions_per_message,
+        rates: config.rate_limits.to_rates(),
     };
     Ok(App::new(
         store,

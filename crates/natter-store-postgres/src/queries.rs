@@ -17,10 +17,10 @@ use natter_proto::{
 use natter_store::payload::{self, EventDraft};
 use natter_store::{
     preview_text, to_micros, AppendOutcome, ConversationListItem, ConversationPatch,
-    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, FanoutBatch, MessageQuery,
-    MessageRecord, NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord,
-    ReadOutcome, ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord,
-    UserRecord, UserUpsert,
+    ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
+    MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant, Order,
+    ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets, RemovalReason, SettingsPatch,
+    Store, StoreError, SyncRecord, UserRecord, UserUpsert,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
@@ -38,16 +38,29 @@ type Result<T> = std::result::Result<T, StoreError>;
 
 /// Counts the messages of `$1` in `($2, $4]` that are unread for user `$5`, split at `$3`:
 /// those up to `$3` (about to be marked read) and those after it (still unread).
-const UNREAD_SPLIT_SQL: &str = "SELECT COUNT(*) FILTER (WHERE m.seq <= $3), \
-       COUNT(*) FILTER (WHERE m.seq > $3) \
+const UNREAD_SPLIT_SQL: &str = "WITH counted AS (SELECT COUNT(*) FILTER (WHERE m.seq <= $3) AS upto, \
+       COUNT(*) FILTER (WHERE m.seq > $3) AS after \
      FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq <= $4 \
-     AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $5";
+     AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $5), \
+   hidden AS (SELECT COUNT(*) FILTER (WHERE h.seq <= $3) AS upto, \
+       COUNT(*) FILTER (WHERE h.seq > $3) AS after \
+     FROM message_hidden h JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
+     WHERE h.user_id = $5 AND h.conversation_id = $1 AND h.seq > $2 AND h.seq <= $4 \
+     AND hm.deleted_at IS NULL AND hm.sender_id IS DISTINCT FROM $5) \
+   SELECT counted.upto - hidden.upto, counted.after - hidden.after FROM counted, hidden";
 
 /// "Messages of `p`'s conversation unread for `p`", as a scalar subquery. A system
 /// message (NULL sender) is unread for everyone.
-const UNREAD_SUBQUERY: &str = "(SELECT COUNT(*) FROM messages m \
+/// Messages the participant hid for themselves are subtracted (usually none), which keeps
+/// the range count an index-only scan.
+const UNREAD_SUBQUERY: &str = "((SELECT COUNT(*) FROM messages m \
      WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq \
-     AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM p.user_id)";
+     AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM p.user_id) \
+   - (SELECT COUNT(*) FROM message_hidden h \
+     JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
+     WHERE h.user_id = p.user_id AND h.conversation_id = p.conversation_id \
+     AND h.seq > p.last_read_seq AND hm.deleted_at IS NULL \
+     AND hm.sender_id IS DISTINCT FROM p.user_id))";
 
 fn seq_param(seq: u64) -> i64 {
     // Sequence numbers are assigned by the database from 1 upward; they never approach
@@ -329,6 +342,49 @@ async fn mark_read_in(
         unread_count,
         event_seq: Some(event_seq),
     })
+}
+
+/// A message by id.
+async fn select_message<'c>(
+    executor: impl PgExecutor<'c>,
+    message_id: MessageId,
+) -> Result<Option<MessageRecord>> {
+    sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = $1"
+    ))
+    .bind(message_id.0)
+    .fetch_optional(executor)
+    .await
+    .map_err(store_error)?
+    .map(|row| rows::required_message(&row))
+    .transpose()
+}
+
+/// Locks a message's conversation row, then the message (the crate's lock order), and
+/// returns the message as it stands under the lock. `NotFound` if it does not exist.
+async fn lock_message(conn: &mut PgConnection, message_id: MessageId) -> Result<MessageRecord> {
+    let conversation_id: Uuid =
+        sqlx::query_scalar("SELECT conversation_id FROM messages WHERE id = $1")
+            .bind(message_id.0)
+            .fetch_optional(&mut *conn)
+            .await
+            .map_err(store_error)?
+            .ok_or(StoreError::NotFound)?;
+    sqlx::query("SELECT 1 FROM conversations WHERE id = $1 FOR NO KEY UPDATE")
+        .bind(conversation_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = $1 FOR UPDATE"
+    ))
+    .bind(message_id.0)
+    .fetch_optional(&mut *conn)
+    .await
+    .map_err(store_error)?
+    .map(|row| rows::required_message(&row))
+    .transpose()?
+    .ok_or(StoreError::NotFound)
 }
 
 /// Events after `after`, each joined with its message in its current state.
@@ -923,7 +979,7 @@ impl Store for PostgresStore {
         let seqs: Option<(i64, i64)> = sqlx::query_as(
             "UPDATE conversations SET last_message_seq = last_message_seq + 1, \
                message_count = message_count + 1, last_message_sender = $2, \
-               last_message_kind = $3, last_message_text = $4, last_message_at = $5, \
+               last_message_kind = $3, last_message_text = $4, last_message_at = $5, last_message_deleted = FALSE, \
                last_activity_at = GREATEST(last_activity_at, $5), last_event_seq = last_event_seq + 1, last_event_at = GREATEST(last_event_at, $5) \
              WHERE id = $1 RETURNING last_message_seq, last_event_seq",
         )
@@ -1068,18 +1124,316 @@ impl Store for PostgresStore {
         let after = query.after.map_or(0, |seq| seq_param(seq.0));
         sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 \
-             AND m.seq < $2 AND m.seq > $3 ORDER BY m.seq {order} LIMIT $4"
+             AND m.seq < $2 AND m.seq > $3 AND ($5::text IS NULL OR NOT EXISTS \
+               (SELECT 1 FROM message_hidden h WHERE h.user_id = $5 AND h.message_id = m.id)) \
+             ORDER BY m.seq {order} LIMIT $4"
         ))
         .bind(conversation_id.0)
         .bind(before)
         .bind(after)
         .bind(i64::from(query.limit) + 1)
+        .bind(query.viewer.as_ref().map(UserId::as_str))
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?
         .iter()
         .map(rows::required_message)
         .collect()
+    }
+
+    async fn edit_message(&self, edit: MessageEdit) -> Result<(MessageRecord, EventSeq)> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let current = lock_message(&mut tx, edit.message_id).await?;
+        if current.deleted_at.is_some() {
+            return Err(StoreError::Conflict("deleted".into()));
+        }
+        let now = to_micros(edit.now);
+        sqlx::query(
+            "INSERT INTO message_edits (message_id, edit_no, content, edited_at) VALUES ($1, $2, $3, $4)",
+        )
+        .bind(edit.message_id.0)
+        .bind(i32::try_from(current.edit_count).unwrap_or(i32::MAX - 1) + 1)
+        .bind(&current.content)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query(
+            "UPDATE messages SET content = $3, edited_at = $4, edit_count = edit_count + 1, pii_masked = $5 \
+             WHERE conversation_id = $1 AND seq = $2",
+        )
+        .bind(current.conversation_id.0)
+        .bind(seq_param(current.seq.0))
+        .bind(&edit.content)
+        .bind(now)
+        .bind(edit.pii_masked)
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query("UPDATE conversations SET last_message_text = $3 WHERE id = $1 AND last_message_seq = $2")
+            .bind(current.conversation_id.0)
+            .bind(seq_param(current.seq.0))
+            .bind(preview_text(Some(&edit.content)))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        let seq = next_event_seq(&mut tx, current.conversation_id, edit.now)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let event_seq = insert_event(
+            &mut tx,
+            current.conversation_id,
+            seq,
+            payload::message_updated(),
+            Some(seq_param(current.seq.0)),
+            edit.now,
+        )
+        .await?;
+        let updated = select_message(&mut *tx, edit.message_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok((updated, event_seq))
+    }
+
+    async fn list_message_edits(&self, message_id: MessageId) -> Result<Vec<EditRecord>> {
+        let rows: Vec<(Option<String>, i64)> = sqlx::query_as(
+            "SELECT content, edited_at FROM message_edits WHERE message_id = $1 ORDER BY edit_no",
+        )
+        .bind(message_id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(|(content, edited_at)| EditRecord {
+                content,
+                edited_at: natter_store::from_micros(edited_at),
+            })
+            .collect())
+    }
+
+    async fn delete_message(
+        &self,
+        message_id: MessageId,
+        deleted_by: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<(MessageRecord, EventSeq)> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let current = lock_message(&mut tx, message_id).await?;
+        if current.deleted_at.is_some() {
+            return Err(StoreError::Conflict("deleted".into()));
+        }
+        sqlx::query("UPDATE messages SET deleted_at = $3, deleted_by = $4 WHERE conversation_id = $1 AND seq = $2")
+            .bind(current.conversation_id.0)
+            .bind(seq_param(current.seq.0))
+            .bind(to_micros(now))
+            .bind(deleted_by.map(UserId::as_str))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query("DELETE FROM reactions WHERE message_id = $1")
+            .bind(message_id.0)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        sqlx::query(
+            "UPDATE conversations SET last_message_text = NULL, last_message_deleted = TRUE \
+             WHERE id = $1 AND last_message_seq = $2",
+        )
+        .bind(current.conversation_id.0)
+        .bind(seq_param(current.seq.0))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let seq = next_event_seq(&mut tx, current.conversation_id, now)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        let event_seq = insert_event(
+            &mut tx,
+            current.conversation_id,
+            seq,
+            payload::message_deleted(),
+            Some(seq_param(current.seq.0)),
+            now,
+        )
+        .await?;
+        let deleted = select_message(&mut *tx, message_id)
+            .await?
+            .ok_or(StoreError::NotFound)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok((deleted, event_seq))
+    }
+
+    async fn hide_message(
+        &self,
+        message: &MessageRecord,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO message_hidden (user_id, message_id, conversation_id, seq, hidden_at) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (user_id, message_id) DO NOTHING",
+        )
+        .bind(user_id.as_str())
+        .bind(message.id.0)
+        .bind(message.conversation_id.0)
+        .bind(seq_param(message.seq.0))
+        .bind(to_micros(now))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn list_hidden(
+        &self,
+        user_id: &UserId,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<MessageId>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
+        let hidden: Vec<Uuid> = sqlx::query_scalar(
+            "SELECT message_id FROM message_hidden WHERE user_id = $1 AND message_id = ANY($2)",
+        )
+        .bind(user_id.as_str())
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(hidden.into_iter().map(MessageId).collect())
+    }
+
+    async fn purge_deleted(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let ids: Vec<Uuid> = sqlx::query_scalar(
+            "UPDATE messages SET content = NULL, mentions = NULL WHERE id IN ( \
+               SELECT id FROM messages WHERE deleted_at IS NOT NULL AND deleted_at < $1 \
+               AND (content IS NOT NULL OR mentions IS NOT NULL) LIMIT $2 FOR UPDATE SKIP LOCKED) \
+             RETURNING id",
+        )
+        .bind(to_micros(before))
+        .bind(i64::from(limit))
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query("UPDATE message_edits SET content = NULL WHERE message_id = ANY($1)")
+            .bind(&ids)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(ids.len() as u64)
+    }
+
+    async fn add_reaction(
+        &self,
+        message: &MessageRecord,
+        user_id: &UserId,
+        emoji: &str,
+        max_distinct: u32,
+        now: Timestamp,
+    ) -> Result<Option<EventSeq>> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let current = lock_message(&mut tx, message.id).await?;
+        if current.deleted_at.is_some() {
+            return Err(StoreError::Conflict("deleted".into()));
+        }
+        let (distinct, has_emoji): (i64, bool) = sqlx::query_as(
+            "SELECT COUNT(DISTINCT emoji), COALESCE(BOOL_OR(emoji = $2), FALSE) FROM reactions WHERE message_id = $1",
+        )
+        .bind(message.id.0)
+        .bind(emoji)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        if !has_emoji && distinct >= i64::from(max_distinct) {
+            return Err(StoreError::Conflict("too_many_reactions".into()));
+        }
+        let inserted = sqlx::query(
+            "INSERT INTO reactions (message_id, emoji, user_id, created_at) VALUES ($1, $2, $3, $4) \
+             ON CONFLICT (message_id, emoji, user_id) DO NOTHING",
+        )
+        .bind(message.id.0)
+        .bind(emoji)
+        .bind(user_id.as_str())
+        .bind(to_micros(now))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        if inserted == 0 {
+            return Ok(None);
+        }
+        let event_seq = append_event(
+            &mut tx,
+            message.conversation_id,
+            payload::reaction(true, message.id, user_id, emoji),
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(event_seq))
+    }
+
+    async fn remove_reaction(
+        &self,
+        message: &MessageRecord,
+        user_id: &UserId,
+        emoji: &str,
+        now: Timestamp,
+    ) -> Result<Option<EventSeq>> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        lock_message(&mut tx, message.id).await?;
+        let removed = sqlx::query(
+            "DELETE FROM reactions WHERE message_id = $1 AND emoji = $2 AND user_id = $3",
+        )
+        .bind(message.id.0)
+        .bind(emoji)
+        .bind(user_id.as_str())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        if removed == 0 {
+            return Ok(None);
+        }
+        let event_seq = append_event(
+            &mut tx,
+            message.conversation_id,
+            payload::reaction(false, message.id, user_id, emoji),
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(store_error)?;
+        Ok(Some(event_seq))
+    }
+
+    async fn list_reactions(&self, message_ids: &[MessageId]) -> Result<Vec<ReactionRecord>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
+        let rows: Vec<(Uuid, String, String, i64)> = sqlx::query_as(
+            "SELECT message_id, emoji, user_id, created_at FROM reactions WHERE message_id = ANY($1) \
+             ORDER BY message_id, created_at, emoji, user_id",
+        )
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .map(|(message_id, emoji, user, created_at)| {
+                Ok(ReactionRecord {
+                    message_id: MessageId(message_id),
+                    emoji,
+                    user_id: UserId::parse(&user).map_err(StoreError::backend)?,
+                    created_at: natter_store::from_micros(created_at),
+                })
+            })
+            .collect()
     }
 
     async fn mark_read(

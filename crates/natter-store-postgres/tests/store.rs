@@ -198,7 +198,10 @@ async fn migrate_applies_pending_migrations_once() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    assert_eq!(migrate(&db.url).await.expect("first migrate"), 1);
+    let migrations = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/migrations"))
+        .expect("the migrations directory")
+        .count();
+    assert_eq!(migrate(&db.url).await.expect("first migrate"), migrations);
     assert_eq!(migrate(&db.url).await.expect("second migrate"), 0);
     let store = db.store().await;
     store.ping().await.expect("ping");
@@ -373,6 +376,7 @@ async fn append_message_assigns_seqs_and_events_in_order() {
         .list_messages(
             conv.id,
             MessageQuery {
+                viewer: None,
                 before: None,
                 after: None,
                 limit: 2,
@@ -915,4 +919,78 @@ async fn participants_join_leave_and_hand_over_ownership() {
         .await
         .expect_err("already left");
     assert!(matches!(err, StoreError::NotFound), "{err:?}");
+}
+
+#[tokio::test]
+async fn purge_clears_content_of_messages_deleted_before_the_cutoff() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let conv = created(
+        store
+            .create_conversation(conversation(
+                ConversationType::Group,
+                &[("alice", OWNER)],
+                None,
+                at(0),
+            ))
+            .await
+            .expect("create"),
+    );
+    let mut ids = Vec::new();
+    for text in ["keep", "old secret", "recent secret"] {
+        let outcome = store
+            .append_message(message(conv.id, Some("alice"), text, None, at(1)))
+            .await
+            .expect("append");
+        ids.push(outcome.message.id);
+    }
+    store
+        .edit_message(natter_store::MessageEdit {
+            message_id: ids[1],
+            content: "old v2".into(),
+            pii_masked: false,
+            now: at(2),
+        })
+        .await
+        .expect("edit");
+    store
+        .delete_message(ids[1], Some(&user("alice")), at(10))
+        .await
+        .expect("delete old");
+    store
+        .delete_message(ids[2], Some(&user("alice")), at(1_000))
+        .await
+        .expect("delete recent");
+    assert_eq!(store.purge_deleted(at(500), 100).await.expect("purge"), 1);
+    let old = store
+        .find_message(ids[1])
+        .await
+        .expect("find")
+        .expect("tombstone");
+    assert_eq!(old.content, None);
+    assert!(store
+        .list_message_edits(ids[1])
+        .await
+        .expect("edits")
+        .iter()
+        .all(|e| e.content.is_none()));
+    let recent = store
+        .find_message(ids[2])
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(recent.content.as_deref(), Some("recent secret"));
+    assert_eq!(
+        store
+            .find_message(ids[0])
+            .await
+            .expect("find")
+            .expect("exists")
+            .content
+            .as_deref(),
+        Some("keep")
+    );
+    assert_eq!(store.purge_deleted(at(500), 100).await.expect("again"), 0);
 }

@@ -6,7 +6,10 @@ use crate::error::store_error;
 use crate::SqliteOptions;
 
 /// `(version, sql)` in order.
-const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../migrations/0001_core.sql"))];
+const MIGRATIONS: &[(i64, &str)] = &[
+    (1, include_str!("../migrations/0001_core.sql")),
+    (3, include_str!("../migrations/0003_lifecycle.sql")),
+];
 
 /// Applies the pending migrations inside one transaction each.
 pub(crate) fn apply(conn: &mut Connection) -> rusqlite::Result<usize> {

@@ -11,10 +11,10 @@ use natter_proto::{
 use natter_store::payload::{self, EventDraft};
 use natter_store::{
     preview_text, to_micros, AppendOutcome, ConversationListItem, ConversationPatch,
-    ConversationQuery, ConversationRecord, CreateOutcome, EventRecord, FanoutBatch, MessageQuery,
-    MessageRecord, NewConversation, NewMessage, NewParticipant, Order, ParticipantRecord,
-    ReadOutcome, ReadTargets, RemovalReason, SettingsPatch, Store, StoreError, SyncRecord,
-    UserRecord, UserUpsert,
+    ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
+    MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant, Order,
+    ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets, RemovalReason, SettingsPatch,
+    Store, StoreError, SyncRecord, UserRecord, UserUpsert,
 };
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -30,9 +30,20 @@ use crate::SqliteStore;
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// SQL for "messages of `p`'s conversation that are unread for `p`", given `?` bounds.
-const UNREAD_COUNT_SQL: &str = "SELECT COUNT(*) FROM messages m \
+const UNREAD_COUNT_SQL: &str = "SELECT (SELECT COUNT(*) FROM messages m \
     WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq <= ?3 AND m.deleted_at IS NULL \
-    AND (m.sender_id IS NULL OR m.sender_id <> ?4)";
+    AND (m.sender_id IS NULL OR m.sender_id <> ?4)) - (SELECT COUNT(*) FROM message_hidden h \
+    JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
+    WHERE h.user_id = ?4 AND h.conversation_id = ?1 AND h.seq > ?2 AND h.seq <= ?3 \
+    AND hm.deleted_at IS NULL AND (hm.sender_id IS NULL OR hm.sender_id <> ?4))";
+
+/// Messages of `p`'s conversation that `p` hid for themselves and would otherwise count as
+/// unread; subtracted from the range count so that the range count stays a plain scan.
+const HIDDEN_UNREAD_SUBQUERY: &str = "(SELECT COUNT(*) FROM message_hidden h \
+    JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
+    WHERE h.user_id = p.user_id AND h.conversation_id = p.conversation_id \
+    AND h.seq > p.last_read_seq AND hm.deleted_at IS NULL \
+    AND (hm.sender_id IS NULL OR hm.sender_id <> p.user_id))";
 
 fn seq_param(seq: u64) -> i64 {
     // Sequence numbers are assigned by the database from 1 upward; they never approach
@@ -248,6 +259,17 @@ fn select_markers(
                 last_message: row.get::<_, i64>(3)? as u64,
             })
         })
+    })
+    .map_err(store_error)
+}
+
+fn select_message(conn: &Connection, message_id: MessageId) -> Result<Option<MessageRecord>> {
+    conn.prepare_cached(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"
+    ))
+    .and_then(|mut stmt| {
+        stmt.query_row([message_id.0], rows::required_message)
+            .optional()
     })
     .map_err(store_error)
 }
@@ -494,7 +516,7 @@ impl Store for SqliteStore {
                     "SELECT {CONVERSATION_COLUMNS}, {PARTICIPANT_COLUMNS}, \
                        (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id \
                           AND m.seq > p.last_read_seq AND m.deleted_at IS NULL \
-                          AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) AS unread, \
+                          AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) - {HIDDEN_UNREAD_SUBQUERY} AS unread, \
                        CASE WHEN c.kind = 'direct' THEN (SELECT p2.user_id FROM participants p2 \
                           WHERE p2.conversation_id = c.id AND p2.user_id <> p.user_id LIMIT 1) END AS peer, \
                        c.last_activity_at AS sort_at, c.id AS sort_id \
@@ -591,14 +613,14 @@ impl Store for SqliteStore {
         let user_id = user_id.clone();
         self.readers
             .read(move |conn| {
-                conn.prepare_cached(
+                conn.prepare_cached(&format!(
                     "SELECT conversation_id, unread FROM ( \
                        SELECT p.conversation_id, (SELECT COUNT(*) FROM messages m \
                          WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq \
-                         AND m.deleted_at IS NULL AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) AS unread \
+                         AND m.deleted_at IS NULL AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) - {HIDDEN_UNREAD_SUBQUERY} AS unread \
                        FROM participants p WHERE p.user_id = ?1 AND p.left_at IS NULL LIMIT -1) \
-                     WHERE unread > 0",
-                )
+                     WHERE unread > 0"
+                ))
                 .and_then(|mut stmt| {
                     stmt.query_map([user_id.as_str()], |row| {
                         Ok((ConversationId(row.get::<_, Uuid>(0)?), row.get::<_, i64>(1)? as u64))
@@ -841,7 +863,7 @@ impl Store for SqliteStore {
                     .prepare_cached(
                         "UPDATE conversations SET last_message_seq = last_message_seq + 1, \
                            message_count = message_count + 1, last_message_sender = ?2, \
-                           last_message_kind = ?3, last_message_text = ?4, last_message_at = ?5, \
+                           last_message_kind = ?3, last_message_text = ?4, last_message_at = ?5, last_message_deleted = 0, \
                            last_activity_at = MAX(last_activity_at, ?5) \
                          WHERE id = ?1 RETURNING last_message_seq",
                     )
@@ -947,16 +969,327 @@ impl Store for SqliteStore {
                 };
                 let sql = format!(
                     "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 \
-                     AND m.seq < ?2 AND m.seq > ?3 ORDER BY m.seq {order} LIMIT ?4"
+                     AND m.seq < ?2 AND m.seq > ?3 AND (?5 IS NULL OR NOT EXISTS \
+                       (SELECT 1 FROM message_hidden h WHERE h.user_id = ?5 AND h.message_id = m.id)) \
+                     ORDER BY m.seq {order} LIMIT ?4"
                 );
                 let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
                 let after = query.after.map_or(0, |seq| seq_param(seq.0));
+                let viewer = query.viewer.as_ref().map(UserId::as_str);
                 conn.prepare_cached(&sql)
                     .and_then(|mut stmt| {
                         stmt.query_map(
-                            params![conversation_id.0, before, after, i64::from(query.limit) + 1],
+                            params![conversation_id.0, before, after, i64::from(query.limit) + 1, viewer],
                             rows::required_message,
                         )?
+                        .collect()
+                    })
+                    .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn edit_message(&self, edit: MessageEdit) -> Result<(MessageRecord, EventSeq)> {
+        self.writer
+            .write(move |conn| {
+                let current = select_message(conn, edit.message_id)?.ok_or(StoreError::NotFound)?;
+                if current.deleted_at.is_some() {
+                    return Err(StoreError::Conflict("deleted".into()));
+                }
+                let now = to_micros(edit.now);
+                conn.prepare_cached(
+                    "INSERT INTO message_edits (message_id, edit_no, content, edited_at) \
+                     VALUES (?1, ?2, ?3, ?4)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![edit.message_id.0, i64::from(current.edit_count) + 1, current.content, now])
+                })
+                .map_err(store_error)?;
+                conn.prepare_cached(
+                    "UPDATE messages SET content = ?3, edited_at = ?4, edit_count = edit_count + 1, \
+                       pii_masked = ?5 WHERE conversation_id = ?1 AND seq = ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        current.conversation_id.0,
+                        seq_param(current.seq.0),
+                        edit.content,
+                        now,
+                        edit.pii_masked
+                    ])
+                })
+                .map_err(store_error)?;
+                conn.prepare_cached(
+                    "UPDATE conversations SET last_message_text = ?3 \
+                     WHERE id = ?1 AND last_message_seq = ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        current.conversation_id.0,
+                        seq_param(current.seq.0),
+                        preview_text(Some(&edit.content))
+                    ])
+                })
+                .map_err(store_error)?;
+                let event_seq = append_event(
+                    conn,
+                    current.conversation_id,
+                    payload::message_updated(),
+                    Some(current.seq.0),
+                    edit.now,
+                )?;
+                let updated = select_message(conn, edit.message_id)?.ok_or(StoreError::NotFound)?;
+                Ok((updated, event_seq))
+            })
+            .await
+    }
+
+    async fn list_message_edits(&self, message_id: MessageId) -> Result<Vec<EditRecord>> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT content, edited_at FROM message_edits WHERE message_id = ?1 ORDER BY edit_no",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map([message_id.0], |row| {
+                        Ok(EditRecord { content: row.get(0)?, edited_at: natter_store::from_micros(row.get(1)?) })
+                    })?
+                    .collect()
+                })
+                .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn delete_message(
+        &self,
+        message_id: MessageId,
+        deleted_by: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<(MessageRecord, EventSeq)> {
+        let deleted_by = deleted_by.cloned();
+        self.writer
+            .write(move |conn| {
+                let current = select_message(conn, message_id)?.ok_or(StoreError::NotFound)?;
+                if current.deleted_at.is_some() {
+                    return Err(StoreError::Conflict("deleted".into()));
+                }
+                conn.prepare_cached(
+                    "UPDATE messages SET deleted_at = ?3, deleted_by = ?4 \
+                     WHERE conversation_id = ?1 AND seq = ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        current.conversation_id.0,
+                        seq_param(current.seq.0),
+                        to_micros(now),
+                        deleted_by.as_ref().map(UserId::as_str)
+                    ])
+                })
+                .map_err(store_error)?;
+                conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")
+                    .and_then(|mut stmt| stmt.execute([message_id.0]))
+                    .map_err(store_error)?;
+                conn.prepare_cached(
+                    "UPDATE conversations SET last_message_text = NULL, last_message_deleted = 1 \
+                     WHERE id = ?1 AND last_message_seq = ?2",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![current.conversation_id.0, seq_param(current.seq.0)])
+                })
+                .map_err(store_error)?;
+                let event_seq = append_event(
+                    conn,
+                    current.conversation_id,
+                    payload::message_deleted(),
+                    Some(current.seq.0),
+                    now,
+                )?;
+                let deleted = select_message(conn, message_id)?.ok_or(StoreError::NotFound)?;
+                Ok((deleted, event_seq))
+            })
+            .await
+    }
+
+    async fn hide_message(
+        &self,
+        message: &MessageRecord,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<()> {
+        let (message_id, conversation_id, seq) = (message.id, message.conversation_id, message.seq);
+        let user_id = user_id.clone();
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO message_hidden (user_id, message_id, conversation_id, seq, hidden_at) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (user_id, message_id) DO NOTHING",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        user_id.as_str(),
+                        message_id.0,
+                        conversation_id.0,
+                        seq_param(seq.0),
+                        to_micros(now)
+                    ])
+                })
+                .map_err(store_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn list_hidden(
+        &self,
+        user_id: &UserId,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<MessageId>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let user_id = user_id.clone();
+        let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
+        self.readers
+            .read(move |conn| {
+                let placeholders = vec!["?"; ids.len()].join(", ");
+                let sql = format!(
+                    "SELECT message_id FROM message_hidden WHERE user_id = ? AND message_id IN ({placeholders})"
+                );
+                let mut params: Vec<Box<dyn ToSql>> = vec![Box::new(user_id.as_str().to_owned())];
+                params.extend(ids.into_iter().map(|id| Box::new(id) as Box<dyn ToSql>));
+                conn.prepare(&sql)
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params_from_iter(params.iter()), |row| Ok(MessageId(row.get(0)?)))?.collect()
+                    })
+                    .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn purge_deleted(&self, before: Timestamp, limit: u32) -> Result<u64> {
+        self.writer
+            .write(move |conn| {
+                let ids: Vec<Uuid> = conn
+                    .prepare_cached(
+                        "SELECT id FROM messages WHERE deleted_at IS NOT NULL AND deleted_at < ?1 \
+                         AND (content IS NOT NULL OR mentions IS NOT NULL) LIMIT ?2",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params![to_micros(before), i64::from(limit)], |row| {
+                            row.get(0)
+                        })?
+                        .collect()
+                    })
+                    .map_err(store_error)?;
+                for id in &ids {
+                    conn.prepare_cached(
+                        "UPDATE messages SET content = NULL, mentions = NULL WHERE id = ?1",
+                    )
+                    .and_then(|mut stmt| stmt.execute([id]))
+                    .map_err(store_error)?;
+                    conn.prepare_cached(
+                        "UPDATE message_edits SET content = NULL WHERE message_id = ?1",
+                    )
+                    .and_then(|mut stmt| stmt.execute([id]))
+                    .map_err(store_error)?;
+                }
+                Ok(ids.len() as u64)
+            })
+            .await
+    }
+
+    async fn add_reaction(
+        &self,
+        message: &MessageRecord,
+        user_id: &UserId,
+        emoji: &str,
+        max_distinct: u32,
+        now: Timestamp,
+    ) -> Result<Option<EventSeq>> {
+        let (message_id, conversation_id) = (message.id, message.conversation_id);
+        let (user_id, emoji) = (user_id.clone(), emoji.to_owned());
+        self.writer
+            .write(move |conn| {
+                let current = select_message(conn, message_id)?.ok_or(StoreError::NotFound)?;
+                if current.deleted_at.is_some() {
+                    return Err(StoreError::Conflict("deleted".into()));
+                }
+                let (distinct, has_emoji): (i64, bool) = conn
+                    .prepare_cached(
+                        "SELECT COUNT(DISTINCT emoji), COALESCE(MAX(emoji = ?2), 0) FROM reactions WHERE message_id = ?1",
+                    )
+                    .and_then(|mut stmt| stmt.query_row(params![message_id.0, emoji], |row| Ok((row.get(0)?, row.get(1)?))))
+                    .map_err(store_error)?;
+                if !has_emoji && distinct >= i64::from(max_distinct) {
+                    return Err(StoreError::Conflict("too_many_reactions".into()));
+                }
+                let inserted = conn
+                    .prepare_cached(
+                        "INSERT INTO reactions (message_id, emoji, user_id, created_at) VALUES (?1, ?2, ?3, ?4) \
+                         ON CONFLICT (message_id, emoji, user_id) DO NOTHING",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![message_id.0, emoji, user_id.as_str(), to_micros(now)]))
+                    .map_err(store_error)?;
+                if inserted == 0 {
+                    return Ok(None);
+                }
+                let draft = payload::reaction(true, message_id, &user_id, &emoji);
+                append_event(conn, conversation_id, draft, None, now).map(Some)
+            })
+            .await
+    }
+
+    async fn remove_reaction(
+        &self,
+        message: &MessageRecord,
+        user_id: &UserId,
+        emoji: &str,
+        now: Timestamp,
+    ) -> Result<Option<EventSeq>> {
+        let (message_id, conversation_id) = (message.id, message.conversation_id);
+        let (user_id, emoji) = (user_id.clone(), emoji.to_owned());
+        self.writer
+            .write(move |conn| {
+                let removed = conn
+                    .prepare_cached("DELETE FROM reactions WHERE message_id = ?1 AND emoji = ?2 AND user_id = ?3")
+                    .and_then(|mut stmt| stmt.execute(params![message_id.0, emoji, user_id.as_str()]))
+                    .map_err(store_error)?;
+                if removed == 0 {
+                    return Ok(None);
+                }
+                let draft = payload::reaction(false, message_id, &user_id, &emoji);
+                append_event(conn, conversation_id, draft, None, now).map(Some)
+            })
+            .await
+    }
+
+    async fn list_reactions(&self, message_ids: &[MessageId]) -> Result<Vec<ReactionRecord>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
+        self.readers
+            .read(move |conn| {
+                let placeholders = vec!["?"; ids.len()].join(", ");
+                let sql = format!(
+                    "SELECT message_id, emoji, user_id, created_at FROM reactions \
+                     WHERE message_id IN ({placeholders}) ORDER BY message_id, created_at, emoji, user_id"
+                );
+                let params: Vec<Box<dyn ToSql>> = ids.into_iter().map(|id| Box::new(id) as Box<dyn ToSql>).collect();
+                conn.prepare(&sql)
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params_from_iter(params.iter()), |row| {
+                            let user: String = row.get(2)?;
+                            Ok(ReactionRecord {
+                                message_id: MessageId(row.get(0)?),
+                                emoji: row.get(1)?,
+                                user_id: UserId::parse(&user).map_err(|_| {
+                                    rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, "user id".into())
+                                })?,
+                                created_at: natter_store::from_micros(row.get(3)?),
+                            })
+                        })?
                         .collect()
                     })
                     .map_err(store_error)

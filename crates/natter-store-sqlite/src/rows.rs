@@ -16,8 +16,8 @@ pub(crate) const CONVERSATION_COLUMNS: &str = "c.id, c.kind, c.status, c.title, 
     c.avatar_url, c.context_kind, c.context_id, c.created_by, c.created_at, c.updated_at, \
     c.last_activity_at, c.trusted, c.encrypted, c.message_count, c.last_message_seq, \
     c.last_event_seq, c.last_message_sender, c.last_message_kind, c.last_message_text, \
-    c.last_message_at, c.participant_count";
-pub(crate) const CONVERSATION_WIDTH: usize = 22;
+    c.last_message_at, c.participant_count, c.last_message_deleted";
+pub(crate) const CONVERSATION_WIDTH: usize = 23;
 
 pub(crate) const PARTICIPANT_COLUMNS: &str = "p.conversation_id, p.user_id, p.role, p.joined_at, \
     p.left_at, p.last_read_seq, p.last_read_at, p.last_delivered_seq, p.muted, p.muted_until, \
@@ -88,6 +88,7 @@ pub(crate) fn conversation(row: &Row<'_>, at: usize) -> rusqlite::Result<Convers
             sender_id: opt_user_id(row, at + 17)?,
             kind: wire(row, at + 18, MessageType::parse)?,
             text: row.get::<_, Option<String>>(at + 19)?.unwrap_or_default(),
+            deleted: row.get(at + 22)?,
             created_at: from_micros(created_at),
         }),
         _ => None,

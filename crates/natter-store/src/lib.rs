@@ -10,10 +10,12 @@
 mod error;
 pub mod payload;
 mod records;
+pub mod search;
 mod store;
 
 pub use error::StoreError;
 pub use records::*;
+pub use search::SearchStore;
 pub use store::Store;
 
 /// Microseconds since the Unix epoch: how both stores keep timestamps.

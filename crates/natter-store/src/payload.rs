@@ -3,7 +3,7 @@
 //! Message events carry no payload of their own (`{}`): readers join the message in its
 //! current state, so a deleted message's old content never survives in the log.
 
-use natter_proto::{event_type, Timestamp, UserId};
+use natter_proto::{event_type, MessageId, Timestamp, UserId};
 use serde_json::{json, Value};
 
 use crate::{ConversationRecord, ParticipantRecord, RemovalReason};
@@ -87,6 +87,34 @@ pub fn receipt_updated(
             "last_read_at": at,
             "last_delivered_seq": last_delivered_seq,
         }),
+    }
+}
+
+/// `message.updated` (an edit): the payload is joined at read time.
+pub fn message_updated() -> EventDraft {
+    EventDraft {
+        kind: event_type::MESSAGE_UPDATED,
+        data: json!({}),
+    }
+}
+
+/// `message.deleted`: the payload (a tombstone) is joined at read time.
+pub fn message_deleted() -> EventDraft {
+    EventDraft {
+        kind: event_type::MESSAGE_DELETED,
+        data: json!({}),
+    }
+}
+
+/// `reaction.added` / `reaction.removed`.
+pub fn reaction(added: bool, message_id: MessageId, user_id: &UserId, emoji: &str) -> EventDraft {
+    EventDraft {
+        kind: if added {
+            event_type::REACTION_ADDED
+        } else {
+            event_type::REACTION_REMOVED
+        },
+        data: json!({ "message_id": message_id, "user_id": user_id, "emoji": emoji }),
     }
 }
 

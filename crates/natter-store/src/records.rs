@@ -415,6 +415,7 @@ impl MessageRecord {
             pii_masked: self.pii_masked,
             delivery: None,
             read_by_all: false,
+            reactions: Vec::new(),
         }
     }
 }
@@ -466,8 +467,10 @@ pub enum Order {
 }
 
 /// Cursor and size of a message page.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct MessageQuery {
+    /// Leave out the messages this user deleted for themselves.
+    pub viewer: Option<UserId>,
     /// Only seqs strictly below.
     pub before: Option<MessageSeq>,
     /// Only seqs strictly above.
@@ -539,4 +542,39 @@ pub struct FanoutBatch {
     pub events: Vec<EventRecord>,
     /// Active participants as of the newest event in `events`.
     pub participants: Vec<ParticipantRecord>,
+}
+
+/// Input of [`crate::Store::edit_message`].
+#[derive(Debug, Clone)]
+pub struct MessageEdit {
+    /// The message.
+    pub message_id: MessageId,
+    /// Validated (and masked) new content.
+    pub content: String,
+    /// PII was masked out of the new content.
+    pub pii_masked: bool,
+    /// Edit time.
+    pub now: Timestamp,
+}
+
+/// An earlier version of an edited message.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EditRecord {
+    /// Its text (absent once purged).
+    pub content: Option<String>,
+    /// When it was replaced.
+    pub edited_at: Timestamp,
+}
+
+/// One user's reaction.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReactionRecord {
+    /// The message.
+    pub message_id: MessageId,
+    /// The emoji.
+    pub emoji: String,
+    /// Who reacted.
+    pub user_id: UserId,
+    /// When.
+    pub created_at: Timestamp,
 }

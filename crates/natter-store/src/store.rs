@@ -7,9 +7,9 @@ use natter_proto::{
 
 use crate::{
     AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery, ConversationRecord,
-    CreateOutcome, EventRecord, FanoutBatch, MessageQuery, MessageRecord, NewConversation,
-    NewMessage, NewParticipant, ParticipantRecord, ReadOutcome, ReadTargets, RemovalReason,
-    SettingsPatch, StoreError, SyncRecord, UserRecord, UserUpsert,
+    CreateOutcome, EditRecord, EventRecord, FanoutBatch, MessageEdit, MessageQuery, MessageRecord,
+    NewConversation, NewMessage, NewParticipant, ParticipantRecord, ReactionRecord, ReadOutcome,
+    ReadTargets, RemovalReason, SettingsPatch, StoreError, SyncRecord, UserRecord, UserUpsert,
 };
 
 /// Everything Natter persists. Each method is one atomic unit: it commits entirely or not
@@ -163,6 +163,82 @@ pub trait Store: Send + Sync + 'static {
         conversation_id: ConversationId,
         query: MessageQuery,
     ) -> Result<Vec<MessageRecord>, StoreError>;
+
+    /// Replaces the content of a message that is not deleted, keeping the replaced version
+    /// in its history; sets `edited_at`, increments `edit_count`, refreshes the
+    /// conversation's preview when it is the newest message, and appends
+    /// `message.updated`. `NotFound` if missing, `Conflict("deleted")` if deleted.
+    async fn edit_message(
+        &self,
+        edit: MessageEdit,
+    ) -> Result<(MessageRecord, EventSeq), StoreError>;
+
+    /// The replaced versions of a message, oldest first.
+    async fn list_message_edits(
+        &self,
+        message_id: MessageId,
+    ) -> Result<Vec<EditRecord>, StoreError>;
+
+    /// Deletes a message for everyone: a tombstone with `deleted_at` and `deleted_by` (the
+    /// content stays until [`Store::purge_deleted`] but is never returned), its reactions
+    /// removed, the conversation preview turned into a tombstone if it was the newest, and
+    /// `message.deleted` appended. `NotFound` if missing, `Conflict("deleted")` if deleted.
+    async fn delete_message(
+        &self,
+        message_id: MessageId,
+        deleted_by: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<(MessageRecord, EventSeq), StoreError>;
+
+    /// Hides a message for one user ("deleted for me"); idempotent, no event.
+    async fn hide_message(
+        &self,
+        message: &MessageRecord,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    /// Which of these messages the user hid.
+    async fn list_hidden(
+        &self,
+        user_id: &UserId,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<MessageId>, StoreError>;
+
+    /// Clears the content and edit history of messages deleted before `before`, at most
+    /// `limit` of them; returns how many.
+    async fn purge_deleted(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
+
+    // --- reactions ---
+
+    /// Adds a reaction and appends `reaction.added`; `None` when the user had already
+    /// reacted with that emoji. `Conflict("too_many_reactions")` when the message has
+    /// `max_distinct` different emojis and this one is new; `Conflict("deleted")` when the
+    /// message is deleted.
+    async fn add_reaction(
+        &self,
+        message: &MessageRecord,
+        user_id: &UserId,
+        emoji: &str,
+        max_distinct: u32,
+        now: Timestamp,
+    ) -> Result<Option<EventSeq>, StoreError>;
+
+    /// Removes the user's reaction and appends `reaction.removed`; `None` if there was none.
+    async fn remove_reaction(
+        &self,
+        message: &MessageRecord,
+        user_id: &UserId,
+        emoji: &str,
+        now: Timestamp,
+    ) -> Result<Option<EventSeq>, StoreError>;
+
+    /// The reactions of these messages in one query, ordered by message, first use of
+    /// each emoji, then time.
+    async fn list_reactions(
+        &self,
+        message_ids: &[MessageId],
+    ) -> Result<Vec<ReactionRecord>, StoreError>;
 
     // --- read state ---
 

@@ -172,6 +172,8 @@ pub fn test_config(database_url: &str) -> Config {
     config.auth.jwt_secret = Some(SecretString::from(JWT_SECRET));
     config.auth.api_keys = vec![SecretString::from(API_KEY)];
     config.sqlite.durability = SqliteDurability::Normal;
+    // Tests send in bulk; the rate-limit tests turn the limits they test back on.
+    config.rate_limits = natter_server::config::RateLimitsConfig::unlimited();
     config
 }
 

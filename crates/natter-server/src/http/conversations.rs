@@ -22,6 +22,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(put_conversation_by_context))
         .routes(routes!(get_conversation, update_conversation))
         .routes(routes!(archive_conversation))
+        .routes(routes!(block_conversation))
+        .routes(routes!(unblock_conversation))
         .routes(routes!(update_my_settings))
 }
 
@@ -176,6 +178,38 @@ async fn update_my_settings(
     Ok(Json(
         app.conversations
             .update_my_settings(&actor, conversation_id, request)
+            .await?,
+    ))
+}
+
+/// `POST /v1/conversations/{conversation_id}/block`
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/block", tag = "conversations",
+    params(("conversation_id" = String, Path)),
+    responses((status = 200, body = Conversation), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn block_conversation(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(conversation_id): Path<ConversationId>,
+) -> Result<Json<Conversation>, ApiError> {
+    Ok(Json(
+        app.conversations
+            .set_blocked(&actor, conversation_id, true)
+            .await?,
+    ))
+}
+
+/// `POST /v1/conversations/{conversation_id}/unblock`
+#[utoipa::path(post, path = "/v1/conversations/{conversation_id}/unblock", tag = "conversations",
+    params(("conversation_id" = String, Path)),
+    responses((status = 200, body = Conversation), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn unblock_conversation(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(conversation_id): Path<ConversationId>,
+) -> Result<Json<Conversation>, ApiError> {
+    Ok(Json(
+        app.conversations
+            .set_blocked(&actor, conversation_id, false)
             .await?,
     ))
 }

@@ -145,6 +145,18 @@ impl IntoResponse for ApiError {
                 "validation_failed",
                 errors,
             ),
+            AppError::RateLimited { retry_after_secs } => {
+                let mut response = problem_response(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    detail,
+                    Vec::new(),
+                );
+                if let Ok(value) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    response.headers_mut().insert(header::RETRY_AFTER, value);
+                }
+                return response;
+            }
             AppError::Unavailable => {
                 let mut response = problem_response(
                     StatusCode::SERVICE_UNAVAILABLE,

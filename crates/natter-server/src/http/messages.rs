@@ -4,8 +4,9 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use natter_app::{App, Cursor, ListMessages};
 use natter_proto::{
-    BulkMarkRead, BulkMarkReadResult, ConversationId, DirectMessage, DirectMessageSent, MarkRead,
-    MarkReadResult, Message, MessageId, Page, Problem, Receipts, SendMessage,
+    AddReaction, BulkMarkRead, BulkMarkReadResult, ConversationId, DirectMessage,
+    DirectMessageSent, EditMessage, MarkRead, MarkReadResult, Message, MessageHistory, MessageId,
+    Page, Problem, Reactions, Receipts, SendMessage,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -19,7 +20,10 @@ use super::extract::{Caller, Json, Path, Query};
 pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(send_message, list_messages))
-        .routes(routes!(get_message))
+        .routes(routes!(get_message, edit_message, delete_message))
+        .routes(routes!(get_history))
+        .routes(routes!(add_reaction, list_reactions))
+        .routes(routes!(remove_reaction))
         .routes(routes!(get_receipts))
         .routes(routes!(mark_message_read))
         .routes(routes!(mark_conversation_read))
@@ -194,4 +198,116 @@ async fn send_direct_message(
         StatusCode::CREATED,
         Json(app.messages.send_direct(&actor, request).await?),
     ))
+}
+
+/// `PATCH /v1/messages/{message_id}`
+#[utoipa::path(patch, path = "/v1/messages/{message_id}", tag = "messages",
+    params(("message_id" = String, Path)), request_body = EditMessage,
+    responses((status = 200, body = Message), (status = 403, description = "not_sender", body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "edit_window_expired, message_deleted, conversation_blocked", body = Problem), (status = 422, body = Problem)))]
+async fn edit_message(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(message_id): Path<MessageId>,
+    Json(request): Json<EditMessage>,
+) -> Result<Json<Message>, ApiError> {
+    Ok(Json(app.messages.edit(&actor, message_id, request).await?))
+}
+
+/// Query of the delete endpoint.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct DeleteQuery {
+    /// `everyone` (default: a tombstone for all) or `me` (hidden for the caller only).
+    #[serde(rename = "for")]
+    #[param(rename = "for")]
+    scope: Option<String>,
+}
+
+/// `DELETE /v1/messages/{message_id}`
+#[utoipa::path(delete, path = "/v1/messages/{message_id}", tag = "messages",
+    params(("message_id" = String, Path), DeleteQuery),
+    responses((status = 204, description = "Deleted (or already deleted)"), (status = 403, description = "not_sender", body = Problem),
+        (status = 404, body = Problem), (status = 409, description = "delete_window_expired", body = Problem)))]
+async fn delete_message(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(message_id): Path<MessageId>,
+    Query(query): Query<DeleteQuery>,
+) -> Result<StatusCode, ApiError> {
+    let scope = match query.scope.as_deref() {
+        None | Some("everyone") => natter_app::DeleteScope::Everyone,
+        Some("me") => natter_app::DeleteScope::Me,
+        Some(_) => {
+            return Err(
+                natter_app::AppError::invalid("for", "invalid_scope", "everyone or me").into(),
+            )
+        }
+    };
+    app.messages.delete(&actor, message_id, scope).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/messages/{message_id}/history`
+#[utoipa::path(get, path = "/v1/messages/{message_id}/history", tag = "messages",
+    params(("message_id" = String, Path)),
+    responses((status = 200, body = MessageHistory), (status = 404, body = Problem)))]
+async fn get_history(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(message_id): Path<MessageId>,
+) -> Result<Json<MessageHistory>, ApiError> {
+    Ok(Json(app.messages.history(&actor, message_id).await?))
+}
+
+/// `POST /v1/messages/{message_id}/reactions`
+#[utoipa::path(post, path = "/v1/messages/{message_id}/reactions", tag = "reactions",
+    params(("message_id" = String, Path)), request_body = AddReaction,
+    responses((status = 201, description = "Added", body = Reactions), (status = 200, description = "Already there", body = Reactions),
+        (status = 404, body = Problem), (status = 409, description = "too_many_reactions, message_deleted", body = Problem),
+        (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn add_reaction(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(message_id): Path<MessageId>,
+    Json(request): Json<AddReaction>,
+) -> Result<(StatusCode, Json<Reactions>), ApiError> {
+    let (reactions, added) = app
+        .messages
+        .react(&actor, message_id, &request.emoji)
+        .await?;
+    Ok((
+        if added {
+            StatusCode::CREATED
+        } else {
+            StatusCode::OK
+        },
+        Json(reactions),
+    ))
+}
+
+/// `GET /v1/messages/{message_id}/reactions`
+#[utoipa::path(get, path = "/v1/messages/{message_id}/reactions", tag = "reactions",
+    params(("message_id" = String, Path)),
+    responses((status = 200, body = Reactions), (status = 404, body = Problem)))]
+async fn list_reactions(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(message_id): Path<MessageId>,
+) -> Result<Json<Reactions>, ApiError> {
+    Ok(Json(app.messages.reactions(&actor, message_id).await?))
+}
+
+/// `DELETE /v1/messages/{message_id}/reactions/{emoji}`
+#[utoipa::path(delete, path = "/v1/messages/{message_id}/reactions/{emoji}", tag = "reactions",
+    params(("message_id" = String, Path), ("emoji" = String, Path, description = "Percent-encoded emoji or :shortcode:")),
+    responses((status = 204, description = "Removed (or was not there)"), (status = 404, body = Problem)))]
+async fn remove_reaction(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path((message_id, emoji)): Path<(MessageId, String)>,
+) -> Result<StatusCode, ApiError> {
+    app.messages.unreact(&actor, message_id, &emoji).await?;
+    Ok(StatusCode::NO_CONTENT)
 }

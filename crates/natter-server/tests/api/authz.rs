@@ -51,6 +51,15 @@ enum Op {
     MarkMessageRead,
     MySettings,
     Leave,
+    EditMessage,
+    History,
+    React,
+    ListReactions,
+    DeleteForEveryone,
+    DeleteForMe,
+    Block,
+    Typing,
+    ListTyping,
 }
 
 struct Fixture {
@@ -182,6 +191,15 @@ async fn run(op: Op, client: &Client, fx: &Fixture) -> u16 {
             200,
         ),
         Op::Leave => status(client.leave(id).await, 204),
+        Op::EditMessage => status(client.edit_message(fx.message.id, "edited").await, 200),
+        Op::History => status(client.message_history(fx.message.id).await, 200),
+        Op::React => status(client.add_reaction(fx.message.id, "👍").await, 201),
+        Op::ListReactions => status(client.reactions(fx.message.id).await, 200),
+        Op::DeleteForEveryone => status(client.delete_message(fx.message.id, true).await, 204),
+        Op::DeleteForMe => status(client.delete_message(fx.message.id, false).await, 204),
+        Op::Block => status(client.block_conversation(id).await, 200),
+        Op::Typing => status(client.set_typing(id, true).await, 204),
+        Op::ListTyping => status(client.typing(id).await, 200),
     }
 }
 
@@ -204,7 +222,12 @@ fn expected(op: Op) -> [u16; 8] {
         Op::RemoveParticipant => [204, 204, 403, 404, 404, 204, 204, 401],
         Op::PromoteParticipant => [200, 403, 403, 404, 404, 200, 200, 401],
         Op::MarkRead | Op::MarkMessageRead | Op::MySettings => OWN_STATE,
-        Op::Leave => [204, 204, 204, 404, 404, 403, 403, 401],
+        Op::Leave | Op::DeleteForMe | Op::Typing => [204, 204, 204, 404, 404, 403, 403, 401],
+        Op::History | Op::ListReactions | Op::ListTyping => READ,
+        Op::EditMessage => [200, 403, 403, 404, 404, 403, 403, 401],
+        Op::React => [201, 201, 201, 404, 404, 403, 403, 401],
+        Op::DeleteForEveryone => [204, 403, 403, 404, 404, 204, 204, 401],
+        Op::Block => [403, 403, 403, 404, 404, 200, 200, 401],
     }
 }
 
@@ -228,6 +251,15 @@ async fn every_conversation_endpoint_answers_each_caller_as_specified() {
         Op::MarkMessageRead,
         Op::MySettings,
         Op::Leave,
+        Op::EditMessage,
+        Op::History,
+        Op::React,
+        Op::ListReactions,
+        Op::DeleteForEveryone,
+        Op::DeleteForMe,
+        Op::Block,
+        Op::Typing,
+        Op::ListTyping,
     ];
     let mut failures = Vec::new();
     let mut n = 0;

@@ -9,6 +9,7 @@ mod events;
 mod fallbacks;
 mod health;
 mod helpers;
+mod lifecycle;
 mod messages;
 mod nats;
 mod nodes;

@@ -15,11 +15,30 @@ const USERS: [&str; 4] = ["u0", "u1", "u2", "u3"];
 
 #[derive(Debug, Clone)]
 enum Action {
-    Send { user: usize },
-    ReadAll { user: usize },
-    ReadUpTo { user: usize, back: u64 },
-    Leave { user: usize },
-    Join { user: usize },
+    Send {
+        user: usize,
+    },
+    ReadAll {
+        user: usize,
+    },
+    ReadUpTo {
+        user: usize,
+        back: u64,
+    },
+    Leave {
+        user: usize,
+    },
+    Join {
+        user: usize,
+    },
+    /// The user deletes their newest message for everyone.
+    Delete {
+        user: usize,
+    },
+    /// The user hides the newest message they did not send.
+    Hide {
+        user: usize,
+    },
 }
 
 fn action() -> impl Strategy<Value = Action> {
@@ -29,13 +48,19 @@ fn action() -> impl Strategy<Value = Action> {
         2 => (0..USERS.len(), 0..4u64).prop_map(|(user, back)| Action::ReadUpTo { user, back }),
         1 => (1..USERS.len()).prop_map(|user| Action::Leave { user }),
         1 => (1..USERS.len()).prop_map(|user| Action::Join { user }),
+        1 => (0..USERS.len()).prop_map(|user| Action::Delete { user }),
+        1 => (0..USERS.len()).prop_map(|user| Action::Hide { user }),
     ]
 }
 
-/// The model: who sent each seq, who is in, and each member's read marker.
+/// The model: who sent each seq, which are deleted, who hid what, who is in, and each
+/// member's read marker.
 #[derive(Default)]
 struct Model {
     senders: Vec<usize>,
+    ids: Vec<natter_proto::MessageId>,
+    deleted: Vec<bool>,
+    hidden: std::collections::HashSet<(usize, usize)>,
     members: HashMap<usize, u64>,
 }
 
@@ -45,7 +70,12 @@ impl Model {
         self.senders
             .iter()
             .enumerate()
-            .filter(|(i, sender)| (*i as u64 + 1) > marker && **sender != user)
+            .filter(|(i, sender)| {
+                (*i as u64 + 1) > marker
+                    && **sender != user
+                    && !self.deleted[*i]
+                    && !self.hidden.contains(&(user, *i))
+            })
             .count() as u64
     }
 }
@@ -67,6 +97,8 @@ async fn check(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     .await
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 model.senders.push(user);
+                model.ids.push(message.id);
+                model.deleted.push(false);
                 prop_assert_eq!(message.seq, MessageSeq(model.senders.len() as u64));
                 model.members.insert(user, model.senders.len() as u64);
             }
@@ -82,8 +114,8 @@ async fn check(actions: Vec<Action>) -> Result<(), TestCaseError> {
             }
             Action::ReadUpTo { user, back } if model.members.contains_key(&user) => {
                 let target = (model.senders.len() as u64).saturating_sub(back);
-                if target == 0 {
-                    continue;
+                if target == 0 || model.hidden.contains(&(user, target as usize - 1)) {
+                    continue; // a message hidden for this user is not listed to them
                 }
                 let page = users[user]
                     .list_messages(
@@ -114,6 +146,32 @@ async fn check(actions: Vec<Action>) -> Result<(), TestCaseError> {
                     .await
                     .map_err(|e| TestCaseError::fail(e.to_string()))?;
                 model.members.remove(&user);
+            }
+            Action::Delete { user } if model.members.contains_key(&user) => {
+                let Some(index) = (0..model.senders.len())
+                    .rev()
+                    .find(|&i| model.senders[i] == user && !model.deleted[i])
+                else {
+                    continue;
+                };
+                users[user]
+                    .delete_message(model.ids[index], true)
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                model.deleted[index] = true;
+            }
+            Action::Hide { user } if model.members.contains_key(&user) => {
+                let Some(index) = (0..model.senders.len())
+                    .rev()
+                    .find(|&i| model.senders[i] != user && !model.deleted[i])
+                else {
+                    continue;
+                };
+                users[user]
+                    .delete_message(model.ids[index], false)
+                    .await
+                    .map_err(|e| TestCaseError::fail(e.to_string()))?;
+                model.hidden.insert((user, index));
             }
             Action::Join { user } if !model.members.contains_key(&user) => {
                 users[0]

@@ -1,0 +1,489 @@
+//! What happens to a message after it is sent: edits (with history), deletion for
+//! everyone or for oneself, reactions; and blocking a conversation.
+//!
+//! Rules (PRODUCT.md §3 Messages, Reactions): only the sender edits, within the edit
+//! window, never a deleted message; the sender deletes for everyone within the delete
+//! window, moderators (app admins, the server key) at any time; anyone deletes for
+//! themselves at any time. A blocked conversation takes no new messages, edits or
+//! reactions; deleting stays possible.
+
+use std::collections::HashMap;
+
+use natter_proto::{
+    AppRole, Conversation, ConversationId, ConversationStatus, ConversationType, EditMessage,
+    Message, MessageHistory, MessageId, MessageVersion, ReactionSummary, Reactions, UserId,
+};
+use natter_store::{ConversationPatch, MessageEdit, MessageRecord, ReactionRecord, StoreError};
+
+use crate::core::Access;
+use crate::limits::Action;
+use crate::{content, emoji, Actor, AppError, Conversations, Messages, Resource, Validation};
+
+/// Users listed per emoji in message payloads.
+const USERS_PER_REACTION: usize = 10;
+
+/// Whose view a deletion changes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeleteScope {
+    /// Everyone: a tombstone.
+    Everyone,
+    /// Only the caller: hidden from their lists.
+    Me,
+}
+
+/// Aggregates reaction rows per message into summaries, in order of first use.
+pub(crate) fn summarise(
+    rows: &[ReactionRecord],
+    viewer: Option<&UserId>,
+    users_per_emoji: usize,
+) -> HashMap<MessageId, Vec<ReactionSummary>> {
+    let mut by_message: HashMap<MessageId, Vec<ReactionSummary>> = HashMap::new();
+    for row in rows {
+        let summaries = by_message.entry(row.message_id).or_default();
+        let index = match summaries.iter().position(|s| s.emoji == row.emoji) {
+            Some(index) => index,
+            None => {
+                summaries.push(ReactionSummary {
+                    emoji: row.emoji.clone(),
+                    count: 0,
+                    me: false,
+                    users: Vec::new(),
+                });
+                summaries.len() - 1
+            }
+        };
+        let summary = &mut summaries[index];
+        summary.count += 1;
+        summary.me |= viewer == Some(&row.user_id);
+        if summary.users.len() < users_per_emoji {
+            summary.users.push(row.user_id.clone());
+        }
+    }
+    by_message
+}
+
+fn map_store(err: StoreError, resource: Resource) -> AppError {
+    match err {
+        StoreError::NotFound => AppError::NotFound(resource),
+        StoreError::Conflict(reason) if reason == "deleted" => {
+            AppError::conflict("message_deleted", "the message was deleted")
+        }
+        StoreError::Conflict(reason) if reason == "too_many_reactions" => AppError::conflict(
+            "too_many_reactions",
+            "this message has the maximum number of different reactions",
+        ),
+        other => other.into(),
+    }
+}
+
+impl Messages {
+    /// The message and the caller's access, `NotFound(Message)` for outsiders.
+    async fn message_access(
+        &self,
+        actor: &Actor,
+        message_id: MessageId,
+    ) -> Result<(MessageRecord, Access, ConversationStatus), AppError> {
+        let record = self
+            .core
+            .store
+            .find_message(message_id)
+            .await?
+            .ok_or(AppError::NotFound(Resource::Message))?;
+        let (conversation, access) = self
+            .core
+            .access(actor, record.conversation_id)
+            .await
+            .map_err(|err| match err {
+                AppError::NotFound(_) => AppError::NotFound(Resource::Message),
+                other => other,
+            })?;
+        Ok((record, access, conversation.status))
+    }
+
+    /// `PATCH /v1/messages/{id}`: the sender edits within the edit window.
+    pub async fn edit(
+        &self,
+        actor: &Actor,
+        message_id: MessageId,
+        request: EditMessage,
+    ) -> Result<Message, AppError> {
+        let (record, access, status) = self.message_access(actor, message_id).await?;
+        let Some(me) = access.participant() else {
+            return Err(AppError::forbidden(
+                "not_sender",
+                "only the sender may edit a message",
+            ));
+        };
+        if record.sender_id.as_ref() != Some(&me.user_id) {
+            return Err(AppError::forbidden(
+                "not_sender",
+                "only the sender may edit a message",
+            ));
+        }
+        if record.deleted_at.is_some() {
+            return Err(AppError::conflict(
+                "message_deleted",
+                "a deleted message cannot be edited",
+            ));
+        }
+        if status == ConversationStatus::Blocked {
+            return Err(AppError::conflict(
+                "conversation_blocked",
+                "the conversation is blocked",
+            ));
+        }
+        let now = self.core.now();
+        if now - record.created_at > self.core.limits.edit_window {
+            return Err(AppError::conflict(
+                "edit_window_expired",
+                "the time to edit this message has passed",
+            ));
+        }
+        let mut validation = Validation::new();
+        let content = validation.check(
+            "content",
+            content::message_content(&request.content, self.core.limits.max_message_chars),
+        );
+        validation.finish()?;
+        let content = content
+            .ok_or_else(|| AppError::invalid("content", "required", "content is required"))?;
+        let (masked, pii_masked) = self.mask_for_edit(record.conversation_id, content).await?;
+        let (updated, event_seq) = self
+            .core
+            .store
+            .edit_message(MessageEdit {
+                message_id,
+                content: masked,
+                pii_masked,
+                now,
+            })
+            .await
+            .map_err(|err| map_store(err, Resource::Message))?;
+        self.core
+            .committed(updated.conversation_id, event_seq)
+            .await;
+        self.view_one(&updated, actor).await
+    }
+
+    /// PII masking of edited content, as on send (see `pii.rs` when present).
+    async fn mask_for_edit(
+        &self,
+        _conversation_id: ConversationId,
+        content: String,
+    ) -> Result<(String, bool), AppError> {
+        Ok((content, false))
+    }
+
+    /// `GET /v1/messages/{id}/history`: the earlier versions, oldest first.
+    pub async fn history(
+        &self,
+        actor: &Actor,
+        message_id: MessageId,
+    ) -> Result<MessageHistory, AppError> {
+        let (record, _, _) = self.message_access(actor, message_id).await?;
+        let edits = self.core.store.list_message_edits(message_id).await?;
+        let deleted = record.deleted_at.is_some();
+        Ok(MessageHistory {
+            message_id,
+            versions: edits
+                .into_iter()
+                .map(|edit| MessageVersion {
+                    content: if deleted { None } else { edit.content },
+                    edited_at: edit.edited_at,
+                })
+                .collect(),
+        })
+    }
+
+    /// `DELETE /v1/messages/{id}?for=everyone|me`. Deleting what is already deleted (or
+    /// hidden) succeeds without a change.
+    pub async fn delete(
+        &self,
+        actor: &Actor,
+        message_id: MessageId,
+        scope: DeleteScope,
+    ) -> Result<(), AppError> {
+        let (record, access, _) = self.message_access(actor, message_id).await?;
+        match scope {
+            DeleteScope::Me => {
+                let Some(me) = access.participant() else {
+                    return Err(AppError::forbidden(
+                        "not_participant",
+                        "only participants hide messages for themselves",
+                    ));
+                };
+                self.core
+                    .store
+                    .hide_message(&record, &me.user_id, self.core.now())
+                    .await?;
+                Ok(())
+            }
+            DeleteScope::Everyone => {
+                if record.deleted_at.is_some() {
+                    return Ok(());
+                }
+                let moderator = actor.is_moderator() || actor.role == AppRole::Admin;
+                let is_sender = access
+                    .participant()
+                    .is_some_and(|me| record.sender_id.as_ref() == Some(&me.user_id));
+                if !moderator {
+                    if !is_sender {
+                        return Err(AppError::forbidden(
+                            "not_sender",
+                            "only the sender (or a moderator) may delete for everyone",
+                        ));
+                    }
+                    if self.core.now() - record.created_at > self.core.limits.delete_window {
+                        return Err(AppError::conflict(
+                            "delete_window_expired",
+                            "the time to delete this message for everyone has passed",
+                        ));
+                    }
+                }
+                match self
+                    .core
+                    .store
+                    .delete_message(message_id, actor.user_id.as_ref(), self.core.now())
+                    .await
+                {
+                    Ok((deleted, event_seq)) => {
+                        self.core
+                            .committed(deleted.conversation_id, event_seq)
+                            .await;
+                        Ok(())
+                    }
+                    Err(StoreError::Conflict(reason)) if reason == "deleted" => Ok(()),
+                    Err(err) => Err(map_store(err, Resource::Message)),
+                }
+            }
+        }
+    }
+
+    /// `POST /v1/messages/{id}/reactions`: returns the message's reactions and whether this
+    /// call added one.
+    pub async fn react(
+        &self,
+        actor: &Actor,
+        message_id: MessageId,
+        emoji_raw: &str,
+    ) -> Result<(Reactions, bool), AppError> {
+        let (record, access, status) = self.message_access(actor, message_id).await?;
+        let Some(me) = access.participant() else {
+            return Err(AppError::forbidden(
+                "not_participant",
+                "only participants react",
+            ));
+        };
+        let user_id = me.user_id.clone();
+        if let Err((code, message)) = emoji::validate(emoji_raw) {
+            return Err(AppError::invalid("emoji", code, message));
+        }
+        if record.deleted_at.is_some() {
+            return Err(AppError::conflict(
+                "message_deleted",
+                "a deleted message takes no reactions",
+            ));
+        }
+        if status == ConversationStatus::Blocked {
+            return Err(AppError::conflict(
+                "conversation_blocked",
+                "the conversation is blocked",
+            ));
+        }
+        self.core.limiter.check(actor, Action::React)?;
+        let added = self
+            .core
+            .store
+            .add_reaction(
+                &record,
+                &user_id,
+                emoji_raw,
+                self.core.limits.max_reactions_per_message,
+                self.core.now(),
+            )
+            .await
+            .map_err(|err| map_store(err, Resource::Message))?;
+        if let Some(event_seq) = added {
+            self.core.committed(record.conversation_id, event_seq).await;
+        }
+        Ok((
+            self.reactions_of(message_id, Some(&user_id)).await?,
+            added.is_some(),
+        ))
+    }
+
+    /// `DELETE /v1/messages/{id}/reactions/{emoji}`: removes the caller's own reaction.
+    pub async fn unreact(
+        &self,
+        actor: &Actor,
+        message_id: MessageId,
+        emoji_raw: &str,
+    ) -> Result<(), AppError> {
+        let (record, access, _) = self.message_access(actor, message_id).await?;
+        let Some(me) = access.participant() else {
+            return Err(AppError::forbidden(
+                "not_participant",
+                "only participants react",
+            ));
+        };
+        let removed = self
+            .core
+            .store
+            .remove_reaction(&record, &me.user_id, emoji_raw, self.core.now())
+            .await
+            .map_err(|err| map_store(err, Resource::Message))?;
+        if let Some(event_seq) = removed {
+            self.core.committed(record.conversation_id, event_seq).await;
+        }
+        Ok(())
+    }
+
+    /// Purges the content of messages deleted more than `retention` ago (the retention
+    /// job); returns how many were purged.
+    pub async fn purge_deleted(&self, retention: std::time::Duration) -> Result<u64, AppError> {
+        let before = self.core.now() - retention;
+        let mut total = 0;
+        loop {
+            let purged = self.core.store.purge_deleted(before, 500).await?;
+            total += purged;
+            if purged < 500 {
+                return Ok(total);
+            }
+        }
+    }
+
+    /// `GET /v1/messages/{id}/reactions`: every reaction, with every user.
+    pub async fn reactions(
+        &self,
+        actor: &Actor,
+        message_id: MessageId,
+    ) -> Result<Reactions, AppError> {
+        self.message_access(actor, message_id).await?;
+        self.reactions_of(message_id, actor.user_id.as_ref()).await
+    }
+
+    async fn reactions_of(
+        &self,
+        message_id: MessageId,
+        viewer: Option<&UserId>,
+    ) -> Result<Reactions, AppError> {
+        let rows = self.core.store.list_reactions(&[message_id]).await?;
+        let mut summaries = summarise(&rows, viewer, usize::MAX);
+        Ok(Reactions {
+            message_id,
+            reactions: summaries.remove(&message_id).unwrap_or_default(),
+        })
+    }
+
+    /// Attaches reactions (one query for the whole page) to message views.
+    pub(crate) async fn with_reactions(
+        &self,
+        messages: &mut [Message],
+        viewer: Option<&UserId>,
+    ) -> Result<(), AppError> {
+        let ids: Vec<MessageId> = messages
+            .iter()
+            .filter(|m| m.deleted_at.is_none())
+            .map(|m| m.id)
+            .collect();
+        if ids.is_empty() {
+            return Ok(());
+        }
+        let rows = self.core.store.list_reactions(&ids).await?;
+        let mut summaries = summarise(&rows, viewer, USERS_PER_REACTION);
+        for message in messages.iter_mut() {
+            message.reactions = summaries.remove(&message.id).unwrap_or_default();
+        }
+        Ok(())
+    }
+}
+
+impl Conversations {
+    /// `POST /v1/conversations/{id}/block` and `/unblock`: moderators, or either side of a
+    /// direct conversation. A blocked conversation takes no new messages.
+    pub async fn set_blocked(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+        blocked: bool,
+    ) -> Result<Conversation, AppError> {
+        let (record, access) = self.core.access(actor, conversation_id).await?;
+        let allowed = match &access {
+            Access::Moderator => true,
+            Access::Participant(_) => {
+                record.kind == ConversationType::Direct || actor.role == AppRole::Admin
+            }
+            Access::SupportAgent => false,
+        };
+        if !allowed {
+            return Err(AppError::forbidden(
+                "insufficient_role",
+                "only moderators, or either side of a direct conversation, block",
+            ));
+        }
+        let status = if blocked {
+            ConversationStatus::Blocked
+        } else {
+            ConversationStatus::Active
+        };
+        let record = if record.status == status {
+            record
+        } else {
+            let patch = ConversationPatch {
+                status: Some(status),
+                ..Default::default()
+            };
+            let updated = self
+                .core
+                .store
+                .update_conversation(conversation_id, patch, self.core.now())
+                .await?;
+            self.core
+                .committed(conversation_id, updated.last_event_seq)
+                .await;
+            updated
+        };
+        let participants = self.core.store.list_participants(conversation_id).await?;
+        let me = access.participant();
+        let unread = match me {
+            Some(me) => {
+                self.core
+                    .store
+                    .count_unread(conversation_id, &me.user_id)
+                    .await?
+            }
+            None => 0,
+        };
+        Ok(crate::conversations::view(
+            &record,
+            me,
+            unread,
+            Some(&participants),
+            self.core.now(),
+        ))
+    }
+}
+
+impl Messages {
+    /// One message as `actor` sees it (delivery state, `read_by_all`, reactions).
+    pub(crate) async fn view_one(
+        &self,
+        record: &MessageRecord,
+        actor: &Actor,
+    ) -> Result<Message, AppError> {
+        let participants = self
+            .core
+            .store
+            .list_participants(record.conversation_id)
+            .await?;
+        let mut message = [crate::messages::view(
+            record,
+            actor.user_id.as_ref(),
+            &participants,
+        )];
+        self.with_reactions(&mut message, actor.user_id.as_ref())
+            .await?;
+        let [message] = message;
+        Ok(message)
+    }
+}

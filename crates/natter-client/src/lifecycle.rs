@@ -1,0 +1,132 @@
+//! Message lifecycle endpoints: edit, delete, history, reactions; blocking conversations.
+
+use natter_proto::{
+    AddReaction, Conversation, ConversationId, EditMessage, Message, MessageHistory, MessageId,
+    Reactions,
+};
+
+use crate::{Client, ClientError, Created, Method, NO_BODY};
+
+impl Client {
+    /// `PATCH /v1/messages/{id}`: edits a message (sender only, within the edit window).
+    pub async fn edit_message(
+        &self,
+        message_id: MessageId,
+        content: &str,
+    ) -> Result<Message, ClientError> {
+        let body = EditMessage {
+            content: content.to_owned(),
+        };
+        self.send(
+            Method::PATCH,
+            &format!("/v1/messages/{message_id}"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `DELETE /v1/messages/{id}?for=everyone|me`.
+    pub async fn delete_message(
+        &self,
+        message_id: MessageId,
+        for_everyone: bool,
+    ) -> Result<(), ClientError> {
+        let scope = if for_everyone { "everyone" } else { "me" };
+        let response = self
+            .raw(
+                Method::DELETE,
+                &format!("/v1/messages/{message_id}?for={scope}"),
+                None,
+            )
+            .await?;
+        if response.status == 204 {
+            Ok(())
+        } else {
+            response.decode::<serde_json::Value>().map(|_| ())
+        }
+    }
+
+    /// `GET /v1/messages/{id}/history`.
+    pub async fn message_history(
+        &self,
+        message_id: MessageId,
+    ) -> Result<MessageHistory, ClientError> {
+        self.send(
+            Method::GET,
+            &format!("/v1/messages/{message_id}/history"),
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// `POST /v1/messages/{id}/reactions`: `created` is false when the reaction existed.
+    pub async fn add_reaction(
+        &self,
+        message_id: MessageId,
+        emoji: &str,
+    ) -> Result<Created<Reactions>, ClientError> {
+        let body = AddReaction {
+            emoji: emoji.to_owned(),
+        };
+        self.send_created(
+            Method::POST,
+            &format!("/v1/messages/{message_id}/reactions"),
+            Some(&body),
+        )
+        .await
+    }
+
+    /// `DELETE /v1/messages/{id}/reactions/{emoji}`.
+    pub async fn remove_reaction(
+        &self,
+        message_id: MessageId,
+        emoji: &str,
+    ) -> Result<(), ClientError> {
+        let path = format!(
+            "/v1/messages/{message_id}/reactions/{}",
+            crate::query::encode(emoji)
+        );
+        let response = self.raw(Method::DELETE, &path, None).await?;
+        if response.status == 204 {
+            Ok(())
+        } else {
+            response.decode::<serde_json::Value>().map(|_| ())
+        }
+    }
+
+    /// `GET /v1/messages/{id}/reactions`.
+    pub async fn reactions(&self, message_id: MessageId) -> Result<Reactions, ClientError> {
+        self.send(
+            Method::GET,
+            &format!("/v1/messages/{message_id}/reactions"),
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// `POST /v1/conversations/{id}/block`.
+    pub async fn block_conversation(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Conversation, ClientError> {
+        self.send(
+            Method::POST,
+            &format!("/v1/conversations/{conversation_id}/block"),
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// `POST /v1/conversations/{id}/unblock`.
+    pub async fn unblock_conversation(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Conversation, ClientError> {
+        self.send(
+            Method::POST,
+            &format!("/v1/conversations/{conversation_id}/unblock"),
+            NO_BODY,
+        )
+        .await
+    }
+}

@@ -1,0 +1,403 @@
+//! Edits, deletes, reactions, blocking and rate limits.
+
+use natter_client::MessageFilter;
+use natter_proto::{event_type, AppRole, EventSeq, MarkRead, SendMessage};
+use natter_server::config::RateConfig;
+use natter_testkit::TestServer;
+
+use crate::helpers::{direct, group, say, status_code};
+
+#[tokio::test]
+async fn the_sender_edits_within_the_window_and_history_keeps_every_version() {
+    let server = TestServer::spawn().await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let g = group(&alice, "g", &[&bob]).await;
+    let message = say(&alice, &g, "frist").await;
+    let edited = alice.edit_message(message.id, "first").await.expect("edit");
+    assert_eq!(edited.content.as_deref(), Some("first"));
+    assert_eq!(edited.edit_count, 1);
+    assert!(edited.edited_at.is_some());
+    let again = alice
+        .edit_message(message.id, "First!")
+        .await
+        .expect("edit again");
+    assert_eq!(again.edit_count, 2);
+    let history = bob.message_history(message.id).await.expect("history");
+    let versions: Vec<_> = history.versions.iter().map(|v| v.content.clone()).collect();
+    assert_eq!(
+        versions,
+        vec![Some("frist".to_owned()), Some("first".to_owned())]
+    );
+    assert_eq!(
+        bob.message(message.id)
+            .await
+            .expect("get")
+            .content
+            .as_deref(),
+        Some("First!")
+    );
+    assert_eq!(
+        bob.conversation(g.id)
+            .await
+            .expect("get")
+            .last_message
+            .map(|p| p.text),
+        Some("First!".into()),
+        "the preview follows"
+    );
+    let events = bob.events(g.id, EventSeq(0), None).await.expect("events");
+    let updated: Vec<_> = events
+        .events
+        .iter()
+        .filter(|e| e.kind == event_type::MESSAGE_UPDATED)
+        .collect();
+    assert_eq!(updated.len(), 2);
+    assert_eq!(updated[1].data["content"], "First!");
+    assert_eq!(
+        status_code(bob.edit_message(message.id, "mine now").await),
+        (403, "not_sender".into())
+    );
+    assert_eq!(
+        status_code(alice.edit_message(message.id, "bad\u{0}").await),
+        (422, "validation_failed".into())
+    );
+    assert_eq!(
+        bob.conversation(g.id).await.expect("get").unread_count,
+        1,
+        "edits do not add unread messages"
+    );
+}
+
+#[tokio::test]
+async fn edits_and_deletes_respect_their_windows() {
+    let server = TestServer::spawn_with(|config| {
+        config.messages.edit_window_secs = 0;
+        config.messages.delete_window_secs = 0;
+    })
+    .await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let g = group(&alice, "g", &[&bob]).await;
+    let message = say(&alice, &g, "too late").await;
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    assert_eq!(
+        status_code(alice.edit_message(message.id, "x").await),
+        (409, "edit_window_expired".into())
+    );
+    assert_eq!(
+        status_code(alice.delete_message(message.id, true).await),
+        (409, "delete_window_expired".into())
+    );
+    alice
+        .delete_message(message.id, false)
+        .await
+        .expect("deleting for oneself has no window");
+    let admin = server.user_with_role("root", AppRole::Admin);
+    admin
+        .delete_message(message.id, true)
+        .await
+        .expect("moderators delete any time");
+    assert!(bob
+        .message(message.id)
+        .await
+        .expect("tombstone")
+        .deleted_at
+        .is_some());
+}
+
+#[tokio::test]
+async fn deleting_for_everyone_leaves_a_tombstone_and_fixes_unread_and_preview() {
+    let server = TestServer::spawn().await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let g = group(&alice, "g", &[&bob]).await;
+    say(&alice, &g, "keep").await;
+    let gone = say(&alice, &g, "secret").await;
+    alice.add_reaction(gone.id, "👍").await.expect("react");
+    assert_eq!(bob.conversation(g.id).await.expect("get").unread_count, 2);
+    assert_eq!(
+        status_code(bob.delete_message(gone.id, true).await),
+        (403, "not_sender".into())
+    );
+    alice.delete_message(gone.id, true).await.expect("delete");
+    alice
+        .delete_message(gone.id, true)
+        .await
+        .expect("deleting again is a no-op");
+    let tombstone = bob.message(gone.id).await.expect("tombstone");
+    assert_eq!(tombstone.content, None);
+    assert!(tombstone.deleted_at.is_some());
+    assert!(
+        tombstone.reactions.is_empty(),
+        "reactions go with the content"
+    );
+    let view = bob.conversation(g.id).await.expect("get");
+    assert_eq!(view.unread_count, 1, "a deleted message is not unread");
+    let preview = view.last_message.expect("preview");
+    assert!(
+        preview.deleted && preview.text.is_empty(),
+        "the preview is a tombstone: {preview:?}"
+    );
+    assert_eq!(bob.unread().await.expect("summary").total, 1);
+    let events = bob.events(g.id, EventSeq(0), None).await.expect("events");
+    let created = events
+        .events
+        .iter()
+        .find(|e| {
+            e.kind == event_type::MESSAGE_CREATED && e.data["id"] == serde_json::json!(gone.id)
+        })
+        .expect("logged");
+    assert!(
+        created.data["content"].is_null(),
+        "the log never returns deleted content"
+    );
+    assert!(events
+        .events
+        .iter()
+        .any(|e| e.kind == event_type::MESSAGE_DELETED));
+    assert_eq!(
+        status_code(alice.edit_message(gone.id, "resurrect").await),
+        (409, "message_deleted".into())
+    );
+    assert_eq!(
+        status_code(bob.add_reaction(gone.id, "👍").await),
+        (409, "message_deleted".into())
+    );
+    let history = bob.message_history(gone.id).await.expect("history");
+    assert!(history.versions.iter().all(|v| v.content.is_none()));
+}
+
+#[tokio::test]
+async fn deleting_for_me_hides_the_message_from_me_only() {
+    let server = TestServer::spawn().await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let g = group(&alice, "g", &[&bob]).await;
+    let first = say(&alice, &g, "one").await;
+    let second = say(&alice, &g, "two").await;
+    assert_eq!(bob.conversation(g.id).await.expect("get").unread_count, 2);
+    bob.delete_message(second.id, false).await.expect("hide");
+    let bobs = bob
+        .list_messages(g.id, &MessageFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(
+        bobs.items.iter().map(|m| m.id).collect::<Vec<_>>(),
+        vec![first.id]
+    );
+    assert_eq!(
+        status_code(bob.message(second.id).await),
+        (404, "message_not_found".into())
+    );
+    assert_eq!(
+        bob.conversation(g.id).await.expect("get").unread_count,
+        1,
+        "a hidden message is not unread"
+    );
+    assert_eq!(bob.unread().await.expect("summary").total, 1);
+    let alices = alice
+        .list_messages(g.id, &MessageFilter::default())
+        .await
+        .expect("list");
+    assert_eq!(alices.items.len(), 2, "the sender still sees it");
+    let read = bob
+        .mark_read(g.id, &MarkRead::default())
+        .await
+        .expect("read");
+    assert_eq!(
+        read.marked_count, 1,
+        "marking read counts only what was unread"
+    );
+}
+
+#[tokio::test]
+async fn reactions_are_validated_unique_aggregated_and_logged() {
+    let server =
+        TestServer::spawn_with(|config| config.messages.max_reactions_per_message = 3).await;
+    let (alice, bob, carol) = (
+        server.user("alice"),
+        server.user("bob"),
+        server.user("carol"),
+    );
+    let g = group(&alice, "g", &[&bob, &carol]).await;
+    let message = say(&alice, &g, "react to me").await;
+    let first = bob.add_reaction(message.id, "👍🏽").await.expect("react");
+    assert!(first.created);
+    let again = bob
+        .add_reaction(message.id, "👍🏽")
+        .await
+        .expect("react again");
+    assert!(!again.created, "one reaction per user and emoji");
+    carol.add_reaction(message.id, "👍🏽").await.expect("carol");
+    carol
+        .add_reaction(message.id, "👨‍👩‍👧")
+        .await
+        .expect("zwj family");
+    alice
+        .add_reaction(message.id, ":party:")
+        .await
+        .expect("shortcode");
+    assert_eq!(
+        status_code(alice.add_reaction(message.id, "🇯🇵").await),
+        (409, "too_many_reactions".into())
+    );
+    carol
+        .add_reaction(message.id, "👨‍👩‍👧")
+        .await
+        .expect("existing emojis still accept users");
+    for bad in ["ok", "👍👍", "", ":NO:", "<b>"] {
+        assert_eq!(
+            status_code(bob.add_reaction(message.id, bad).await).0,
+            422,
+            "{bad:?}"
+        );
+    }
+    let seen_by_bob = bob
+        .list_messages(g.id, &MessageFilter::default())
+        .await
+        .expect("list")
+        .items
+        .remove(0);
+    let thumbs = &seen_by_bob.reactions[0];
+    assert_eq!(
+        (thumbs.emoji.as_str(), thumbs.count, thumbs.me),
+        ("👍🏽", 2, true)
+    );
+    assert_eq!(seen_by_bob.reactions.len(), 3);
+    assert!(!seen_by_bob.reactions[1].me);
+    bob.remove_reaction(message.id, "👍🏽")
+        .await
+        .expect("unreact");
+    bob.remove_reaction(message.id, "👍🏽")
+        .await
+        .expect("unreacting twice is a no-op");
+    let all = alice.reactions(message.id).await.expect("reactions");
+    assert_eq!(all.reactions[0].count, 1);
+    assert_eq!(all.reactions[0].users, vec![carol.id.clone()]);
+    let events = alice.events(g.id, EventSeq(0), None).await.expect("events");
+    let kinds: Vec<_> = events
+        .events
+        .iter()
+        .map(|e| e.kind.as_str())
+        .filter(|k| k.starts_with("reaction."))
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "reaction.added",
+            "reaction.added",
+            "reaction.added",
+            "reaction.added",
+            "reaction.removed"
+        ]
+    );
+    let outsider = server.user("zed");
+    assert_eq!(
+        status_code(outsider.add_reaction(message.id, "👍").await),
+        (404, "message_not_found".into())
+    );
+}
+
+#[tokio::test]
+async fn rate_limits_answer_429_with_retry_after_and_spare_the_server_key() {
+    let server = TestServer::spawn_with(|config| {
+        config.rate_limits.react = RateConfig {
+            count: 5,
+            per_seconds: 60,
+        };
+        config.rate_limits.send_message = RateConfig {
+            count: 3,
+            per_seconds: 60,
+        };
+    })
+    .await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let g = group(&alice, "g", &[&bob]).await;
+    for i in 0..3 {
+        say(&alice, &g, &format!("{i}")).await;
+    }
+    let limited = alice
+        .raw(
+            natter_client::Method::POST,
+            &format!("/v1/conversations/{}/messages", g.id),
+            Some(natter_client::RawBody::json_text(r#"{"content":"4th"}"#)),
+        )
+        .await
+        .expect("response");
+    assert_eq!(limited.status, 429);
+    assert_eq!(
+        limited.problem().map(|p| p.code),
+        Some("rate_limited".into())
+    );
+    let retry: u64 = limited
+        .header("retry-after")
+        .and_then(|v| v.parse().ok())
+        .expect("Retry-After");
+    assert!((1..=20).contains(&retry), "retry after {retry}");
+    bob.send_text(g.id, "bob has his own budget")
+        .await
+        .expect("bob");
+    let system = SendMessage {
+        kind: Some(natter_proto::MessageType::System),
+        content: Some("exempt".into()),
+        ..Default::default()
+    };
+    for _ in 0..5 {
+        server
+            .server()
+            .send_message(g.id, &system)
+            .await
+            .expect("the server key is exempt");
+    }
+    let message = say(&bob, &g, "react").await;
+    for emoji in ["😀", "😃", "😄", "😁", "😆"] {
+        alice
+            .add_reaction(message.id, emoji)
+            .await
+            .expect("within 5 per minute");
+    }
+    assert_eq!(
+        status_code(alice.add_reaction(message.id, "😅").await),
+        (429, "rate_limited".into())
+    );
+}
+
+#[tokio::test]
+async fn either_side_of_a_direct_conversation_blocks_and_unblocks() {
+    let server = TestServer::spawn().await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let d = direct(&alice, &bob).await.value;
+    let message = say(&alice, &d, "hi").await;
+    let blocked = bob.block_conversation(d.id).await.expect("block");
+    assert_eq!(blocked.status, natter_proto::ConversationStatus::Blocked);
+    assert_eq!(
+        status_code(alice.send_text(d.id, "hello?").await),
+        (409, "conversation_blocked".into())
+    );
+    assert_eq!(
+        status_code(alice.edit_message(message.id, "edited").await),
+        (409, "conversation_blocked".into())
+    );
+    assert_eq!(
+        status_code(bob.add_reaction(message.id, "👍").await),
+        (409, "conversation_blocked".into())
+    );
+    let unblocked = alice.unblock_conversation(d.id).await.expect("unblock");
+    assert_eq!(unblocked.status, natter_proto::ConversationStatus::Active);
+    say(&alice, &d, "back").await;
+    let g = group(&alice, "g", &[&bob]).await;
+    assert_eq!(
+        status_code(alice.block_conversation(g.id).await),
+        (403, "insufficient_role".into())
+    );
+    let admin = server.user_with_role("root", AppRole::Admin);
+    admin
+        .block_conversation(g.id)
+        .await
+        .expect("moderators block groups");
+    assert_eq!(
+        status_code(bob.send_text(g.id, "x").await),
+        (409, "conversation_blocked".into())
+    );
+    assert_eq!(
+        status_code(server.user("zed").block_conversation(g.id).await),
+        (404, "conversation_not_found".into())
+    );
+}
