@@ -11,8 +11,6 @@ use std::time::{Duration, Instant};
 use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::Router;
 use futures_util::{SinkExt, StreamExt};
 use natter_app::{Actor, App, AppError, CloseReason, Session};
 use natter_proto::realtime::close_code;
@@ -32,8 +30,8 @@ const COALESCE: usize = 64;
 const CLIENT_FRAMES_PER_SECOND: f64 = 20.0;
 
 /// Routes of the gateway.
-pub fn routes() -> Router<App> {
-    Router::new().route("/v1/realtime", get(upgrade))
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<App> {
+    utoipa_axum::router::OpenApiRouter::new().routes(utoipa_axum::routes!(upgrade))
 }
 
 #[derive(Debug, Deserialize)]
@@ -43,6 +41,11 @@ struct GatewayQuery {
 
 /// `GET /v1/realtime`: authenticates a `?token=` before upgrading; without one the first
 /// frame must be `{"type":"auth","token":…}`.
+#[utoipa::path(get, path = "/v1/realtime", tag = "realtime",
+    params(("token" = Option<String>, Query, description = "A realtime token from POST /v1/realtime/token; without it, send {\"type\":\"auth\",\"token\":…} first")),
+    responses(
+        (status = 101, description = "WebSocket: a `hello` frame, then events as ServerFrame JSON. Client frames: ping, typing.start, typing.stop, ack, read. Close codes 4001 resync, 4401 unauthorized, 4408 auth timeout, 1012 restart. See docs/protocol.md.", body = natter_proto::ServerFrame),
+        (status = 401, body = natter_proto::Problem)))]
 async fn upgrade(
     State(app): State<App>,
     Query(query): Query<GatewayQuery>,

@@ -66,10 +66,10 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         .merge(events::routes())
         .merge(realtime::routes())
         .merge(stream::routes())
+        .merge(crate::ws::routes())
         .split_for_parts();
     let openapi_json: Arc<str> = api.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();
     router
-        .merge(crate::ws::routes())
         .route(
             "/openapi.json",
             get(move || {

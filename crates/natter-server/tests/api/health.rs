@@ -44,6 +44,17 @@ async fn openapi_document_describes_every_route() {
         "/v1/sync",
         "/healthz",
         "/readyz",
+        "/v1/realtime",
+        "/v1/realtime/token",
+        "/v1/events",
+        "/v1/events/stream",
+        "/v1/conversations/{conversation_id}/typing",
+        "/v1/users/{user_id}/presence",
+        "/v1/messages/{message_id}/history",
+        "/v1/messages/{message_id}/reactions",
+        "/v1/messages/{message_id}/reactions/{emoji}",
+        "/v1/conversations/{conversation_id}/block",
+        "/v1/conversations/{conversation_id}/unblock",
     ] {
         assert!(
             paths.contains_key(path),
