@@ -62,4 +62,27 @@ else
   printf '!!! Start PostgreSQL (or set NATTER_TEST_POSTGRES_URL) and rerun to test the PostgreSQL store.\n'
 fi
 
+# Fuzzing (issue #7): the PII masker and the content validator, briefly, when cargo-fuzz
+# and a nightly toolchain are there (.ci/run tries to install cargo-fuzz). A crash fails
+# the run; a missing tool only skips, loudly. NATTER_FUZZ_SECONDS=0 turns it off.
+FUZZ_SECONDS="${NATTER_FUZZ_SECONDS:-25}"
+if [ "$FUZZ_SECONDS" = "0" ]; then
+  printf '\n!!! fuzzing SKIPPED: NATTER_FUZZ_SECONDS=0\n'
+elif cargo fuzz --version >/dev/null 2>&1 && rustup toolchain list 2>/dev/null | grep -q '^nightly'; then
+  for target in mask content; do
+    step "fuzz target $target for ${FUZZ_SECONDS} s (cargo +nightly fuzz run)"
+    log="$(mktemp)"
+    if CARGO_TARGET_DIR="${NATTER_FUZZ_TARGET_DIR:-$HOME/.cache/natter-fuzz-target}" \
+        cargo +nightly fuzz run "$target" -- -max_total_time="$FUZZ_SECONDS" >"$log" 2>&1; then
+      tail -n 1 "$log"
+    else
+      cat "$log"
+      echo "fuzz target $target failed; the input is in fuzz/artifacts/$target/" >&2
+      exit 1
+    fi
+  done
+else
+  printf '\n!!! fuzzing SKIPPED: needs cargo-fuzz (cargo install cargo-fuzz) and a nightly toolchain\n'
+fi
+
 step "all suites passed"

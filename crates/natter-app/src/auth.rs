@@ -298,6 +298,51 @@ impl Authenticator {
         Ok(Actor::user(user_id, role))
     }
 
+    /// Signs an invitation id and its conversation: `inv.<payload>.<signature>`.
+    pub fn sign_invitation(
+        &self,
+        id: uuid::Uuid,
+        conversation_id: natter_proto::ConversationId,
+    ) -> String {
+        let mut bytes = id.as_bytes().to_vec();
+        bytes.extend_from_slice(conversation_id.0.as_bytes());
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes);
+        let key = hmac_sha256(&self.realtime_key, b"natter invitations v1");
+        let signature = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(hmac_sha256(&key, payload.as_bytes()));
+        format!("inv.{payload}.{signature}")
+    }
+
+    /// The invitation id and conversation a token names, if its signature verifies.
+    pub fn verify_invitation(
+        &self,
+        token: &str,
+    ) -> Option<(uuid::Uuid, natter_proto::ConversationId)> {
+        let mut parts = token.split('.');
+        let (Some("inv"), Some(payload), Some(signature), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return None;
+        };
+        let key = hmac_sha256(&self.realtime_key, b"natter invitations v1");
+        let expected = hmac_sha256(&key, payload.as_bytes());
+        let given = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(signature)
+            .ok()?;
+        if !bool::from(expected.as_slice().ct_eq(given.as_slice())) {
+            return None;
+        }
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?;
+        if bytes.len() != 32 {
+            return None;
+        }
+        let id = uuid::Uuid::from_slice(&bytes[..16]).ok()?;
+        let conversation_id = uuid::Uuid::from_slice(&bytes[16..]).ok()?;
+        Some((id, natter_proto::ConversationId(conversation_id)))
+    }
+
     /// Compares against every configured key in constant time (no early exit).
     fn is_api_key(&self, candidate: &str) -> bool {
         let candidate = digest(candidate.as_bytes());

@@ -775,6 +775,14 @@ impl Conversations {
                 other => other.into(),
             })?;
         self.core.committed_latest(conversation_id).await;
+        self.core
+            .audit(
+                actor,
+                natter_proto::audit_action::PARTICIPANT_REMOVE,
+                conversation_id,
+                serde_json::json!({ "user_id": user_id }),
+            )
+            .await;
         Ok(())
     }
 

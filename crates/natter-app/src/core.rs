@@ -14,7 +14,10 @@ pub(crate) struct Core {
     pub(crate) bus: Arc<dyn Bus>,
     pub(crate) limits: Limits,
     pub(crate) limiter: crate::limits::Limiter,
+    pub(crate) metrics: std::sync::Arc<crate::metrics::Metrics>,
     pub(crate) clock: Arc<dyn Clock>,
+    /// PII masking of message content, on send and on edit.
+    pub(crate) pii: crate::pii::PiiRules,
 }
 
 /// How the actor relates to a conversation.
@@ -87,6 +90,26 @@ impl Core {
         }
     }
 
+    /// Writes an admin action to the audit log when `actor` is a moderator (an app admin,
+    /// or the server key acting as itself) and does nothing for anyone else, so services
+    /// call it after any action a moderator may take. The action has committed by then: a
+    /// failed write is logged, not returned, because the action cannot be taken back.
+    pub(crate) async fn audit(
+        &self,
+        actor: &Actor,
+        action: &str,
+        target: impl Into<natter_store::admin::AuditTarget>,
+        details: serde_json::Value,
+    ) {
+        if !actor.is_moderator() {
+            return;
+        }
+        let entry = audit_entry(actor, action, target.into(), details, self.now());
+        if let Err(err) = self.store.insert_audit(entry).await {
+            tracing::error!(action, error = %err, "audit entry not written");
+        }
+    }
+
     /// Now, truncated to the precision the stores keep.
     pub(crate) fn now(&self) -> Timestamp {
         natter_store::truncate_to_micros(self.clock.now())
@@ -140,5 +163,23 @@ impl Core {
                 "only participants of the conversation may do this",
             )),
         }
+    }
+}
+
+/// The audit entry of `actor` doing `action` to `target` at `at`.
+pub(crate) fn audit_entry(
+    actor: &Actor,
+    action: &str,
+    target: natter_store::admin::AuditTarget,
+    details: serde_json::Value,
+    at: Timestamp,
+) -> natter_store::admin::NewAuditEntry {
+    natter_store::admin::NewAuditEntry {
+        at,
+        actor: actor.user_id.clone(),
+        server_key: actor.server,
+        action: action.to_owned(),
+        target,
+        details,
     }
 }

@@ -15,6 +15,8 @@ pub enum Resource {
     User,
     /// A participant of a conversation.
     Participant,
+    /// An invitation (or a token that is not one).
+    Invitation,
 }
 
 impl Resource {
@@ -25,6 +27,7 @@ impl Resource {
             Self::Message => "message_not_found",
             Self::User => "user_not_found",
             Self::Participant => "participant_not_found",
+            Self::Invitation => "invitation_not_found",
         }
     }
 }
@@ -114,6 +117,14 @@ pub enum AppError {
     /// The request conflicts with the current state.
     #[error("{detail}")]
     Conflict {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        detail: String,
+    },
+    /// The thing existed but is no longer usable (an expired or revoked invitation).
+    #[error("{detail}")]
+    Gone {
         /// Stable code.
         code: &'static str,
         /// Explanation.

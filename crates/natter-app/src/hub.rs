@@ -55,11 +55,15 @@ pub(crate) struct SessionShared {
 }
 
 impl SessionShared {
-    fn push(&self, frame: &Frame) {
+    /// Queues a frame; `true` if it was queued.
+    fn push(&self, frame: &Frame) -> bool {
         match self.queue.try_send(frame.clone()) {
-            Ok(()) => {}
-            Err(mpsc::error::TrySendError::Full(_)) => self.mark_lagged(),
-            Err(mpsc::error::TrySendError::Closed(_)) => {}
+            Ok(()) => true,
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.mark_lagged();
+                false
+            }
+            Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
 
@@ -356,8 +360,11 @@ impl Hub {
             recipients.push(these);
         }
         recipients.reverse();
+        let metrics = &self.inner.core.metrics;
+        let now = self.inner.core.now();
         for (event, users) in events.iter().zip(recipients) {
             let frame = frame_of(&crate::events::to_proto(event.clone()));
+            metrics.observe_delivery((now - event.created_at).try_into().unwrap_or_default());
             let membership_change = match event.kind.as_str() {
                 event_type::PARTICIPANT_ADDED => event_user(event).map(|u| (u, true)),
                 event_type::PARTICIPANT_REMOVED => event_user(event).map(|u| (u, false)),
@@ -371,7 +378,9 @@ impl Hub {
                             set.insert(event.conversation_id);
                         }
                     }
-                    session.push(&frame);
+                    if session.push(&frame) {
+                        metrics.events_delivered.fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             if let Some((user, joined)) = membership_change {
@@ -407,7 +416,7 @@ impl Hub {
         if let Ok(sessions) = self.inner.sessions.read() {
             for session in sessions.values().flatten() {
                 if &session.user_id != user_id && session.is_in(conversation_id) {
-                    session.push(&frame);
+                    let _ = session.push(&frame);
                 }
             }
         }
@@ -554,7 +563,7 @@ impl Hub {
                     .map(|set| !set.is_disjoint(&conversations))
                     .unwrap_or(false);
                 if shares {
-                    session.push(&frame);
+                    let _ = session.push(&frame);
                 }
             }
         }

@@ -9,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 pub mod auth;
 pub mod content;
 mod conversations;
@@ -17,14 +18,20 @@ pub mod emoji;
 mod error;
 mod events;
 pub mod hub;
+mod invitations;
 mod lifecycle;
 pub mod limits;
 mod messages;
+pub mod metrics;
+pub mod pii;
 mod realtime;
+mod search;
+mod settings;
 mod users;
 
 use std::sync::Arc;
 
+pub use admin::{Admin, AdminConversationFilter};
 pub use auth::{Actor, Authenticator, JwtKey, TokenIssuer};
 pub use conversations::{Conversations, ListConversations};
 pub use error::{AppError, AuthFailure, Resource, Validation};
@@ -35,6 +42,7 @@ pub use limits::{Action, Rate, RateLimits};
 pub use messages::{Cursor, ListMessages, Messages};
 pub use natter_store::Store;
 pub use realtime::{Poll, Realtime};
+pub use search::{Search, SearchMessages, SearchSettings, TextSetup};
 pub use users::Users;
 
 /// Source of the current time; tests may substitute their own.
@@ -96,13 +104,20 @@ pub struct App {
     pub events: Events,
     /// Typing, presence and the realtime hub of this node.
     pub realtime: Realtime,
+    /// Moderation, audit log and statistics.
+    pub admin: Admin,
+    /// Message search.
+    pub search: Search,
     /// Credential verification.
     pub auth: Arc<Authenticator>,
+    /// Process metrics (`/metrics`).
+    pub metrics: Arc<metrics::Metrics>,
     store: Arc<dyn Store>,
 }
 
 impl App {
-    /// Wires the services over a store and a bus. `node` names this node on the bus.
+    /// Wires the services over a store and a bus. `node` names this node on the bus;
+    /// `text` brings the search index and the PII masking rules.
     /// Call [`Hub::start`] on `app.realtime.hub()` to begin delivering events.
     pub fn new(
         store: Arc<dyn Store>,
@@ -111,14 +126,18 @@ impl App {
         limits: Limits,
         clock: Arc<dyn Clock>,
         node: String,
+        text: TextSetup,
     ) -> Self {
         let queue = limits.session_queue;
+        let metrics = Arc::new(metrics::Metrics::default());
         let core = Arc::new(core::Core {
             store: store.clone(),
             bus: bus.clone(),
-            limiter: limits::Limiter::new(limits.rates.clone()),
+            limiter: limits::Limiter::new(limits.rates.clone(), metrics.clone()),
+            metrics: metrics.clone(),
             limits,
             clock,
+            pii: text.pii,
         });
         let hub = Hub::new(core.clone(), bus, node, queue);
         Self {
@@ -126,12 +145,15 @@ impl App {
             conversations: Conversations { core: core.clone() },
             messages: Messages { core: core.clone() },
             events: Events { core: core.clone() },
+            search: Search::new(core.clone(), text.search_store, text.search),
+            admin: Admin { core: core.clone() },
             realtime: Realtime {
                 core,
                 hub,
                 polls: Arc::default(),
             },
             auth: Arc::new(auth),
+            metrics,
             store,
         }
     }

@@ -11,7 +11,8 @@ use std::collections::HashMap;
 
 use natter_proto::{
     AppRole, Conversation, ConversationId, ConversationStatus, ConversationType, EditMessage,
-    Message, MessageHistory, MessageId, MessageVersion, ReactionSummary, Reactions, UserId,
+    Message, MessageHistory, MessageId, MessageSeq, MessageVersion, Page, ReactionSummary,
+    Reactions, UserId,
 };
 use natter_store::{ConversationPatch, MessageEdit, MessageRecord, ReactionRecord, StoreError};
 
@@ -165,13 +166,25 @@ impl Messages {
         self.view_one(&updated, actor).await
     }
 
-    /// PII masking of edited content, as on send (see `pii.rs` when present).
+    /// PII masking of edited content, exactly as on send (`pii.rs`).
     async fn mask_for_edit(
         &self,
-        _conversation_id: ConversationId,
+        conversation_id: ConversationId,
         content: String,
     ) -> Result<(String, bool), AppError> {
-        Ok((content, false))
+        let trusted = self
+            .core
+            .store
+            .find_conversation(conversation_id)
+            .await?
+            .is_some_and(|conversation| conversation.trusted);
+        let masked = crate::pii::mask(
+            &content,
+            &self.core.pii,
+            trusted,
+            self.core.limits.max_message_chars,
+        );
+        Ok((masked.text, masked.masked))
     }
 
     /// `GET /v1/messages/{id}/history`: the earlier versions, oldest first.
@@ -249,6 +262,18 @@ impl Messages {
                     Ok((deleted, event_seq)) => {
                         self.core
                             .committed(deleted.conversation_id, event_seq)
+                            .await;
+                        let details = serde_json::json!({
+                            "conversation_id": deleted.conversation_id,
+                            "sender_id": deleted.sender_id,
+                        });
+                        self.core
+                            .audit(
+                                actor,
+                                natter_proto::audit_action::MESSAGE_DELETE,
+                                message_id,
+                                details,
+                            )
                             .await;
                         Ok(())
                     }
@@ -394,6 +419,133 @@ impl Messages {
         for message in messages.iter_mut() {
             message.reactions = summaries.remove(&message.id).unwrap_or_default();
         }
+        let roots: Vec<MessageSeq> = messages
+            .iter()
+            .filter(|m| m.thread.is_some())
+            .map(|m| m.seq)
+            .collect();
+        if let Some(first) = messages.first() {
+            let followers = self
+                .core
+                .store
+                .list_thread_followers(first.conversation_id, &roots)
+                .await?;
+            for message in messages.iter_mut() {
+                if let Some(thread) = message.thread.as_mut() {
+                    thread.participants = followers
+                        .iter()
+                        .filter(|(root, _)| *root == message.seq)
+                        .map(|(_, user)| user.clone())
+                        .take(USERS_PER_REACTION)
+                        .collect();
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// `GET /v1/messages/{id}/thread`: the replies to a thread root, oldest first by
+    /// default, cursor-paginated like the timeline.
+    pub async fn thread(
+        &self,
+        actor: &Actor,
+        root_id: MessageId,
+        query: crate::ListMessages,
+    ) -> Result<Page<Message>, AppError> {
+        let (root, _, _) = self.message_access(actor, root_id).await?;
+        if root.thread_root_seq.is_some() {
+            return Err(AppError::invalid(
+                "message_id",
+                "not_a_thread_root",
+                "this message is itself a thread reply",
+            ));
+        }
+        let mut validation = Validation::new();
+        let limit = crate::conversations::page_limit(&mut validation, query.limit);
+        validation.finish()?;
+        let seq_of = |cursor: Option<crate::Cursor>| match cursor {
+            Some(crate::Cursor::Seq(seq)) => Ok(Some(seq)),
+            Some(crate::Cursor::Message(_)) => Err(AppError::invalid(
+                "cursor",
+                "invalid_cursor",
+                "thread pages take seq cursors",
+            )),
+            None => Ok(None),
+        };
+        let (before, after) = (seq_of(query.before)?, seq_of(query.after)?);
+        let ascending = query.ascending.unwrap_or(before.is_none());
+        let order = if ascending {
+            natter_store::Order::Ascending
+        } else {
+            natter_store::Order::Descending
+        };
+        let mut rows = self
+            .core
+            .store
+            .list_messages(
+                root.conversation_id,
+                natter_store::MessageQuery {
+                    thread: Some(root.seq),
+                    viewer: actor.user_id.clone(),
+                    before,
+                    after,
+                    limit,
+                    order,
+                },
+            )
+            .await?;
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last().map(|m| m.seq.0.to_string())
+        } else {
+            None
+        };
+        let participants = self
+            .core
+            .store
+            .list_participants(root.conversation_id)
+            .await?;
+        let mut items: Vec<Message> = rows
+            .iter()
+            .map(|m| crate::messages::view(m, actor.user_id.as_ref(), &participants))
+            .collect();
+        self.with_reactions(&mut items, actor.user_id.as_ref())
+            .await?;
+        Ok(Page { items, next })
+    }
+
+    /// `POST|DELETE /v1/messages/{id}/thread/follow`: follow a thread (replying follows
+    /// it too) or stop following.
+    pub async fn follow_thread(
+        &self,
+        actor: &Actor,
+        root_id: MessageId,
+        follow: bool,
+    ) -> Result<(), AppError> {
+        let (root, access, _) = self.message_access(actor, root_id).await?;
+        let Some(me) = access.participant() else {
+            return Err(AppError::forbidden(
+                "not_participant",
+                "only participants follow threads",
+            ));
+        };
+        if root.thread_root_seq.is_some() {
+            return Err(AppError::invalid(
+                "message_id",
+                "not_a_thread_root",
+                "this message is itself a thread reply",
+            ));
+        }
+        self.core
+            .store
+            .set_thread_follow(
+                root.conversation_id,
+                root.seq,
+                &me.user_id,
+                follow,
+                self.core.now(),
+            )
+            .await?;
         Ok(())
     }
 }
@@ -440,6 +592,14 @@ impl Conversations {
                 .await?;
             self.core
                 .committed(conversation_id, updated.last_event_seq)
+                .await;
+            let action = if blocked {
+                natter_proto::audit_action::CONVERSATION_BLOCK
+            } else {
+                natter_proto::audit_action::CONVERSATION_UNBLOCK
+            };
+            self.core
+                .audit(actor, action, conversation_id, serde_json::json!({}))
                 .await;
             updated
         };

@@ -83,13 +83,18 @@ const PRUNE_AT: usize = 100_000;
 /// The limiter shared by the services.
 pub(crate) struct Limiter {
     limits: RateLimits,
+    metrics: std::sync::Arc<crate::metrics::Metrics>,
     buckets: Mutex<HashMap<(UserId, Action), Bucket>>,
 }
 
 impl Limiter {
-    pub(crate) fn new(limits: RateLimits) -> Self {
+    pub(crate) fn new(
+        limits: RateLimits,
+        metrics: std::sync::Arc<crate::metrics::Metrics>,
+    ) -> Self {
         Self {
             limits,
+            metrics,
             buckets: Mutex::new(HashMap::new()),
         }
     }
@@ -128,6 +133,9 @@ impl Limiter {
             Ok(())
         } else {
             let wait = (1.0 - bucket.tokens) * per_token;
+            self.metrics
+                .rate_limited
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             Err(AppError::RateLimited {
                 retry_after_secs: wait.ceil().max(1.0) as u64,
             })
@@ -148,9 +156,12 @@ mod tests {
 
     #[test]
     fn a_burst_up_to_the_count_passes_then_the_next_waits() {
-        let limiter = Limiter::new(RateLimits {
-            rates: HashMap::from([(Action::React, Rate::per_seconds(5, 60))]),
-        });
+        let limiter = Limiter::new(
+            RateLimits {
+                rates: HashMap::from([(Action::React, Rate::per_seconds(5, 60))]),
+            },
+            Default::default(),
+        );
         for _ in 0..5 {
             assert!(limiter.check(&user(), Action::React).is_ok());
         }

@@ -170,6 +170,19 @@ impl Messages {
             ));
         }
         let mut validation = Validation::new();
+        let mut thread_root = None;
+        if let Some(root_id) = request.thread_root_id {
+            match self.core.store.find_message(root_id).await? {
+                Some(root) if root.conversation_id == conversation_id && root.thread_root_seq.is_none() => {
+                    thread_root = Some((root.id, root.seq));
+                }
+                _ => validation.add(
+                    "thread_root_id",
+                    "invalid_thread_root",
+                    "the thread root must be a message of this conversation that is not itself a thread reply",
+                ),
+            }
+        }
         if let Some(reply_to_id) = request.reply_to_id {
             let original = self.core.store.find_message(reply_to_id).await?;
             if original.is_none_or(|m| m.conversation_id != conversation_id) {
@@ -193,6 +206,16 @@ impl Messages {
             }
         }
         validation.finish()?;
+        // PII masking (pii.rs); the host app's own system messages (no sender) are exempt.
+        let (content, pii_masked) = match &sender {
+            Some(_) => crate::pii::mask_content(
+                content,
+                &self.core.pii,
+                conversation.trusted,
+                self.core.limits.max_message_chars,
+            ),
+            None => (content, false),
+        };
         let outcome = self
             .core
             .store
@@ -205,7 +228,8 @@ impl Messages {
                 client_message_id,
                 reply_to_id: request.reply_to_id,
                 mentions,
-                pii_masked: false,
+                pii_masked,
+                thread_root,
                 now: self.core.now(),
             })
             .await
@@ -214,6 +238,10 @@ impl Messages {
                 other => other.into(),
             })?;
         if let Some(event_seq) = outcome.event_seq {
+            self.core
+                .metrics
+                .messages_sent
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             self.core.committed(conversation_id, event_seq).await;
         }
         if outcome.duplicate {
@@ -260,6 +288,7 @@ impl Messages {
             content: Some(request.content),
             client_message_id: request.client_message_id,
             reply_to_id: None,
+            thread_root_id: None,
             mentions: Vec::new(),
         };
         let (message, _) = self.send(actor, conversation.id, send).await?;
@@ -349,6 +378,7 @@ impl Messages {
             .list_messages(
                 conversation_id,
                 MessageQuery {
+                    thread: None,
                     viewer: actor.user_id.clone(),
                     before,
                     after,

@@ -137,15 +137,30 @@ impl Users {
     /// The caller's unread totals.
     pub async fn unread(&self, actor: &Actor) -> Result<UnreadSummary, AppError> {
         let user_id = actor.require_user()?;
-        let counts = self.core.store.list_unread_counts(user_id).await?;
+        let details = self
+            .core
+            .store
+            .list_unread_details(user_id, self.core.now())
+            .await?;
+        let notify = |d: &natter_store::UnreadDetail| match d.notification_level {
+            _ if d.muted => 0,
+            natter_proto::NotificationLevel::All => d.unread,
+            natter_proto::NotificationLevel::Mentions => d.mentions,
+            natter_proto::NotificationLevel::None => 0,
+        };
+        let with_unread: Vec<&natter_store::UnreadDetail> =
+            details.iter().filter(|d| d.unread > 0).collect();
         Ok(UnreadSummary {
-            total: counts.iter().map(|(_, count)| count).sum(),
-            conversations_with_unread: counts.len() as u64,
-            conversations: counts
-                .into_iter()
-                .map(|(conversation_id, unread_count)| ConversationUnread {
-                    conversation_id,
-                    unread_count,
+            total: with_unread.iter().map(|d| d.unread).sum(),
+            conversations_with_unread: with_unread.len() as u64,
+            mentions_total: details.iter().map(|d| d.mentions).sum(),
+            notify_total: details.iter().map(notify).sum(),
+            conversations: with_unread
+                .iter()
+                .map(|d| ConversationUnread {
+                    conversation_id: d.conversation_id,
+                    unread_count: d.unread,
+                    unread_mentions: d.mentions,
                 })
                 .collect(),
         })

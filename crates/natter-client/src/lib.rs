@@ -10,25 +10,30 @@
 //! detects gaps, reconnects with backoff and catches up from the event log). Where to look
 //! next: `natter-server/src/http/` for the routes and `docs/protocol.md` for the gateway.
 
+mod admin;
 mod conversations;
 mod error;
 mod events;
+mod invitations;
 mod lifecycle;
 mod messages;
 mod query;
 mod raw;
 pub mod realtime;
+mod search;
 mod users;
 
 use natter_proto::Health;
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
+pub use admin::AdminConversationFilter;
 pub use conversations::ConversationFilter;
 pub use error::ClientError;
 pub use messages::{MessageFilter, SortOrder};
 pub use raw::{RawBody, RawResponse};
 pub use reqwest::Method;
+pub use search::SearchFilter;
 
 /// Header a server key uses to act as one user.
 const ACTING_AS_HEADER: &str = "X-Natter-User";

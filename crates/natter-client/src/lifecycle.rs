@@ -104,6 +104,38 @@ impl Client {
         .await
     }
 
+    /// `GET /v1/messages/{id}/thread`: replies to a thread root.
+    pub async fn thread(
+        &self,
+        root_id: MessageId,
+        filter: &crate::MessageFilter,
+    ) -> Result<natter_proto::Page<Message>, ClientError> {
+        let query = filter.to_query_string();
+        self.send(
+            Method::GET,
+            &format!("/v1/messages/{root_id}/thread{query}"),
+            NO_BODY,
+        )
+        .await
+    }
+
+    /// `POST|DELETE /v1/messages/{id}/thread/follow`.
+    pub async fn follow_thread(&self, root_id: MessageId, follow: bool) -> Result<(), ClientError> {
+        let method = if follow { Method::POST } else { Method::DELETE };
+        let response = self
+            .raw(
+                method,
+                &format!("/v1/messages/{root_id}/thread/follow"),
+                None,
+            )
+            .await?;
+        if response.status == 204 {
+            Ok(())
+        } else {
+            response.decode::<serde_json::Value>().map(|_| ())
+        }
+    }
+
     /// `POST /v1/conversations/{id}/block`.
     pub async fn block_conversation(
         &self,

@@ -352,4 +352,94 @@ pub struct ConversationUnread {
     pub conversation_id: ConversationId,
     /// Messages from others after the read marker, not deleted.
     pub unread_count: u64,
+    /// Of those, the ones that mention the caller.
+    #[serde(default)]
+    pub unread_mentions: u64,
+}
+
+/// Body of `POST /v1/conversations/{id}/invitations`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct CreateInvitation {
+    /// Seconds until it expires: 60 to 30 days (default 7 days).
+    #[serde(default)]
+    pub expires_in_secs: Option<u64>,
+    /// How many users may accept it (1–10 000); unlimited when absent.
+    #[serde(default)]
+    pub max_uses: Option<u32>,
+}
+
+/// An invitation link to a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Invitation {
+    /// Id (for revoking).
+    pub id: String,
+    /// The conversation it admits to.
+    pub conversation_id: ConversationId,
+    /// The signed token: `POST /v1/invitations/{token}/accept`.
+    pub token: String,
+    /// Who created it.
+    pub created_by: Option<UserId>,
+    /// Created.
+    #[serde(with = "time::serde::rfc3339")]
+    pub created_at: time::OffsetDateTime,
+    /// Expiry.
+    #[serde(with = "time::serde::rfc3339")]
+    pub expires_at: time::OffsetDateTime,
+    /// Most accepts, if limited.
+    pub max_uses: Option<u32>,
+    /// Accepts so far.
+    pub uses: u32,
+    /// Revoked.
+    pub revoked: bool,
+}
+
+/// A conversation's settings: a free-form JSON object (at most 4 KiB) with a version.
+/// Known keys: `color` (`#rrggbb`), `notification_level` (default for new members:
+/// `all`, `mentions`, `none`); anything else is the host app's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ConversationSettings {
+    /// The settings object.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub settings: serde_json::Value,
+    /// 0 before the first change, then +1 per change.
+    pub version: u64,
+    /// Last change.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub updated_at: Option<time::OffsetDateTime>,
+    /// Who changed it last.
+    pub updated_by: Option<UserId>,
+}
+
+/// Body of `PATCH /v1/conversations/{id}/settings`: top-level keys to set (`null`
+/// removes a key), and the version the change is based on (or send `If-Match`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+#[serde(deny_unknown_fields)]
+pub struct UpdateSettings {
+    /// Keys to set or (with `null`) remove.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub settings: serde_json::Value,
+    /// The version this change is based on: 409 `version_conflict` if it is not current.
+    #[serde(default)]
+    pub version: Option<u64>,
+}
+
+/// One entry of `GET /v1/conversations/{id}/settings/history`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SettingsChange {
+    /// The version this change produced.
+    pub version: u64,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub changed_at: time::OffsetDateTime,
+    /// Who (absent for the server key).
+    pub changed_by: Option<UserId>,
+    /// `{key: {"from", "to"}}` for every key that changed.
+    #[cfg_attr(feature = "openapi", schema(value_type = Object))]
+    pub changes: serde_json::Value,
 }

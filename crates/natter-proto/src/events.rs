@@ -15,6 +15,8 @@ pub mod event_type {
     pub const MESSAGE_DELETED: &str = "message.deleted";
     /// `data`: `{message_id, user_id, emoji}`.
     pub const REACTION_ADDED: &str = "reaction.added";
+    /// `data`: the thread's root message with its summary.
+    pub const THREAD_UPDATED: &str = "thread.updated";
     /// `data`: `{message_id, user_id, emoji}`.
     pub const REACTION_REMOVED: &str = "reaction.removed";
     /// `data`: the conversation (with participants).

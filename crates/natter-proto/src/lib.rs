@@ -6,14 +6,17 @@
 //! also derives its OpenAPI schema (only the server turns it on).
 //! Where to look next: `natter-app` for the rules behind these shapes.
 
+pub mod admin;
 pub mod conversations;
 pub mod events;
 pub mod ids;
 pub mod messages;
 pub mod problem;
 pub mod realtime;
+pub mod search;
 pub mod users;
 
+pub use admin::*;
 pub use conversations::*;
 pub use events::*;
 pub use ids::*;
@@ -22,6 +25,7 @@ pub use problem::*;
 pub use realtime::{
     ClientFrame, Hello, RealtimeToken, ServerFrame, SetTyping, TypingState, UserPresence,
 };
+pub use search::*;
 pub use users::*;
 
 use serde::{Deserialize, Serialize};

@@ -52,6 +52,10 @@ pub struct SendMessage {
     /// Quote-reply to a message of the same conversation.
     #[serde(default)]
     pub reply_to_id: Option<MessageId>,
+    /// Reply in the thread of this root message (same conversation; threads are one
+    /// level deep, so the root is not itself a reply).
+    #[serde(default)]
+    pub thread_root_id: Option<MessageId>,
     /// Users mentioned; each must be a participant (at most 50).
     #[serde(default)]
     pub mentions: Vec<UserId>,
@@ -129,6 +133,25 @@ pub struct Message {
     /// Reactions, aggregated per emoji (in order of first use).
     #[serde(default)]
     pub reactions: Vec<ReactionSummary>,
+    /// The thread root this message replies in.
+    #[serde(default)]
+    pub thread_root_id: Option<MessageId>,
+    /// For a thread root with replies: the summary.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub thread: Option<ThreadSummary>,
+}
+
+/// The summary a thread root carries.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct ThreadSummary {
+    /// Replies so far (deleted ones included).
+    pub reply_count: u64,
+    /// Time of the last reply.
+    #[serde(with = "time::serde::rfc3339::option")]
+    pub last_reply_at: Option<time::OffsetDateTime>,
+    /// Users who replied or follow the thread (the first 10).
+    pub participants: Vec<UserId>,
 }
 
 /// One emoji's reactions on a message.

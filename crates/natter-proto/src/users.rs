@@ -89,4 +89,12 @@ pub struct UnreadSummary {
     pub conversations_with_unread: u64,
     /// Per conversation, only those with unread messages.
     pub conversations: Vec<crate::ConversationUnread>,
+    /// Unread messages that mention the caller, over all conversations.
+    #[serde(default)]
+    pub mentions_total: u64,
+    /// What should drive a badge or a notification: per conversation its unread count
+    /// (level `all`), its unread mentions (level `mentions`) or nothing (level `none`, or
+    /// muted), summed.
+    #[serde(default)]
+    pub notify_total: u64,
 }

@@ -45,6 +45,10 @@ pub struct Config {
     pub messages: MessagesConfig,
     /// Rate limits per user and action (`{ count, per_seconds }`; count 0 disables).
     pub rate_limits: RateLimitsConfig,
+    /// Full-text search of messages.
+    pub search: SearchConfig,
+    /// PII masking of message content.
+    pub pii: PiiConfig,
 }
 
 /// The `[messages]` section.
@@ -158,6 +162,75 @@ impl RateLimitsConfig {
             upload: off,
             invite: off,
         }
+    }
+}
+
+/// The `[search]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SearchConfig {
+    /// Most matching messages one search ranks (the newest ones); `total` never exceeds
+    /// it. Bounds the work of a query that matches a large part of a user's history.
+    pub max_matches: u32,
+    /// Characters of content in a result's snippet (20–1000).
+    pub snippet_chars: usize,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        let defaults = natter_app::SearchSettings::default();
+        Self {
+            max_matches: defaults.max_matches,
+            snippet_chars: defaults.snippet_chars,
+        }
+    }
+}
+
+impl SearchConfig {
+    /// The settings as the search service takes them.
+    pub fn to_settings(&self) -> natter_app::SearchSettings {
+        natter_app::SearchSettings {
+            max_matches: self.max_matches,
+            snippet_chars: self.snippet_chars,
+        }
+    }
+}
+
+/// The `[pii]` section.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PiiConfig {
+    /// `off`, `untrusted` (mask in conversations the server API has not marked
+    /// `trusted`) or `always` (mask in every conversation).
+    pub policy: PiiPolicyConfig,
+    /// Hosts whose links (and emails) are never masked, e.g. the host app's own
+    /// domain; subdomains included.
+    pub allowed_domains: Vec<String>,
+}
+
+/// When PII is masked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum PiiPolicyConfig {
+    /// Never.
+    Off,
+    /// In conversations not marked trusted.
+    #[default]
+    Untrusted,
+    /// Always, trusted or not.
+    Always,
+}
+
+impl PiiConfig {
+    /// The rules as the services take them.
+    pub fn to_rules(&self) -> natter_app::pii::PiiRules {
+        use natter_app::pii::{PiiPolicy, PiiRules};
+        let policy = match self.policy {
+            PiiPolicyConfig::Off => PiiPolicy::Off,
+            PiiPolicyConfig::Untrusted => PiiPolicy::Untrusted,
+            PiiPolicyConfig::Always => PiiPolicy::Always,
+        };
+        PiiRules::new(policy, self.allowed_domains.iter().cloned())
     }
 }
 
@@ -275,6 +348,8 @@ impl Default for Config {
             limits: LimitsConfig::default(),
             messages: MessagesConfig::default(),
             rate_limits: RateLimitsConfig::default(),
+            search: SearchConfig::default(),
+            pii: PiiConfig::default(),
         }
     }
 }
@@ -391,6 +466,23 @@ impl Config {
             if !bus.is_empty() && !bus.starts_with("nats://") {
                 problems.push(format!(
                     "bus {bus:?}: use nats://host:port, or leave it empty for in-process"
+                ));
+            }
+        }
+        if self.search.max_matches == 0 {
+            problems.push("search.max_matches must be at least 1".to_owned());
+        }
+        if !(20..=1000).contains(&self.search.snippet_chars) {
+            problems.push("search.snippet_chars must be between 20 and 1000".to_owned());
+        }
+        for domain in &self.pii.allowed_domains {
+            let valid = domain.trim_start_matches('.').split('.').count() >= 2
+                && domain
+                    .chars()
+                    .all(|c| c.is_alphanumeric() || matches!(c, '.' | '-'));
+            if !valid {
+                problems.push(format!(
+                    "pii.allowed_domains: {domain:?} is not a host name like example.com"
                 ));
             }
         }

@@ -4,8 +4,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use natter_app::{App, Authenticator, JwtKey, Limits, Store, SystemClock};
+use natter_app::{App, Authenticator, JwtKey, Limits, Store, SystemClock, TextSetup};
 use natter_bus::{Bus, LocalBus, NatsBus};
+use natter_store::SearchStore;
 use natter_store_postgres::{PostgresOptions, PostgresStore};
 use natter_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 use secrecy::ExposeSecret;
@@ -14,6 +15,14 @@ use crate::config::{Config, SqliteDurability, StoreChoice};
 
 /// Opens the configured store (applying migrations unless disabled).
 pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
+    Ok(open_stores(config).await?.0)
+}
+
+/// Opens the configured store and returns it twice: as the [`Store`] and as the
+/// [`SearchStore`] over the same database.
+pub async fn open_stores(
+    config: &Config,
+) -> anyhow::Result<(Arc<dyn Store>, Arc<dyn SearchStore>)> {
     Ok(match config.store_choice() {
         StoreChoice::Sqlite(path) => {
             let mut options = SqliteOptions::new(&path);
@@ -27,18 +36,17 @@ pub async fn open_store(config: &Config) -> anyhow::Result<Arc<dyn Store>> {
                 .await
                 .context("opening the SQLite store")?
                 .with_context(|| format!("opening SQLite database {}", path.display()))?;
-            Arc::new(store)
+            (Arc::new(store.clone()), Arc::new(store))
         }
         StoreChoice::Postgres(url) => {
             let mut options = PostgresOptions::new(url);
             options.max_connections = config.postgres.max_connections;
             options.acquire_timeout = Duration::from_secs(config.postgres.acquire_timeout_secs);
             options.migrate = config.migrate_on_start;
-            Arc::new(
-                PostgresStore::connect(options)
-                    .await
-                    .context("connecting to PostgreSQL")?,
-            )
+            let store = PostgresStore::connect(options)
+                .await
+                .context("connecting to PostgreSQL")?;
+            (Arc::new(store.clone()), Arc::new(store))
         }
     })
 }
@@ -102,7 +110,7 @@ pub fn node_id() -> String {
 /// Builds the application over the configured store and bus.
 pub async fn build_app(config: &Config) -> anyhow::Result<App> {
     config.validate()?;
-    let store = open_store(config).await?;
+    let (store, search_store) = open_stores(config).await?;
     let node = node_id();
     let bus = open_bus(config, &node).await?;
     let limits = Limits {
@@ -120,5 +128,10 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         limits,
         Arc::new(SystemClock),
         node,
+        TextSetup {
+            search_store,
+            search: config.search.to_settings(),
+            pii: config.pii.to_rules(),
+        },
     ))
 }

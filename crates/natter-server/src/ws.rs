@@ -175,7 +175,28 @@ impl Bucket {
     }
 }
 
+/// Counts an open connection for `/metrics` while it lives.
+struct OpenConnection(std::sync::Arc<natter_app::metrics::Metrics>);
+
+impl OpenConnection {
+    fn new(metrics: std::sync::Arc<natter_app::metrics::Metrics>) -> Self {
+        metrics
+            .connections
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        Self(metrics)
+    }
+}
+
+impl Drop for OpenConnection {
+    fn drop(&mut self) {
+        self.0
+            .connections
+            .fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 async fn serve_session(app: App, socket: WebSocket, mut session: Session) {
+    let _open = OpenConnection::new(app.metrics.clone());
     let (mut sink, mut stream) = socket.split();
     let mut heartbeat =
         tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT, HEARTBEAT);
@@ -189,7 +210,10 @@ async fn serve_session(app: App, socket: WebSocket, mut session: Session) {
         tokio::select! {
             reason = close_signal.closed() => {
                 let (code, why) = match reason {
-                    CloseReason::Resync => (close_code::RESYNC, "resync"),
+                    CloseReason::Resync => {
+                        app.metrics.slow_consumers.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                        (close_code::RESYNC, "resync")
+                    }
                     CloseReason::Shutdown => (close_code::SERVICE_RESTART, "server restarting: reconnect"),
                 };
                 let _ = tokio::time::timeout(WRITE_TIMEOUT, sink.send(close(code, why))).await;

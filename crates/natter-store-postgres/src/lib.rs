@@ -21,9 +21,11 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod error;
 mod queries;
 mod rows;
+mod search;
 
 use std::time::Duration;
 

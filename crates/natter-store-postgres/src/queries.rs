@@ -16,11 +16,12 @@ use natter_proto::{
 };
 use natter_store::payload::{self, EventDraft};
 use natter_store::{
-    preview_text, to_micros, AppendOutcome, ConversationListItem, ConversationPatch,
+    preview_text, to_micros, AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch,
     ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
-    MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant, Order,
-    ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets, RemovalReason, SettingsPatch,
-    Store, StoreError, SyncRecord, UserRecord, UserUpsert,
+    InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
+    NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets,
+    RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord, Store,
+    StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
@@ -99,7 +100,7 @@ async fn ensure_users<'a>(
 
 /// Takes the conversation's next event seq (locking its row until commit); `None` when
 /// the conversation does not exist.
-async fn next_event_seq(
+pub(crate) async fn next_event_seq(
     conn: &mut PgConnection,
     conversation_id: ConversationId,
     now: Timestamp,
@@ -116,7 +117,7 @@ async fn next_event_seq(
 }
 
 /// Writes an event row with a seq from [`next_event_seq`].
-async fn insert_event(
+pub(crate) async fn insert_event(
     conn: &mut PgConnection,
     conversation_id: ConversationId,
     seq: i64,
@@ -385,6 +386,129 @@ async fn lock_message(conn: &mut PgConnection, message_id: MessageId) -> Result<
     .map(|row| rows::required_message(&row))
     .transpose()?
     .ok_or(StoreError::NotFound)
+}
+
+/// Adds one participant (or re-activates a left one) with `participant.added`; `None`
+/// when the user is an active participant already. The caller holds the conversation's
+/// row lock and has ensured the user record. Shared by `add_participants` and
+/// `accept_invitation`.
+async fn add_participant_in(
+    conn: &mut PgConnection,
+    conversation: &ConversationRecord,
+    new: &NewParticipant,
+    now: Timestamp,
+) -> Result<Option<(ParticipantRecord, EventSeq)>> {
+    let existing = select_participant(&mut *conn, conversation.id, &new.user_id).await?;
+    if existing.as_ref().is_some_and(ParticipantRecord::is_active) {
+        return Ok(None);
+    }
+    let row = sqlx::query(&format!(
+        "INSERT INTO participants AS p (conversation_id, user_id, role, joined_at, \
+           last_read_seq, last_delivered_seq) VALUES ($1, $2, $3, $4, $5, $5) \
+         ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = $3, \
+           joined_at = $4, left_at = NULL, \
+           last_read_seq = GREATEST(p.last_read_seq, $5), \
+           last_delivered_seq = GREATEST(p.last_delivered_seq, $5) \
+         RETURNING {PARTICIPANT_COLUMNS}"
+    ))
+    .bind(conversation.id.0)
+    .bind(new.user_id.as_str())
+    .bind(new.role.as_str())
+    .bind(to_micros(now))
+    .bind(seq_param(conversation.last_message_seq.0))
+    .fetch_one(&mut *conn)
+    .await
+    .map_err(store_error)?;
+    let participant = rows::participant(&row, 0)?;
+    sqlx::query("UPDATE conversations SET participant_count = participant_count + 1 WHERE id = $1")
+        .bind(conversation.id.0)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
+    let event_seq = append_event(
+        conn,
+        conversation.id,
+        payload::participant_added(&participant),
+        now,
+    )
+    .await?;
+    Ok(Some((participant, event_seq)))
+}
+
+const INVITATION_COLUMNS: &str =
+    "id, conversation_id, created_by, created_at, expires_at, max_uses, uses, revoked_at";
+
+type InvitationRow = (
+    Uuid,
+    Uuid,
+    Option<String>,
+    i64,
+    i64,
+    Option<i32>,
+    i32,
+    Option<i64>,
+);
+
+fn invitation(row: InvitationRow) -> InvitationRecord {
+    let (id, conversation_id, created_by, created_at, expires_at, max_uses, uses, revoked_at) = row;
+    InvitationRecord {
+        id,
+        conversation_id: ConversationId(conversation_id),
+        created_by: created_by.and_then(|raw| UserId::parse(&raw).ok()),
+        created_at: natter_store::from_micros(created_at),
+        expires_at: natter_store::from_micros(expires_at),
+        max_uses: max_uses.map(|n| n.max(0) as u32),
+        uses: uses.max(0) as u32,
+        revoked_at: revoked_at.map(natter_store::from_micros),
+    }
+}
+
+async fn select_settings<'c>(
+    executor: impl PgExecutor<'c>,
+    conversation_id: ConversationId,
+) -> Result<SettingsRecord> {
+    let row: Option<(String, i64, i64, Option<String>)> = sqlx::query_as(
+        "SELECT settings, version, updated_at, updated_by FROM conversation_settings WHERE conversation_id = $1",
+    )
+    .bind(conversation_id.0)
+    .fetch_optional(executor)
+    .await
+    .map_err(store_error)?;
+    Ok(match row {
+        Some((settings, version, updated_at, updated_by)) => SettingsRecord {
+            settings: serde_json::from_str(&settings).unwrap_or_else(|_| serde_json::json!({})),
+            version: version as u64,
+            updated_at: Some(natter_store::from_micros(updated_at)),
+            updated_by: updated_by.and_then(|raw| UserId::parse(&raw).ok()),
+        },
+        None => SettingsRecord {
+            settings: serde_json::json!({}),
+            version: 0,
+            updated_at: None,
+            updated_by: None,
+        },
+    })
+}
+
+async fn follow_thread(
+    conn: &mut PgConnection,
+    conversation_id: ConversationId,
+    root_seq: MessageSeq,
+    user_id: &UserId,
+    now: i64,
+) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO thread_followers (conversation_id, root_seq, user_id, since) VALUES ($1, $2, $3, $4) \
+         ON CONFLICT (conversation_id, root_seq, user_id) DO NOTHING",
+    )
+    .bind(conversation_id.0)
+    .bind(seq_param(root_seq.0))
+    .bind(user_id.as_str())
+    .bind(now)
+    .execute(conn)
+    .await
+    .map_err(store_error)?;
+    Ok(())
 }
 
 /// Events after `after`, each joined with its message in its current state.
@@ -749,6 +873,40 @@ impl Store for PostgresStore {
         .collect()
     }
 
+    async fn list_unread_details(
+        &self,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<UnreadDetail>> {
+        let rows: Vec<(Uuid, i64, i64, String, bool)> = sqlx::query_as(&format!(
+            "SELECT p.conversation_id, {UNREAD_SUBQUERY}, \
+               (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.conversation_id \
+                 AND m.seq > p.last_read_seq AND m.deleted_at IS NULL \
+                 AND m.sender_id IS DISTINCT FROM p.user_id \
+                 AND m.mentions @> jsonb_build_array(p.user_id::text)), \
+               p.notification_level, (p.muted AND (p.muted_until IS NULL OR p.muted_until > $2)) \
+             FROM participants p WHERE p.user_id = $1 AND p.left_at IS NULL ORDER BY p.conversation_id"
+        ))
+        .bind(user_id.as_str())
+        .bind(to_micros(now))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(conversation_id, unread, mentions, level, muted)| UnreadDetail {
+                    conversation_id: ConversationId(conversation_id),
+                    unread: unread.max(0) as u64,
+                    mentions: mentions.max(0) as u64,
+                    notification_level: natter_proto::NotificationLevel::parse(&level)
+                        .unwrap_or(natter_proto::NotificationLevel::All),
+                    muted,
+                },
+            )
+            .collect())
+    }
+
     async fn find_participant(
         &self,
         conversation_id: ConversationId,
@@ -780,50 +938,14 @@ impl Store for PostgresStore {
         .map_err(store_error)?
         .ok_or(StoreError::NotFound)?;
         let conversation = rows::conversation(&row, 0)?;
-        let start = seq_param(conversation.last_message_seq.0);
         ensure_users(&mut tx, participants.iter().map(|p| &p.user_id), now).await?;
         let mut added = Vec::new();
         for new in participants {
-            let existing = select_participant(&mut *tx, conversation_id, &new.user_id).await?;
-            if existing.as_ref().is_some_and(ParticipantRecord::is_active) {
-                continue;
+            if let Some((participant, _)) =
+                add_participant_in(&mut tx, &conversation, &new, now).await?
+            {
+                added.push(participant);
             }
-            let row = sqlx::query(&format!(
-                "INSERT INTO participants AS p (conversation_id, user_id, role, joined_at, \
-                   last_read_seq, last_delivered_seq) VALUES ($1, $2, $3, $4, $5, $5) \
-                 ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = $3, \
-                   joined_at = $4, left_at = NULL, \
-                   last_read_seq = GREATEST(p.last_read_seq, $5), \
-                   last_delivered_seq = GREATEST(p.last_delivered_seq, $5) \
-                 RETURNING {PARTICIPANT_COLUMNS}"
-            ))
-            .bind(conversation_id.0)
-            .bind(new.user_id.as_str())
-            .bind(new.role.as_str())
-            .bind(to_micros(now))
-            .bind(start)
-            .fetch_one(&mut *tx)
-            .await
-            .map_err(store_error)?;
-            let participant = rows::participant(&row, 0)?;
-            append_event(
-                &mut tx,
-                conversation_id,
-                payload::participant_added(&participant),
-                now,
-            )
-            .await?;
-            added.push(participant);
-        }
-        if !added.is_empty() {
-            sqlx::query(
-                "UPDATE conversations SET participant_count = participant_count + $2 WHERE id = $1",
-            )
-            .bind(conversation_id.0)
-            .bind(added.len() as i64)
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
         }
         tx.commit().await.map_err(store_error)?;
         Ok(added)
@@ -1016,8 +1138,9 @@ impl Store for PostgresStore {
         let mentions = (!new.mentions.is_empty()).then_some(Json(&new.mentions));
         let inserted = sqlx::query(
             "INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
-               client_message_id, reply_to_id, mentions, created_at, pii_masked) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+               client_message_id, reply_to_id, mentions, created_at, pii_masked, \
+               thread_root_id, thread_root_seq) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(new.conversation_id.0)
         .bind(seq)
@@ -1030,6 +1153,8 @@ impl Store for PostgresStore {
         .bind(mentions)
         .bind(now)
         .bind(new.pii_masked)
+        .bind(new.thread_root.map(|(id, _)| id.0))
+        .bind(new.thread_root.map(|(_, root)| seq_param(root.0)))
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -1075,6 +1200,33 @@ impl Store for PostgresStore {
             new.now,
         )
         .await?;
+        if let Some((_, root_seq)) = new.thread_root {
+            sqlx::query(
+                "UPDATE messages SET thread_reply_count = thread_reply_count + 1, thread_last_reply_at = $3 \
+                 WHERE conversation_id = $1 AND seq = $2",
+            )
+            .bind(new.conversation_id.0)
+            .bind(seq_param(root_seq.0))
+            .bind(now)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if let Some(sender) = &new.sender_id {
+                follow_thread(&mut tx, new.conversation_id, root_seq, sender, now).await?;
+            }
+            let thread_seq = next_event_seq(&mut tx, new.conversation_id, new.now)
+                .await?
+                .ok_or(StoreError::NotFound)?;
+            insert_event(
+                &mut tx,
+                new.conversation_id,
+                thread_seq,
+                payload::thread_updated(),
+                Some(seq_param(root_seq.0)),
+                new.now,
+            )
+            .await?;
+        }
         tx.commit().await.map_err(store_error)?;
         Ok(AppendOutcome {
             message: MessageRecord {
@@ -1093,6 +1245,10 @@ impl Store for PostgresStore {
                 deleted_at: None,
                 deleted_by: None,
                 pii_masked: new.pii_masked,
+                thread_root_id: new.thread_root.map(|(id, _)| id),
+                thread_root_seq: new.thread_root.map(|(_, root)| root),
+                thread_reply_count: 0,
+                thread_last_reply_at: None,
             },
             duplicate: false,
             event_seq: Some(EventSeq(event_seq as u64)),
@@ -1124,7 +1280,8 @@ impl Store for PostgresStore {
         let after = query.after.map_or(0, |seq| seq_param(seq.0));
         sqlx::query(&format!(
             "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 \
-             AND m.seq < $2 AND m.seq > $3 AND ($5::text IS NULL OR NOT EXISTS \
+             AND m.seq < $2 AND m.seq > $3 AND m.thread_root_seq IS NOT DISTINCT FROM $6 \
+             AND ($5::text IS NULL OR NOT EXISTS \
                (SELECT 1 FROM message_hidden h WHERE h.user_id = $5 AND h.message_id = m.id)) \
              ORDER BY m.seq {order} LIMIT $4"
         ))
@@ -1133,6 +1290,7 @@ impl Store for PostgresStore {
         .bind(after)
         .bind(i64::from(query.limit) + 1)
         .bind(query.viewer.as_ref().map(UserId::as_str))
+        .bind(query.thread.map(|root| seq_param(root.0)))
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?
@@ -1326,6 +1484,283 @@ impl Store for PostgresStore {
             .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
         Ok(ids.len() as u64)
+    }
+
+    async fn list_thread_followers(
+        &self,
+        conversation_id: ConversationId,
+        root_seqs: &[MessageSeq],
+    ) -> Result<Vec<(MessageSeq, UserId)>> {
+        if root_seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seqs: Vec<i64> = root_seqs.iter().map(|seq| seq_param(seq.0)).collect();
+        let rows: Vec<(i64, String)> = sqlx::query_as(
+            "SELECT root_seq, user_id FROM thread_followers WHERE conversation_id = $1 AND root_seq = ANY($2) \
+             ORDER BY root_seq, since, user_id",
+        )
+        .bind(conversation_id.0)
+        .bind(&seqs)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|(seq, user)| {
+                UserId::parse(&user)
+                    .ok()
+                    .map(|user| (MessageSeq(seq as u64), user))
+            })
+            .collect())
+    }
+
+    async fn set_thread_follow(
+        &self,
+        conversation_id: ConversationId,
+        root_seq: MessageSeq,
+        user_id: &UserId,
+        follow: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        let mut conn = self.pool.acquire().await.map_err(store_error)?;
+        if follow {
+            follow_thread(
+                &mut conn,
+                conversation_id,
+                root_seq,
+                user_id,
+                to_micros(now),
+            )
+            .await
+        } else {
+            sqlx::query("DELETE FROM thread_followers WHERE conversation_id = $1 AND root_seq = $2 AND user_id = $3")
+                .bind(conversation_id.0)
+                .bind(seq_param(root_seq.0))
+                .bind(user_id.as_str())
+                .execute(&mut *conn)
+                .await
+                .map_err(store_error)?;
+            Ok(())
+        }
+    }
+
+    async fn find_conversation_settings(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<SettingsRecord> {
+        select_settings(&self.pool, conversation_id).await
+    }
+
+    async fn update_conversation_settings(
+        &self,
+        conversation_id: ConversationId,
+        settings: serde_json::Value,
+        expected_version: u64,
+        changed_by: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<SettingsOutcome> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let row = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = $1 FOR NO KEY UPDATE"
+        ))
+        .bind(conversation_id.0)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .ok_or(StoreError::NotFound)?;
+        let conversation = rows::conversation(&row, 0)?;
+        let current = select_settings(&mut *tx, conversation_id).await?;
+        if current.version != expected_version {
+            return Ok(SettingsOutcome::VersionConflict(current));
+        }
+        let version = current.version + 1;
+        let changes = payload::settings_diff(&current.settings, &settings);
+        sqlx::query(
+            "INSERT INTO conversation_settings (conversation_id, settings, version, updated_at, updated_by) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (conversation_id) DO UPDATE SET \
+               settings = $2, version = $3, updated_at = $4, updated_by = $5",
+        )
+        .bind(conversation_id.0)
+        .bind(settings.to_string())
+        .bind(version as i64)
+        .bind(to_micros(now))
+        .bind(changed_by.map(UserId::as_str))
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        sqlx::query(
+            "INSERT INTO conversation_settings_history (conversation_id, version, changed_at, changed_by, changes) \
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(conversation_id.0)
+        .bind(version as i64)
+        .bind(to_micros(now))
+        .bind(changed_by.map(UserId::as_str))
+        .bind(changes.to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let event_seq = append_event(
+            &mut tx,
+            conversation_id,
+            payload::settings_updated(&conversation, &settings, version),
+            now,
+        )
+        .await?;
+        tx.commit().await.map_err(store_error)?;
+        let record = SettingsRecord {
+            settings,
+            version,
+            updated_at: Some(now),
+            updated_by: changed_by.cloned(),
+        };
+        Ok(SettingsOutcome::Updated(record, event_seq))
+    }
+
+    async fn list_settings_history(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<SettingsChange>> {
+        let rows: Vec<(i64, i64, Option<String>, String)> = sqlx::query_as(
+            "SELECT version, changed_at, changed_by, changes FROM conversation_settings_history \
+             WHERE conversation_id = $1 ORDER BY version",
+        )
+        .bind(conversation_id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(version, changed_at, changed_by, changes)| SettingsChange {
+                    version: version as u64,
+                    changed_at: natter_store::from_micros(changed_at),
+                    changed_by: changed_by.and_then(|raw| UserId::parse(&raw).ok()),
+                    changes: serde_json::from_str(&changes).unwrap_or(serde_json::Value::Null),
+                },
+            )
+            .collect())
+    }
+
+    async fn insert_invitation(&self, invitation: InvitationRecord) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO invitations (id, conversation_id, created_by, created_at, expires_at, max_uses) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(invitation.id)
+        .bind(invitation.conversation_id.0)
+        .bind(invitation.created_by.as_ref().map(UserId::as_str))
+        .bind(to_micros(invitation.created_at))
+        .bind(to_micros(invitation.expires_at))
+        .bind(invitation.max_uses.map(|n| i32::try_from(n).unwrap_or(i32::MAX)))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(())
+    }
+
+    async fn find_invitation(&self, id: Uuid) -> Result<Option<InvitationRecord>> {
+        let row: Option<InvitationRow> = sqlx::query_as(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1"
+        ))
+        .bind(id)
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(row.map(invitation))
+    }
+
+    async fn list_invitations(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<InvitationRecord>> {
+        let rows: Vec<InvitationRow> = sqlx::query_as(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE conversation_id = $1 ORDER BY created_at DESC"
+        ))
+        .bind(conversation_id.0)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        Ok(rows.into_iter().map(invitation).collect())
+    }
+
+    async fn revoke_invitation(&self, id: Uuid, now: Timestamp) -> Result<()> {
+        let changed = sqlx::query(
+            "UPDATE invitations SET revoked_at = COALESCE(revoked_at, $2) WHERE id = $1",
+        )
+        .bind(id)
+        .bind(to_micros(now))
+        .execute(&self.pool)
+        .await
+        .map_err(store_error)?
+        .rows_affected();
+        if changed == 0 {
+            return Err(StoreError::NotFound);
+        }
+        Ok(())
+    }
+
+    async fn accept_invitation(
+        &self,
+        id: Uuid,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<AcceptOutcome> {
+        let mut tx = self.pool.begin().await.map_err(store_error)?;
+        let conversation_id: Uuid =
+            sqlx::query_scalar("SELECT conversation_id FROM invitations WHERE id = $1")
+                .bind(id)
+                .fetch_optional(&mut *tx)
+                .await
+                .map_err(store_error)?
+                .ok_or(StoreError::NotFound)?;
+        // Lock order: the conversation row first, then the invitation.
+        let row = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS} FROM conversations c WHERE c.id = $1 FOR NO KEY UPDATE"
+        ))
+        .bind(conversation_id)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(store_error)?
+        .ok_or(StoreError::NotFound)?;
+        let conversation = rows::conversation(&row, 0)?;
+        let record: InvitationRow = sqlx::query_as(&format!(
+            "SELECT {INVITATION_COLUMNS} FROM invitations WHERE id = $1 FOR UPDATE"
+        ))
+        .bind(id)
+        .fetch_one(&mut *tx)
+        .await
+        .map_err(store_error)?;
+        let record = invitation(record);
+        if record.revoked_at.is_some() {
+            return Ok(AcceptOutcome::Revoked);
+        }
+        if record.expires_at <= now {
+            return Ok(AcceptOutcome::Expired);
+        }
+        let member = select_participant(&mut *tx, conversation.id, user_id).await?;
+        if member.as_ref().is_some_and(ParticipantRecord::is_active) {
+            return Ok(AcceptOutcome::AlreadyMember);
+        }
+        if record.max_uses.is_some_and(|max| record.uses >= max) {
+            return Ok(AcceptOutcome::Exhausted);
+        }
+        sqlx::query("UPDATE invitations SET uses = uses + 1 WHERE id = $1")
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+        ensure_users(&mut tx, std::iter::once(user_id), now).await?;
+        let new = NewParticipant {
+            user_id: user_id.clone(),
+            role: ParticipantRole::Member,
+        };
+        let outcome = match add_participant_in(&mut tx, &conversation, &new, now).await? {
+            Some((_, event_seq)) => AcceptOutcome::Joined(event_seq),
+            None => AcceptOutcome::AlreadyMember,
+        };
+        tx.commit().await.map_err(store_error)?;
+        Ok(outcome)
     }
 
     async fn add_reaction(

@@ -37,7 +37,8 @@ pub(crate) const PARTICIPANT_WIDTH: usize = 14;
 
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, \
     m.content, m.client_message_id, m.reply_to_id, m.mentions, m.created_at, m.edited_at, \
-    m.edit_count, m.deleted_at, m.deleted_by, m.pii_masked";
+    m.edit_count, m.deleted_at, m.deleted_by, m.pii_masked, m.thread_root_id, m.thread_root_seq, \
+    m.thread_reply_count, m.thread_last_reply_at";
 
 fn bad(index: usize, what: &str) -> StoreError {
     StoreError::Backend(format!("invalid {what} in column {index}").into())
@@ -183,6 +184,10 @@ pub(crate) fn message(row: &PgRow, at: usize) -> Result<Option<MessageRecord>> {
         deleted_at: opt_ts(row, at + 12)?,
         deleted_by: opt_user_id(row, at + 13)?,
         pii_masked: get(row, at + 14)?,
+        thread_root_id: get::<Option<Uuid>>(row, at + 15)?.map(MessageId),
+        thread_root_seq: get::<Option<i64>>(row, at + 16)?.map(|seq| MessageSeq(seq as u64)),
+        thread_reply_count: u32::try_from(get::<i32>(row, at + 17)?).unwrap_or_default(),
+        thread_last_reply_at: opt_ts(row, at + 18)?,
     }))
 }
 

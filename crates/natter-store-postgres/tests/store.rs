@@ -169,6 +169,7 @@ fn message(
         reply_to_id: None,
         mentions: Vec::new(),
         pii_masked: false,
+        thread_root: None,
         now,
     }
 }
@@ -376,6 +377,7 @@ async fn append_message_assigns_seqs_and_events_in_order() {
         .list_messages(
             conv.id,
             MessageQuery {
+                thread: None,
                 viewer: None,
                 before: None,
                 after: None,

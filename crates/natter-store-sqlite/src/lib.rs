@@ -13,11 +13,13 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod error;
 mod migrations;
 mod queries;
 mod readers;
 mod rows;
+mod search;
 mod writer;
 
 use std::path::{Path, PathBuf};

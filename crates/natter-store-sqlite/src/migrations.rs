@@ -8,7 +8,12 @@ use crate::SqliteOptions;
 /// `(version, sql)` in order.
 const MIGRATIONS: &[(i64, &str)] = &[
     (1, include_str!("../migrations/0001_core.sql")),
+    (2, include_str!("../migrations/0002_search.sql")),
     (3, include_str!("../migrations/0003_lifecycle.sql")),
+    (4, include_str!("../migrations/0004_admin.sql")),
+    (5, include_str!("../migrations/0005_invitations.sql")),
+    (6, include_str!("../migrations/0006_settings.sql")),
+    (7, include_str!("../migrations/0007_threads.sql")),
 ];
 
 /// Applies the pending migrations inside one transaction each.
@@ -17,13 +22,18 @@ pub(crate) fn apply(conn: &mut Connection) -> rusqlite::Result<usize> {
         "CREATE TABLE IF NOT EXISTS schema_migrations (
              version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)",
     )?;
-    let current: i64 = conn.query_row(
-        "SELECT COALESCE(MAX(version), 0) FROM schema_migrations",
-        [],
-        |row| row.get(0),
-    )?;
+    // Every migration not applied yet runs, also one numbered below the newest applied
+    // (as sqlx does on PostgreSQL): branches that add migrations in parallel may land in
+    // any order.
+    let done: Vec<i64> = conn
+        .prepare("SELECT version FROM schema_migrations")?
+        .query_map([], |row| row.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
     let mut applied = 0;
-    for (version, sql) in MIGRATIONS.iter().filter(|(version, _)| *version > current) {
+    for (version, sql) in MIGRATIONS
+        .iter()
+        .filter(|(version, _)| !done.contains(version))
+    {
         let tx = conn.transaction()?;
         tx.execute_batch(sql)?;
         tx.execute(

@@ -10,11 +10,12 @@ use natter_proto::{
 };
 use natter_store::payload::{self, EventDraft};
 use natter_store::{
-    preview_text, to_micros, AppendOutcome, ConversationListItem, ConversationPatch,
+    preview_text, to_micros, AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch,
     ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
-    MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant, Order,
-    ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets, RemovalReason, SettingsPatch,
-    Store, StoreError, SyncRecord, UserRecord, UserUpsert,
+    InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
+    NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets,
+    RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord, Store,
+    StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
 };
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -61,7 +62,7 @@ fn ensure_user(conn: &Connection, user_id: &UserId, now: Timestamp) -> Result<()
 }
 
 /// Appends an event with the conversation's next event seq.
-fn append_event(
+pub(crate) fn append_event(
     conn: &Connection,
     conversation_id: ConversationId,
     draft: EventDraft,
@@ -272,6 +273,122 @@ fn select_message(conn: &Connection, message_id: MessageId) -> Result<Option<Mes
             .optional()
     })
     .map_err(store_error)
+}
+
+/// Adds one participant (or re-activates a left one) with `participant.added`; `None`
+/// when the user is an active participant already. Shared by `add_participants` and
+/// `accept_invitation`.
+fn add_participant_in(
+    conn: &Connection,
+    conversation: &ConversationRecord,
+    new: &NewParticipant,
+    now: Timestamp,
+) -> Result<Option<(ParticipantRecord, EventSeq)>> {
+    let conversation_id = conversation.id;
+    ensure_user(conn, &new.user_id, now)?;
+    let existing = select_participant(conn, conversation_id, &new.user_id)?;
+    if existing.as_ref().is_some_and(ParticipantRecord::is_active) {
+        return Ok(None);
+    }
+    let start = seq_param(conversation.last_message_seq.0);
+    conn.prepare_cached(
+        "INSERT INTO participants (conversation_id, user_id, role, joined_at, \
+           last_read_seq, last_delivered_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
+         ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = ?3, \
+           joined_at = ?4, left_at = NULL, \
+           last_read_seq = MAX(participants.last_read_seq, ?5), \
+           last_delivered_seq = MAX(participants.last_delivered_seq, ?5)",
+    )
+    .and_then(|mut stmt| {
+        stmt.execute(params![
+            conversation_id.0,
+            new.user_id.as_str(),
+            new.role.as_str(),
+            to_micros(now),
+            start
+        ])
+    })
+    .map_err(store_error)?;
+    conn.prepare_cached(
+        "UPDATE conversations SET participant_count = participant_count + 1 WHERE id = ?1",
+    )
+    .and_then(|mut stmt| stmt.execute([conversation_id.0]))
+    .map_err(store_error)?;
+    let participant =
+        select_participant(conn, conversation_id, &new.user_id)?.ok_or(StoreError::NotFound)?;
+    let event_seq = append_event(
+        conn,
+        conversation_id,
+        payload::participant_added(&participant),
+        None,
+        now,
+    )?;
+    Ok(Some((participant, event_seq)))
+}
+
+fn select_invitation(conn: &Connection, id: Uuid) -> Result<Option<InvitationRecord>> {
+    conn.prepare_cached(
+        "SELECT id, conversation_id, created_by, created_at, expires_at, max_uses, uses, revoked_at \
+         FROM invitations WHERE id = ?1",
+    )
+    .and_then(|mut stmt| stmt.query_row([id], invitation_row).optional())
+    .map_err(store_error)
+}
+
+fn invitation_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<InvitationRecord> {
+    let created_by: Option<String> = row.get(2)?;
+    Ok(InvitationRecord {
+        id: row.get(0)?,
+        conversation_id: ConversationId(row.get(1)?),
+        created_by: created_by.and_then(|raw| UserId::parse(&raw).ok()),
+        created_at: natter_store::from_micros(row.get(3)?),
+        expires_at: natter_store::from_micros(row.get(4)?),
+        max_uses: row.get::<_, Option<i64>>(5)?.map(|n| n as u32),
+        uses: row.get::<_, i64>(6)? as u32,
+        revoked_at: row.get::<_, Option<i64>>(7)?.map(natter_store::from_micros),
+    })
+}
+
+fn select_settings(conn: &Connection, conversation_id: ConversationId) -> Result<SettingsRecord> {
+    let row: Option<(String, i64, i64, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT settings, version, updated_at, updated_by FROM conversation_settings WHERE conversation_id = ?1",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row([conversation_id.0], |row| Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?)))
+                .optional()
+        })
+        .map_err(store_error)?;
+    Ok(match row {
+        Some((settings, version, updated_at, updated_by)) => SettingsRecord {
+            settings: serde_json::from_str(&settings).unwrap_or_else(|_| serde_json::json!({})),
+            version: version as u64,
+            updated_at: Some(natter_store::from_micros(updated_at)),
+            updated_by: updated_by.and_then(|raw| UserId::parse(&raw).ok()),
+        },
+        None => SettingsRecord {
+            settings: serde_json::json!({}),
+            version: 0,
+            updated_at: None,
+            updated_by: None,
+        },
+    })
+}
+
+fn follow_thread(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    root_seq: MessageSeq,
+    user_id: &UserId,
+    now: i64,
+) -> Result<()> {
+    conn.prepare_cached(
+        "INSERT INTO thread_followers (conversation_id, root_seq, user_id, since) VALUES (?1, ?2, ?3, ?4) \
+         ON CONFLICT (conversation_id, root_seq, user_id) DO NOTHING",
+    )
+    .and_then(|mut stmt| stmt.execute(params![conversation_id.0, seq_param(root_seq.0), user_id.as_str(), now]))
+    .map_err(store_error)?;
+    Ok(())
 }
 
 /// Events after `after`, each joined with its message in its current state.
@@ -632,6 +749,45 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn list_unread_details(
+        &self,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<UnreadDetail>> {
+        let user_id = user_id.clone();
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT p.conversation_id, (SELECT COUNT(*) FROM messages m \
+                       WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq \
+                       AND m.deleted_at IS NULL AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) \
+                       - {HIDDEN_UNREAD_SUBQUERY}, \
+                     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.conversation_id \
+                       AND m.seq > p.last_read_seq AND m.deleted_at IS NULL AND m.mentions IS NOT NULL \
+                       AND (m.sender_id IS NULL OR m.sender_id <> p.user_id) \
+                       AND instr(m.mentions, '\"' || p.user_id || '\"') > 0), \
+                     p.notification_level, (p.muted = 1 AND (p.muted_until IS NULL OR p.muted_until > ?2)) \
+                     FROM participants p WHERE p.user_id = ?1 AND p.left_at IS NULL"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![user_id.as_str(), to_micros(now)], |row| {
+                        let level: String = row.get(3)?;
+                        Ok(UnreadDetail {
+                            conversation_id: ConversationId(row.get(0)?),
+                            unread: row.get::<_, i64>(1)?.max(0) as u64,
+                            mentions: row.get::<_, i64>(2)?.max(0) as u64,
+                            notification_level: natter_proto::NotificationLevel::parse(&level)
+                                .unwrap_or(natter_proto::NotificationLevel::All),
+                            muted: row.get(4)?,
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(store_error)
+            })
+            .await
+    }
+
     async fn find_participant(
         &self,
         conversation_id: ConversationId,
@@ -662,41 +818,13 @@ impl Store for SqliteStore {
             .write(move |conn| {
                 let conversation =
                     select_conversation(conn, conversation_id)?.ok_or(StoreError::NotFound)?;
-                let start = seq_param(conversation.last_message_seq.0);
                 let mut added = Vec::new();
                 for new in participants {
-                    ensure_user(conn, &new.user_id, now)?;
-                    let existing = select_participant(conn, conversation_id, &new.user_id)?;
-                    if existing.as_ref().is_some_and(ParticipantRecord::is_active) {
-                        continue;
+                    if let Some((participant, _)) =
+                        add_participant_in(conn, &conversation, &new, now)?
+                    {
+                        added.push(participant);
                     }
-                    conn.prepare_cached(
-                        "INSERT INTO participants (conversation_id, user_id, role, joined_at, \
-                           last_read_seq, last_delivered_seq) VALUES (?1, ?2, ?3, ?4, ?5, ?5) \
-                         ON CONFLICT (conversation_id, user_id) DO UPDATE SET role = ?3, \
-                           joined_at = ?4, left_at = NULL, \
-                           last_read_seq = MAX(participants.last_read_seq, ?5), \
-                           last_delivered_seq = MAX(participants.last_delivered_seq, ?5)",
-                    )
-                    .and_then(|mut stmt| {
-                        stmt.execute(params![
-                            conversation_id.0,
-                            new.user_id.as_str(),
-                            new.role.as_str(),
-                            to_micros(now),
-                            start
-                        ])
-                    })
-                    .map_err(store_error)?;
-                    conn.prepare_cached(
-                        "UPDATE conversations SET participant_count = participant_count + 1 WHERE id = ?1",
-                    )
-                    .and_then(|mut stmt| stmt.execute([conversation_id.0]))
-                    .map_err(store_error)?;
-                    let participant = select_participant(conn, conversation_id, &new.user_id)?
-                        .ok_or(StoreError::NotFound)?;
-                    append_event(conn, conversation_id, payload::participant_added(&participant), None, now)?;
-                    added.push(participant);
                 }
                 Ok(added)
             })
@@ -887,8 +1015,9 @@ impl Store for SqliteStore {
                 };
                 conn.prepare_cached(
                     "INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
-                       client_message_id, reply_to_id, mentions, created_at, pii_masked) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                       client_message_id, reply_to_id, mentions, created_at, pii_masked, \
+                       thread_root_id, thread_root_seq) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -903,6 +1032,8 @@ impl Store for SqliteStore {
                         mentions,
                         now,
                         new.pii_masked,
+                        new.thread_root.map(|(id, _)| id.0),
+                        new.thread_root.map(|(_, seq)| seq_param(seq.0)),
                     ])
                 })
                 .map_err(store_error)?;
@@ -916,6 +1047,18 @@ impl Store for SqliteStore {
                     .map_err(store_error)?;
                 }
                 let event_seq = append_event(conn, new.conversation_id, payload::message_created(), Some(seq as u64), new.now)?;
+                if let Some((_, root_seq)) = new.thread_root {
+                    conn.prepare_cached(
+                        "UPDATE messages SET thread_reply_count = thread_reply_count + 1, \
+                           thread_last_reply_at = ?3 WHERE conversation_id = ?1 AND seq = ?2",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![new.conversation_id.0, seq_param(root_seq.0), now]))
+                    .map_err(store_error)?;
+                    if let Some(sender) = &new.sender_id {
+                        follow_thread(conn, new.conversation_id, root_seq, sender, now)?;
+                    }
+                    append_event(conn, new.conversation_id, payload::thread_updated(), Some(root_seq.0), new.now)?;
+                }
                 Ok(AppendOutcome {
                     message: MessageRecord {
                         id: new.id,
@@ -933,6 +1076,10 @@ impl Store for SqliteStore {
                         deleted_at: None,
                         deleted_by: None,
                         pii_masked: new.pii_masked,
+                        thread_root_id: new.thread_root.map(|(id, _)| id),
+                        thread_root_seq: new.thread_root.map(|(_, seq)| seq),
+                        thread_reply_count: 0,
+                        thread_last_reply_at: None,
                     },
                     duplicate: false,
                     event_seq: Some(event_seq),
@@ -969,7 +1116,7 @@ impl Store for SqliteStore {
                 };
                 let sql = format!(
                     "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 \
-                     AND m.seq < ?2 AND m.seq > ?3 AND (?5 IS NULL OR NOT EXISTS \
+                     AND m.seq < ?2 AND m.seq > ?3 AND m.thread_root_seq IS ?6 AND (?5 IS NULL OR NOT EXISTS \
                        (SELECT 1 FROM message_hidden h WHERE h.user_id = ?5 AND h.message_id = m.id)) \
                      ORDER BY m.seq {order} LIMIT ?4"
                 );
@@ -979,7 +1126,14 @@ impl Store for SqliteStore {
                 conn.prepare_cached(&sql)
                     .and_then(|mut stmt| {
                         stmt.query_map(
-                            params![conversation_id.0, before, after, i64::from(query.limit) + 1, viewer],
+                            params![
+                                conversation_id.0,
+                                before,
+                                after,
+                                i64::from(query.limit) + 1,
+                                viewer,
+                                query.thread.map(|root| seq_param(root.0))
+                            ],
                             rows::required_message,
                         )?
                         .collect()
@@ -1195,6 +1349,270 @@ impl Store for SqliteStore {
                     .map_err(store_error)?;
                 }
                 Ok(ids.len() as u64)
+            })
+            .await
+    }
+
+    async fn list_thread_followers(
+        &self,
+        conversation_id: ConversationId,
+        root_seqs: &[MessageSeq],
+    ) -> Result<Vec<(MessageSeq, UserId)>> {
+        if root_seqs.is_empty() {
+            return Ok(Vec::new());
+        }
+        let seqs: Vec<i64> = root_seqs.iter().map(|seq| seq_param(seq.0)).collect();
+        self.readers
+            .read(move |conn| {
+                let placeholders = vec!["?"; seqs.len()].join(", ");
+                let sql = format!(
+                    "SELECT root_seq, user_id FROM thread_followers WHERE conversation_id = ? \
+                     AND root_seq IN ({placeholders}) ORDER BY root_seq, since, user_id"
+                );
+                let mut params: Vec<Box<dyn ToSql>> = vec![Box::new(conversation_id.0)];
+                params.extend(seqs.into_iter().map(|seq| Box::new(seq) as Box<dyn ToSql>));
+                let rows: Vec<(i64, String)> = conn
+                    .prepare(&sql)
+                    .and_then(|mut stmt| {
+                        stmt.query_map(params_from_iter(params.iter()), |row| {
+                            Ok((row.get(0)?, row.get(1)?))
+                        })?
+                        .collect()
+                    })
+                    .map_err(store_error)?;
+                Ok(rows
+                    .into_iter()
+                    .filter_map(|(seq, user)| {
+                        UserId::parse(&user)
+                            .ok()
+                            .map(|user| (MessageSeq(seq as u64), user))
+                    })
+                    .collect())
+            })
+            .await
+    }
+
+    async fn set_thread_follow(
+        &self,
+        conversation_id: ConversationId,
+        root_seq: MessageSeq,
+        user_id: &UserId,
+        follow: bool,
+        now: Timestamp,
+    ) -> Result<()> {
+        let user_id = user_id.clone();
+        self.writer
+            .write(move |conn| {
+                if follow {
+                    follow_thread(conn, conversation_id, root_seq, &user_id, to_micros(now))
+                } else {
+                    conn.prepare_cached(
+                        "DELETE FROM thread_followers WHERE conversation_id = ?1 AND root_seq = ?2 AND user_id = ?3",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![conversation_id.0, seq_param(root_seq.0), user_id.as_str()]))
+                    .map_err(store_error)?;
+                    Ok(())
+                }
+            })
+            .await
+    }
+
+    async fn find_conversation_settings(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<SettingsRecord> {
+        self.readers
+            .read(move |conn| select_settings(conn, conversation_id))
+            .await
+    }
+
+    async fn update_conversation_settings(
+        &self,
+        conversation_id: ConversationId,
+        settings: serde_json::Value,
+        expected_version: u64,
+        changed_by: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<SettingsOutcome> {
+        let changed_by = changed_by.cloned();
+        self.writer
+            .write(move |conn| {
+                let conversation = select_conversation(conn, conversation_id)?.ok_or(StoreError::NotFound)?;
+                let current = select_settings(conn, conversation_id)?;
+                if current.version != expected_version {
+                    return Ok(SettingsOutcome::VersionConflict(current));
+                }
+                let version = current.version + 1;
+                let changes = payload::settings_diff(&current.settings, &settings);
+                conn.prepare_cached(
+                    "INSERT INTO conversation_settings (conversation_id, settings, version, updated_at, updated_by) \
+                     VALUES (?1, ?2, ?3, ?4, ?5) ON CONFLICT (conversation_id) DO UPDATE SET \
+                       settings = ?2, version = ?3, updated_at = ?4, updated_by = ?5",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        conversation_id.0,
+                        settings.to_string(),
+                        version as i64,
+                        to_micros(now),
+                        changed_by.as_ref().map(UserId::as_str)
+                    ])
+                })
+                .map_err(store_error)?;
+                conn.prepare_cached(
+                    "INSERT INTO conversation_settings_history (conversation_id, version, changed_at, changed_by, changes) \
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        conversation_id.0,
+                        version as i64,
+                        to_micros(now),
+                        changed_by.as_ref().map(UserId::as_str),
+                        changes.to_string()
+                    ])
+                })
+                .map_err(store_error)?;
+                let event_seq = append_event(
+                    conn,
+                    conversation_id,
+                    payload::settings_updated(&conversation, &settings, version),
+                    None,
+                    now,
+                )?;
+                let record = SettingsRecord { settings, version, updated_at: Some(now), updated_by: changed_by };
+                Ok(SettingsOutcome::Updated(record, event_seq))
+            })
+            .await
+    }
+
+    async fn list_settings_history(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<SettingsChange>> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT version, changed_at, changed_by, changes FROM conversation_settings_history \
+                     WHERE conversation_id = ?1 ORDER BY version",
+                )
+                .and_then(|mut stmt| {
+                    stmt.query_map([conversation_id.0], |row| {
+                        let changed_by: Option<String> = row.get(2)?;
+                        let changes: String = row.get(3)?;
+                        Ok(SettingsChange {
+                            version: row.get::<_, i64>(0)? as u64,
+                            changed_at: natter_store::from_micros(row.get(1)?),
+                            changed_by: changed_by.and_then(|raw| UserId::parse(&raw).ok()),
+                            changes: serde_json::from_str(&changes).unwrap_or(serde_json::Value::Null),
+                        })
+                    })?
+                    .collect()
+                })
+                .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn insert_invitation(&self, invitation: InvitationRecord) -> Result<()> {
+        self.writer
+            .write(move |conn| {
+                conn.prepare_cached(
+                    "INSERT INTO invitations (id, conversation_id, created_by, created_at, expires_at, max_uses) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+                )
+                .and_then(|mut stmt| {
+                    stmt.execute(params![
+                        invitation.id,
+                        invitation.conversation_id.0,
+                        invitation.created_by.as_ref().map(UserId::as_str),
+                        to_micros(invitation.created_at),
+                        to_micros(invitation.expires_at),
+                        invitation.max_uses.map(i64::from),
+                    ])
+                })
+                .map_err(store_error)?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn find_invitation(&self, id: Uuid) -> Result<Option<InvitationRecord>> {
+        self.readers
+            .read(move |conn| select_invitation(conn, id))
+            .await
+    }
+
+    async fn list_invitations(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<InvitationRecord>> {
+        self.readers
+            .read(move |conn| {
+                conn.prepare_cached(
+                    "SELECT id, conversation_id, created_by, created_at, expires_at, max_uses, uses, revoked_at \
+                     FROM invitations WHERE conversation_id = ?1 ORDER BY created_at DESC",
+                )
+                .and_then(|mut stmt| stmt.query_map([conversation_id.0], invitation_row)?.collect())
+                .map_err(store_error)
+            })
+            .await
+    }
+
+    async fn revoke_invitation(&self, id: Uuid, now: Timestamp) -> Result<()> {
+        self.writer
+            .write(move |conn| {
+                let changed = conn
+                    .prepare_cached("UPDATE invitations SET revoked_at = COALESCE(revoked_at, ?2) WHERE id = ?1")
+                    .and_then(|mut stmt| stmt.execute(params![id, to_micros(now)]))
+                    .map_err(store_error)?;
+                if changed == 0 {
+                    return Err(StoreError::NotFound);
+                }
+                Ok(())
+            })
+            .await
+    }
+
+    async fn accept_invitation(
+        &self,
+        id: Uuid,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<AcceptOutcome> {
+        let user_id = user_id.clone();
+        self.writer
+            .write(move |conn| {
+                let invitation = select_invitation(conn, id)?.ok_or(StoreError::NotFound)?;
+                if invitation.revoked_at.is_some() {
+                    return Ok(AcceptOutcome::Revoked);
+                }
+                if invitation.expires_at <= now {
+                    return Ok(AcceptOutcome::Expired);
+                }
+                let conversation = select_conversation(conn, invitation.conversation_id)?
+                    .ok_or(StoreError::NotFound)?;
+                let member = select_participant(conn, conversation.id, &user_id)?;
+                if member.as_ref().is_some_and(ParticipantRecord::is_active) {
+                    return Ok(AcceptOutcome::AlreadyMember);
+                }
+                if invitation
+                    .max_uses
+                    .is_some_and(|max| invitation.uses >= max)
+                {
+                    return Ok(AcceptOutcome::Exhausted);
+                }
+                conn.prepare_cached("UPDATE invitations SET uses = uses + 1 WHERE id = ?1")
+                    .and_then(|mut stmt| stmt.execute([id]))
+                    .map_err(store_error)?;
+                let new = NewParticipant {
+                    user_id: user_id.clone(),
+                    role: ParticipantRole::Member,
+                };
+                match add_participant_in(conn, &conversation, &new, now)? {
+                    Some((_, event_seq)) => Ok(AcceptOutcome::Joined(event_seq)),
+                    None => Ok(AcceptOutcome::AlreadyMember),
+                }
             })
             .await
     }

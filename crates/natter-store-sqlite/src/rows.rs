@@ -26,7 +26,8 @@ pub(crate) const PARTICIPANT_WIDTH: usize = 14;
 
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, \
     m.content, m.client_message_id, m.reply_to_id, m.mentions, m.created_at, m.edited_at, \
-    m.edit_count, m.deleted_at, m.deleted_by, m.pii_masked";
+    m.edit_count, m.deleted_at, m.deleted_by, m.pii_masked, m.thread_root_id, m.thread_root_seq, \
+    m.thread_reply_count, m.thread_last_reply_at";
 
 fn bad(index: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, format!("invalid {what}").into())
@@ -161,6 +162,12 @@ pub(crate) fn message(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<Messa
         deleted_at: opt_ts(row, at + 12)?,
         deleted_by: opt_user_id(row, at + 13)?,
         pii_masked: row.get(at + 14)?,
+        thread_root_id: row.get::<_, Option<Uuid>>(at + 15)?.map(MessageId),
+        thread_root_seq: row
+            .get::<_, Option<i64>>(at + 16)?
+            .map(|seq| MessageSeq(seq as u64)),
+        thread_reply_count: row.get(at + 17)?,
+        thread_last_reply_at: opt_ts(row, at + 18)?,
     }))
 }
 

@@ -54,6 +54,7 @@ async fn purge_clears_content_of_messages_deleted_before_the_cutoff() {
                 reply_to_id: None,
                 mentions: Vec::new(),
                 pii_masked: false,
+                thread_root: None,
                 now,
             })
             .await

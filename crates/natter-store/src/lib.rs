@@ -7,12 +7,14 @@
 //! atomicity and the invariants written on it. Event payloads are built here, in
 //! [`payload`], so that both stores write byte-identical event logs.
 
+pub mod admin;
 mod error;
 pub mod payload;
 mod records;
 pub mod search;
 mod store;
 
+pub use admin::AdminStore;
 pub use error::StoreError;
 pub use records::*;
 pub use search::SearchStore;

@@ -43,6 +43,38 @@ pub fn conversation_updated(conversation: &ConversationRecord) -> EventDraft {
     }
 }
 
+/// `conversation.updated` after a settings change: the conversation with its settings.
+pub fn settings_updated(
+    conversation: &ConversationRecord,
+    settings: &Value,
+    version: u64,
+) -> EventDraft {
+    let mut data = to_value(&conversation.to_proto());
+    if let Value::Object(map) = &mut data {
+        map.insert("settings".into(), settings.clone());
+        map.insert("settings_version".into(), json!(version));
+    }
+    EventDraft {
+        kind: event_type::CONVERSATION_UPDATED,
+        data,
+    }
+}
+
+/// The top-level keys of two JSON objects that differ: `{key: {"from", "to"}}`.
+pub fn settings_diff(before: &Value, after: &Value) -> Value {
+    let empty = serde_json::Map::new();
+    let old = before.as_object().unwrap_or(&empty);
+    let new = after.as_object().unwrap_or(&empty);
+    let mut changes = serde_json::Map::new();
+    for key in old.keys().chain(new.keys()) {
+        let (from, to) = (old.get(key), new.get(key));
+        if from != to && !changes.contains_key(key) {
+            changes.insert(key.clone(), json!({ "from": from, "to": to }));
+        }
+    }
+    Value::Object(changes)
+}
+
 /// `participant.added`.
 pub fn participant_added(participant: &ParticipantRecord) -> EventDraft {
     EventDraft {
@@ -115,6 +147,14 @@ pub fn reaction(added: bool, message_id: MessageId, user_id: &UserId, emoji: &st
             event_type::REACTION_REMOVED
         },
         data: json!({ "message_id": message_id, "user_id": user_id, "emoji": emoji }),
+    }
+}
+
+/// `thread.updated`: the root message (with its summary) is joined at read time.
+pub fn thread_updated() -> EventDraft {
+    EventDraft {
+        kind: event_type::THREAD_UPDATED,
+        data: json!({}),
     }
 }
 

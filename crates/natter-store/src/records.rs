@@ -388,6 +388,14 @@ pub struct MessageRecord {
     pub deleted_by: Option<UserId>,
     /// PII was masked.
     pub pii_masked: bool,
+    /// The thread root this message replies in.
+    pub thread_root_id: Option<MessageId>,
+    /// Seq of that root.
+    pub thread_root_seq: Option<MessageSeq>,
+    /// Replies in the thread this message is the root of.
+    pub thread_reply_count: u32,
+    /// Last reply in that thread.
+    pub thread_last_reply_at: Option<Timestamp>,
 }
 
 impl MessageRecord {
@@ -416,6 +424,12 @@ impl MessageRecord {
             delivery: None,
             read_by_all: false,
             reactions: Vec::new(),
+            thread_root_id: self.thread_root_id,
+            thread: (self.thread_reply_count > 0).then(|| natter_proto::ThreadSummary {
+                reply_count: u64::from(self.thread_reply_count),
+                last_reply_at: self.thread_last_reply_at,
+                participants: Vec::new(),
+            }),
         }
     }
 }
@@ -441,6 +455,8 @@ pub struct NewMessage {
     pub mentions: Vec<UserId>,
     /// PII was masked.
     pub pii_masked: bool,
+    /// The thread root (already checked: same conversation, not itself a reply).
+    pub thread_root: Option<(MessageId, MessageSeq)>,
     /// Send time.
     pub now: Timestamp,
 }
@@ -469,6 +485,8 @@ pub enum Order {
 /// Cursor and size of a message page.
 #[derive(Debug, Clone)]
 pub struct MessageQuery {
+    /// `None`: the main timeline (no thread replies); `Some(root)`: that thread's replies.
+    pub thread: Option<MessageSeq>,
     /// Leave out the messages this user deleted for themselves.
     pub viewer: Option<UserId>,
     /// Only seqs strictly below.
@@ -577,4 +595,90 @@ pub struct ReactionRecord {
     pub user_id: UserId,
     /// When.
     pub created_at: Timestamp,
+}
+
+/// A stored invitation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvitationRecord {
+    /// Id (named by the signed token).
+    pub id: uuid::Uuid,
+    /// The conversation it admits to.
+    pub conversation_id: ConversationId,
+    /// Who created it.
+    pub created_by: Option<UserId>,
+    /// Created.
+    pub created_at: Timestamp,
+    /// Expiry.
+    pub expires_at: Timestamp,
+    /// Most accepts, if limited.
+    pub max_uses: Option<u32>,
+    /// Accepts so far.
+    pub uses: u32,
+    /// Revocation time.
+    pub revoked_at: Option<Timestamp>,
+}
+
+/// Result of [`crate::Store::accept_invitation`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum AcceptOutcome {
+    /// The user joined (one use consumed); the event seq of `participant.added`.
+    Joined(EventSeq),
+    /// The user was already an active participant; no use consumed.
+    AlreadyMember,
+    /// Revoked.
+    Revoked,
+    /// Expired.
+    Expired,
+    /// Every use is consumed.
+    Exhausted,
+}
+
+/// A conversation's settings document.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsRecord {
+    /// The JSON object.
+    pub settings: serde_json::Value,
+    /// Starts at 0 (no settings yet), +1 per change.
+    pub version: u64,
+    /// Last change.
+    pub updated_at: Option<Timestamp>,
+    /// Who changed it last.
+    pub updated_by: Option<UserId>,
+}
+
+/// One change of a conversation's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SettingsChange {
+    /// The version this change produced.
+    pub version: u64,
+    /// When.
+    pub changed_at: Timestamp,
+    /// Who.
+    pub changed_by: Option<UserId>,
+    /// `{key: {"from": old, "to": new}}` for every top-level key that changed.
+    pub changes: serde_json::Value,
+}
+
+/// Result of [`crate::Store::update_conversation_settings`].
+#[derive(Debug, Clone, PartialEq)]
+pub enum SettingsOutcome {
+    /// Saved; the new document and the `conversation.updated` event seq.
+    Updated(SettingsRecord, EventSeq),
+    /// `expected_version` was not the current version.
+    VersionConflict(SettingsRecord),
+}
+
+/// A participant's unread state in one conversation, for the unread summary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct UnreadDetail {
+    /// Conversation.
+    pub conversation_id: ConversationId,
+    /// Unread messages.
+    pub unread: u64,
+    /// Unread messages that mention the user.
+    pub mentions: u64,
+    /// The user's notification level there.
+    pub notification_level: NotificationLevel,
+    /// Muted at the time asked.
+    pub muted: bool,
 }

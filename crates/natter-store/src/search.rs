@@ -137,11 +137,15 @@ fn occurs(term: &SearchTerm, folded: &str) -> bool {
 
 /// Folds one character as SQLite FTS5's `sqlite3Fts5UnicodeFold(c, 2)` does: lower case
 /// (ASCII, and by table the rest of the Basic Multilingual Plane and Deseret), then Latin
-/// diacritics removed. `None` for characters folding drops (combining accents).
+/// diacritics removed. `None` for characters folding drops (combining accents). The
+/// noncharacters U+FFFE and U+FFFF become U+FFFD, as SQLite reads them.
 pub fn fold_char(c: char) -> Option<char> {
     let code = u32::from(c);
     let folded = if code < 128 {
         return Some(c.to_ascii_lowercase());
+    } else if code == 0xFFFE || code == 0xFFFF {
+        // SQLite reads these noncharacters as U+FFFD (`READ_UTF8`).
+        0xFFFD
     } else if code < 65536 {
         remove_diacritic(fold_case(code))
     } else if (66560..66600).contains(&code) {
@@ -432,6 +436,17 @@ mod tests {
         assert!(changes.contains(&('É', Some('e'))));
         assert!(changes.contains(&('\u{301}', None)));
         assert!(changes.len() > 1000, "{}", changes.len());
+    }
+
+    #[test]
+    fn folding_twice_changes_nothing() {
+        // The PostgreSQL fold applies the table in blocks; that is only the same as
+        // folding each character once because no folded character folds again.
+        for c in (0u32..0x11000).filter_map(char::from_u32) {
+            if let Some(folded) = fold_char(c) {
+                assert_eq!(fold_char(folded), Some(folded), "{c:?}");
+            }
+        }
     }
 
     #[test]

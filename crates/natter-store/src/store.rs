@@ -6,10 +6,12 @@ use natter_proto::{
 };
 
 use crate::{
-    AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery, ConversationRecord,
-    CreateOutcome, EditRecord, EventRecord, FanoutBatch, MessageEdit, MessageQuery, MessageRecord,
-    NewConversation, NewMessage, NewParticipant, ParticipantRecord, ReactionRecord, ReadOutcome,
-    ReadTargets, RemovalReason, SettingsPatch, StoreError, SyncRecord, UserRecord, UserUpsert,
+    AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery,
+    ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch, InvitationRecord,
+    MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant,
+    ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets, RemovalReason, SettingsChange,
+    SettingsOutcome, SettingsPatch, SettingsRecord, StoreError, SyncRecord, UnreadDetail,
+    UserRecord, UserUpsert,
 };
 
 /// Everything Natter persists. Each method is one atomic unit: it commits entirely or not
@@ -20,7 +22,7 @@ use crate::{
 /// "Unread" everywhere means: messages of the conversation with `seq` greater than the
 /// participant's `last_read_seq`, not sent by the participant, not deleted.
 #[async_trait]
-pub trait Store: Send + Sync + 'static {
+pub trait Store: crate::AdminStore + Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
@@ -81,6 +83,14 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user_id: &UserId,
     ) -> Result<Vec<(ConversationId, u64)>, StoreError>;
+
+    /// Unread and unread-mention counts, notification level and mute of each of the
+    /// user's active conversations (mute evaluated at `now`).
+    async fn list_unread_details(
+        &self,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<Vec<UnreadDetail>, StoreError>;
 
     // --- participants ---
 
@@ -144,7 +154,9 @@ pub trait Store: Send + Sync + 'static {
 
     /// Appends a message with the conversation's next seq, updates the conversation's
     /// counters and preview, moves the sender's read marker to the new message (sending
-    /// implies having read the conversation), and appends `message.created`.
+    /// implies having read the conversation), and appends `message.created`. A thread
+    /// reply also updates its root's summary, makes the sender a follower and appends
+    /// `thread.updated`.
     /// When the sender already has a message with the same `client_message_id`, returns
     /// that one with `duplicate: true` and writes nothing.
     /// `NotFound` if the conversation does not exist.
@@ -208,6 +220,80 @@ pub trait Store: Send + Sync + 'static {
     /// Clears the content and edit history of messages deleted before `before`, at most
     /// `limit` of them; returns how many.
     async fn purge_deleted(&self, before: Timestamp, limit: u32) -> Result<u64, StoreError>;
+
+    // --- threads ---
+
+    /// Followers (repliers and explicit followers) of these thread roots, in the order they
+    /// started following, in one query.
+    async fn list_thread_followers(
+        &self,
+        conversation_id: ConversationId,
+        root_seqs: &[MessageSeq],
+    ) -> Result<Vec<(MessageSeq, UserId)>, StoreError>;
+
+    /// Follows (or unfollows) a thread; idempotent, no event.
+    async fn set_thread_follow(
+        &self,
+        conversation_id: ConversationId,
+        root_seq: MessageSeq,
+        user_id: &UserId,
+        follow: bool,
+        now: Timestamp,
+    ) -> Result<(), StoreError>;
+
+    // --- conversation settings ---
+
+    /// The conversation's settings (an empty object at version 0 when never set).
+    async fn find_conversation_settings(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<SettingsRecord, StoreError>;
+
+    /// Replaces the settings if the current version is `expected_version`, records the
+    /// change in the history (top-level keys that differ) and appends
+    /// `conversation.updated` with the new settings.
+    async fn update_conversation_settings(
+        &self,
+        conversation_id: ConversationId,
+        settings: serde_json::Value,
+        expected_version: u64,
+        changed_by: Option<&UserId>,
+        now: Timestamp,
+    ) -> Result<SettingsOutcome, StoreError>;
+
+    /// The settings history, oldest first.
+    async fn list_settings_history(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<SettingsChange>, StoreError>;
+
+    // --- invitations ---
+
+    /// Stores a new invitation.
+    async fn insert_invitation(&self, invitation: InvitationRecord) -> Result<(), StoreError>;
+
+    /// The invitation, if it exists.
+    async fn find_invitation(&self, id: uuid::Uuid)
+        -> Result<Option<InvitationRecord>, StoreError>;
+
+    /// A conversation's invitations, newest first.
+    async fn list_invitations(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<InvitationRecord>, StoreError>;
+
+    /// Marks an invitation revoked (idempotent). `NotFound` if it does not exist.
+    async fn revoke_invitation(&self, id: uuid::Uuid, now: Timestamp) -> Result<(), StoreError>;
+
+    /// Atomically checks the invitation (revoked, expired, exhausted), consumes one use
+    /// and adds the user as a member (appending `participant.added`), unless the user is
+    /// an active participant already. `NotFound` if the invitation does not exist.
+    async fn accept_invitation(
+        &self,
+        id: uuid::Uuid,
+        user_id: &UserId,
+        now: Timestamp,
+    ) -> Result<AcceptOutcome, StoreError>;
 
     // --- reactions ---
 

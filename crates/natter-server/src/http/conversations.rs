@@ -22,6 +22,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(put_conversation_by_context))
         .routes(routes!(get_conversation, update_conversation))
         .routes(routes!(archive_conversation))
+        .routes(routes!(get_settings, update_settings))
+        .routes(routes!(get_settings_history))
         .routes(routes!(block_conversation))
         .routes(routes!(unblock_conversation))
         .routes(routes!(update_my_settings))
@@ -210,6 +212,74 @@ async fn unblock_conversation(
     Ok(Json(
         app.conversations
             .set_blocked(&actor, conversation_id, false)
+            .await?,
+    ))
+}
+
+/// `GET /v1/conversations/{conversation_id}/settings`
+#[utoipa::path(get, path = "/v1/conversations/{conversation_id}/settings", tag = "conversations",
+    params(("conversation_id" = String, Path)),
+    responses((status = 200, body = natter_proto::ConversationSettings), (status = 404, body = Problem)))]
+async fn get_settings(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(conversation_id): Path<ConversationId>,
+) -> Result<Json<natter_proto::ConversationSettings>, ApiError> {
+    Ok(Json(
+        app.conversations.settings(&actor, conversation_id).await?,
+    ))
+}
+
+/// `PATCH /v1/conversations/{conversation_id}/settings`
+#[utoipa::path(patch, path = "/v1/conversations/{conversation_id}/settings", tag = "conversations",
+    params(("conversation_id" = String, Path), ("If-Match" = Option<String>, Header, description = "The version the change is based on (or use `version` in the body)")),
+    request_body = natter_proto::UpdateSettings,
+    responses((status = 200, body = natter_proto::ConversationSettings), (status = 403, body = Problem), (status = 404, body = Problem),
+        (status = 409, description = "version_conflict", body = Problem), (status = 422, body = Problem)))]
+async fn update_settings(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(conversation_id): Path<ConversationId>,
+    headers: axum::http::HeaderMap,
+    Json(request): Json<natter_proto::UpdateSettings>,
+) -> Result<Json<natter_proto::ConversationSettings>, ApiError> {
+    let if_match = match headers.get(axum::http::header::IF_MATCH) {
+        None => None,
+        Some(value) => {
+            let raw = value
+                .to_str()
+                .unwrap_or_default()
+                .trim()
+                .trim_start_matches("W/")
+                .trim_matches('"');
+            Some(raw.parse::<u64>().map_err(|_| {
+                ApiError::edge(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_if_match",
+                    "If-Match carries a settings version number",
+                )
+            })?)
+        }
+    };
+    Ok(Json(
+        app.conversations
+            .update_settings(&actor, conversation_id, request, if_match)
+            .await?,
+    ))
+}
+
+/// `GET /v1/conversations/{conversation_id}/settings/history`
+#[utoipa::path(get, path = "/v1/conversations/{conversation_id}/settings/history", tag = "conversations",
+    params(("conversation_id" = String, Path)),
+    responses((status = 200, body = Vec<natter_proto::SettingsChange>), (status = 404, body = Problem)))]
+async fn get_settings_history(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(conversation_id): Path<ConversationId>,
+) -> Result<Json<Vec<natter_proto::SettingsChange>>, ApiError> {
+    Ok(Json(
+        app.conversations
+            .settings_history(&actor, conversation_id)
             .await?,
     ))
 }

@@ -140,6 +140,7 @@ impl IntoResponse for ApiError {
             AppError::NotFound(resource) => (StatusCode::NOT_FOUND, resource.code(), Vec::new()),
             AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code, Vec::new()),
             AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code, Vec::new()),
+            AppError::Gone { code, .. } => (StatusCode::GONE, code, Vec::new()),
             AppError::Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",

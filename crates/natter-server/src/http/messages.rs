@@ -22,6 +22,8 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(send_message, list_messages))
         .routes(routes!(get_message, edit_message, delete_message))
         .routes(routes!(get_history))
+        .routes(routes!(get_thread))
+        .routes(routes!(follow_thread, unfollow_thread))
         .routes(routes!(add_reaction, list_reactions))
         .routes(routes!(remove_reaction))
         .routes(routes!(get_receipts))
@@ -309,5 +311,63 @@ async fn remove_reaction(
     Path((message_id, emoji)): Path<(MessageId, String)>,
 ) -> Result<StatusCode, ApiError> {
     app.messages.unreact(&actor, message_id, &emoji).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `GET /v1/messages/{message_id}/thread`
+#[utoipa::path(get, path = "/v1/messages/{message_id}/thread", tag = "messages",
+    params(("message_id" = String, Path, description = "The thread root"), ListQuery),
+    responses((status = 200, description = "Replies, oldest first by default; `next` is a seq cursor", body = Page<Message>),
+        (status = 404, body = Problem), (status = 422, body = Problem)))]
+async fn get_thread(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(message_id): Path<MessageId>,
+    Query(query): Query<ListQuery>,
+) -> Result<Json<Page<Message>>, ApiError> {
+    let ascending = match query.order.as_deref() {
+        None => None,
+        Some("asc") => Some(true),
+        Some("desc") => Some(false),
+        Some(_) => {
+            return Err(
+                natter_app::AppError::invalid("order", "invalid_order", "asc or desc").into(),
+            )
+        }
+    };
+    let list = ListMessages {
+        before: cursor("before", query.before)?,
+        after: cursor("after", query.after)?,
+        limit: query.limit,
+        ascending,
+    };
+    Ok(Json(app.messages.thread(&actor, message_id, list).await?))
+}
+
+/// `POST /v1/messages/{message_id}/thread/follow`
+#[utoipa::path(post, path = "/v1/messages/{message_id}/thread/follow", tag = "messages",
+    params(("message_id" = String, Path)),
+    responses((status = 204, description = "Following"), (status = 403, body = Problem), (status = 404, body = Problem)))]
+async fn follow_thread(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(message_id): Path<MessageId>,
+) -> Result<StatusCode, ApiError> {
+    app.messages.follow_thread(&actor, message_id, true).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/messages/{message_id}/thread/follow`
+#[utoipa::path(delete, path = "/v1/messages/{message_id}/thread/follow", tag = "messages",
+    params(("message_id" = String, Path)),
+    responses((status = 204, description = "Not following"), (status = 404, body = Problem)))]
+async fn unfollow_thread(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path(message_id): Path<MessageId>,
+) -> Result<StatusCode, ApiError> {
+    app.messages
+        .follow_thread(&actor, message_id, false)
+        .await?;
     Ok(StatusCode::NO_CONTENT)
 }

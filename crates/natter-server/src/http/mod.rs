@@ -1,14 +1,18 @@
 //! The HTTP edge: one file per resource, each with `routes()`. Handlers extract, call one
 //! `App` method and convert; they hold no rules and no SQL.
 
+mod admin;
 mod conversations;
 pub mod error;
 mod events;
 pub mod extract;
 mod health;
+mod invitations;
 mod messages;
 mod participants;
 mod realtime;
+mod search;
+mod stats;
 mod stream;
 mod users;
 
@@ -62,10 +66,14 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         .merge(users::routes())
         .merge(conversations::routes())
         .merge(participants::routes())
+        .merge(invitations::routes())
         .merge(messages::routes())
         .merge(events::routes())
         .merge(realtime::routes())
+        .merge(search::routes())
         .merge(stream::routes())
+        .merge(admin::routes())
+        .merge(stats::routes())
         .merge(crate::ws::routes())
         .split_for_parts();
     let openapi_json: Arc<str> = api.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();
@@ -82,6 +90,11 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
                 }
             }),
         )
+        .route("/metrics", get(metrics))
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.clone(),
+            track_requests,
+        ))
         .fallback(|| async { ApiError::no_route() })
         .method_not_allowed_fallback(|| async { ApiError::method_not_allowed() })
         .layer(DefaultBodyLimit::max(max_body_bytes))
@@ -97,4 +110,37 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         }))
         .layer(TraceLayer::new_for_http())
         .with_state(app)
+}
+
+/// Records every routed request's method, route template, status and latency.
+async fn track_requests(
+    axum::extract::State(app): axum::extract::State<App>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = std::time::Instant::now();
+    let method = request.method().as_str().to_owned();
+    let route = request
+        .extensions()
+        .get::<axum::extract::MatchedPath>()
+        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
+    let response = next.run(request).await;
+    app.metrics.observe_http(
+        &method,
+        &route,
+        response.status().as_u16(),
+        started.elapsed(),
+    );
+    response
+}
+
+/// `GET /metrics`: Prometheus text format.
+async fn metrics(axum::extract::State(app): axum::extract::State<App>) -> Response {
+    let store_up = app.store_ready().await;
+    let bus_up = app.realtime.hub().bus_connected();
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        app.metrics.render(store_up, bus_up),
+    )
+        .into_response()
 }

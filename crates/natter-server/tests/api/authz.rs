@@ -60,6 +60,9 @@ enum Op {
     Block,
     Typing,
     ListTyping,
+    CreateInvitation,
+    GetSettings,
+    UpdateSettings,
 }
 
 struct Fixture {
@@ -200,6 +203,22 @@ async fn run(op: Op, client: &Client, fx: &Fixture) -> u16 {
         Op::Block => status(client.block_conversation(id).await, 200),
         Op::Typing => status(client.set_typing(id, true).await, 204),
         Op::ListTyping => status(client.typing(id).await, 200),
+        Op::CreateInvitation => {
+            status(client.create_invitation(id, &Default::default()).await, 201)
+        }
+        Op::GetSettings => status(client.conversation_settings(id).await, 200),
+        Op::UpdateSettings => status(
+            client
+                .update_conversation_settings(
+                    id,
+                    &natter_proto::UpdateSettings {
+                        settings: serde_json::json!({"color": "#123456"}),
+                        version: None,
+                    },
+                )
+                .await,
+            200,
+        ),
     }
 }
 
@@ -228,6 +247,9 @@ fn expected(op: Op) -> [u16; 8] {
         Op::React => [201, 201, 201, 404, 404, 403, 403, 401],
         Op::DeleteForEveryone => [204, 403, 403, 404, 404, 204, 204, 401],
         Op::Block => [403, 403, 403, 404, 404, 200, 200, 401],
+        Op::CreateInvitation => [201, 201, 403, 404, 404, 201, 201, 401],
+        Op::GetSettings => READ,
+        Op::UpdateSettings => MANAGE,
     }
 }
 
@@ -260,6 +282,9 @@ async fn every_conversation_endpoint_answers_each_caller_as_specified() {
         Op::Block,
         Op::Typing,
         Op::ListTyping,
+        Op::CreateInvitation,
+        Op::GetSettings,
+        Op::UpdateSettings,
     ];
     let mut failures = Vec::new();
     let mut n = 0;

@@ -55,6 +55,13 @@ async fn openapi_document_describes_every_route() {
         "/v1/messages/{message_id}/reactions/{emoji}",
         "/v1/conversations/{conversation_id}/block",
         "/v1/conversations/{conversation_id}/unblock",
+        "/v1/messages/{message_id}/thread",
+        "/v1/messages/{message_id}/thread/follow",
+        "/v1/conversations/{conversation_id}/invitations",
+        "/v1/conversations/{conversation_id}/invitations/{invitation_id}",
+        "/v1/invitations/{token}/accept",
+        "/v1/conversations/{conversation_id}/settings",
+        "/v1/conversations/{conversation_id}/settings/history",
     ] {
         assert!(
             paths.contains_key(path),
@@ -91,4 +98,27 @@ async fn unknown_routes_and_methods_are_problems() {
         wrong.problem().map(|p| p.code),
         Some("method_not_allowed".into())
     );
+}
+
+#[tokio::test]
+async fn metrics_count_requests_messages_and_connections() {
+    let server = TestServer::spawn().await;
+    let alice = server.user("alice");
+    let conversation = crate::helpers::group(&alice, "g", &[]).await;
+    crate::helpers::say(&alice, &conversation, "counted").await;
+    let _ws = alice.connect_realtime().await.expect("connect");
+    let text = server
+        .anonymous()
+        .raw(Method::GET, "/metrics", None)
+        .await
+        .expect("metrics")
+        .text();
+    assert!(text.contains("natter_messages_sent_total 1"), "{text}");
+    assert!(text.contains("natter_realtime_connections 1"), "{text}");
+    assert!(
+        text.contains(r#"route="/v1/conversations/{conversation_id}/messages",status="201""#),
+        "{text}"
+    );
+    assert!(text.contains("natter_store_up 1"));
+    assert!(text.contains("natter_delivery_latency_seconds_count"));
 }

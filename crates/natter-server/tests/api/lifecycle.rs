@@ -401,3 +401,40 @@ async fn either_side_of_a_direct_conversation_blocks_and_unblocks() {
         (404, "conversation_not_found".into())
     );
 }
+
+#[tokio::test]
+async fn edits_are_masked_like_sends_unless_the_conversation_is_trusted() {
+    let server = TestServer::spawn().await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let g = group(&alice, "g", &[&bob]).await;
+    let message = say(&alice, &g, "hello").await;
+    let edited = alice
+        .edit_message(message.id, "mail me at john@example.com")
+        .await
+        .expect("edit");
+    assert!(edited.pii_masked, "{:?}", edited.content);
+    assert!(!edited
+        .content
+        .unwrap_or_default()
+        .contains("john@example.com"));
+    server
+        .server()
+        .update_conversation(
+            g.id,
+            &natter_proto::UpdateConversation {
+                trusted: Some(true),
+                ..Default::default()
+            },
+        )
+        .await
+        .expect("trust");
+    let trusted = alice
+        .edit_message(message.id, "mail me at john@example.com")
+        .await
+        .expect("edit");
+    assert!(!trusted.pii_masked);
+    assert_eq!(
+        trusted.content.as_deref(),
+        Some("mail me at john@example.com")
+    );
+}

@@ -1,0 +1,178 @@
+//! Process metrics in Prometheus text format: counters and fixed-bucket histograms kept
+//! with atomics and a few short-held std mutexes (no exporter dependency). The server
+//! renders them at `/metrics`; services, the hub and the gateway update them.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::Mutex;
+use std::time::Duration;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BUCKETS: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// A latency histogram.
+#[derive(Debug, Default, Clone)]
+pub struct Histogram {
+    counts: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&mut self, value: Duration) {
+        let seconds = value.as_secs_f64();
+        for (bucket, bound) in self.counts.iter_mut().zip(BUCKETS) {
+            if seconds <= bound {
+                *bucket += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        for (bucket, bound) in self.counts.iter().zip(BUCKETS) {
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {bucket}");
+        }
+        let _ = writeln!(
+            out,
+            "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {}",
+            self.count
+        );
+        let braces = if labels.is_empty() {
+            String::new()
+        } else {
+            format!("{{{labels}}}")
+        };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum);
+        let _ = writeln!(out, "{name}_count{braces} {}", self.count);
+    }
+}
+
+/// Every metric of the process.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    http: Mutex<BTreeMap<(String, String, u16), Histogram>>,
+    /// Messages accepted (new, not idempotent retries).
+    pub messages_sent: AtomicU64,
+    /// Frames handed to realtime connections (one per recipient device).
+    pub events_delivered: AtomicU64,
+    /// Open WebSocket connections.
+    pub connections: AtomicI64,
+    /// Connections closed because they fell behind.
+    pub slow_consumers: AtomicU64,
+    /// Requests answered 429.
+    pub rate_limited: AtomicU64,
+    delivery: Mutex<Histogram>,
+}
+
+impl Metrics {
+    /// Records one HTTP request.
+    pub fn observe_http(&self, method: &str, route: &str, status: u16, latency: Duration) {
+        if let Ok(mut http) = self.http.lock() {
+            http.entry((method.to_owned(), route.to_owned(), status))
+                .or_default()
+                .observe(latency);
+        }
+    }
+
+    /// Records the time from an event's commit to its hand-off to the connections.
+    pub fn observe_delivery(&self, latency: Duration) {
+        if let Ok(mut delivery) = self.delivery.lock() {
+            delivery.observe(latency);
+        }
+    }
+
+    /// The Prometheus text exposition, with the gauges the caller adds.
+    pub fn render(&self, store_up: bool, bus_up: bool) -> String {
+        let mut out = String::with_capacity(4096);
+        let _ = writeln!(out, "# HELP natter_http_request_duration_seconds HTTP requests by method, route and status.");
+        let _ = writeln!(out, "# TYPE natter_http_request_duration_seconds histogram");
+        if let Ok(http) = self.http.lock() {
+            for ((method, route, status), histogram) in http.iter() {
+                let labels = format!("method=\"{method}\",route=\"{route}\",status=\"{status}\"");
+                histogram.render(&mut out, "natter_http_request_duration_seconds", &labels);
+            }
+        }
+        let counters = [
+            (
+                "natter_messages_sent_total",
+                "Messages accepted.",
+                self.messages_sent.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "natter_events_delivered_total",
+                "Frames handed to realtime connections.",
+                self.events_delivered.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "natter_slow_consumers_total",
+                "Realtime connections closed for falling behind.",
+                self.slow_consumers.load(Ordering::Relaxed) as i64,
+            ),
+            (
+                "natter_rate_limited_total",
+                "Requests answered 429.",
+                self.rate_limited.load(Ordering::Relaxed) as i64,
+            ),
+        ];
+        for (name, help, value) in counters {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {value}"
+            );
+        }
+        let gauges = [
+            (
+                "natter_realtime_connections",
+                "Open realtime connections.",
+                self.connections.load(Ordering::Relaxed),
+            ),
+            (
+                "natter_store_up",
+                "The store answers (1) or not (0).",
+                i64::from(store_up),
+            ),
+            (
+                "natter_bus_up",
+                "The bus reaches the other nodes (1) or not (0).",
+                i64::from(bus_up),
+            ),
+        ];
+        for (name, help, value) in gauges {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {value}"
+            );
+        }
+        let _ = writeln!(out, "# HELP natter_delivery_latency_seconds From an event's commit to its hand-off to the connections.");
+        let _ = writeln!(out, "# TYPE natter_delivery_latency_seconds histogram");
+        if let Ok(delivery) = self.delivery.lock() {
+            delivery.render(&mut out, "natter_delivery_latency_seconds", "");
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_are_cumulative_and_render_as_prometheus_text() {
+        let metrics = Metrics::default();
+        metrics.observe_http("GET", "/v1/users/me", 200, Duration::from_millis(3));
+        metrics.observe_http("GET", "/v1/users/me", 200, Duration::from_millis(30));
+        metrics.messages_sent.fetch_add(2, Ordering::Relaxed);
+        let text = metrics.render(true, false);
+        assert!(text.contains(r#"natter_http_request_duration_seconds_bucket{method="GET",route="/v1/users/me",status="200",le="0.005"} 1"#));
+        assert!(text.contains(r#"natter_http_request_duration_seconds_bucket{method="GET",route="/v1/users/me",status="200",le="0.05"} 2"#));
+        assert!(text.contains("natter_messages_sent_total 2"));
+        assert!(text.contains("natter_bus_up 0"));
+    }
+}
