@@ -36,11 +36,12 @@ impl std::fmt::Debug for NatsBus {
 
 impl NatsBus {
     /// Connects to `url` (e.g. `nats://127.0.0.1:4222`) and starts forwarding other
-    /// nodes' notices into local subscriptions. The client reconnects by itself; while
-    /// it is away, local notices still reach local subscribers.
+    /// nodes' notices into local subscriptions. The first connection must succeed (a node
+    /// does not start half-connected: its hub would otherwise mistake the first connect
+    /// for a reconnect); later the client reconnects by itself, and while it is away local
+    /// notices still reach local subscribers.
     pub async fn connect(url: &str, node: &str) -> Result<Self, BusError> {
         let client = async_nats::ConnectOptions::new()
-            .retry_on_initial_connect()
             .connection_timeout(std::time::Duration::from_secs(2))
             .event_callback(|event| async move { tracing::info!(%event, "nats") })
             .connect(url)
