@@ -85,4 +85,12 @@ else
   printf '\n!!! fuzzing SKIPPED: needs cargo-fuzz (cargo install cargo-fuzz) and a nightly toolchain\n'
 fi
 
+step "natter-bench smoke run (seconds; a check that every scenario works, not a measurement)"
+cargo build -q -p natter-server -p natter-bench
+BIN="${CARGO_TARGET_DIR:-target}/debug"
+"$BIN/natter-bench" --spawn "$BIN/natter" fanout --receivers 5 --rate 20 --duration 1 --drain 1 --settle 0
+"$BIN/natter-bench" --spawn "$BIN/natter" fanout --receivers 5 --closed-loop --duration 1 --drain 1 --settle 0
+"$BIN/natter-bench" --spawn "$BIN/natter" send --senders 2 --duration 1
+"$BIN/natter-bench" --spawn "$BIN/natter" history --messages 200 --duration 1
+
 step "all suites passed"

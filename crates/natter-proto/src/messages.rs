@@ -54,7 +54,7 @@ pub struct SendMessage {
     pub reply_to_id: Option<MessageId>,
     /// Reply in the thread of this root message (same conversation; threads are one
     /// level deep, so the root is not itself a reply).
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread_root_id: Option<MessageId>,
     /// Users mentioned; each must be a participant (at most 50).
     #[serde(default)]

@@ -119,6 +119,7 @@ pub(crate) fn open_connection(path: &Path, durability: Durability) -> rusqlite::
          PRAGMA temp_store = MEMORY;
          PRAGMA cache_size = -16000;"
     ))?;
-    conn.set_prepared_statement_cache_capacity(64);
+    // Room for every fixed statement plus the IN-list variants of page-sized lookups.
+    conn.set_prepared_statement_cache_capacity(256);
     Ok(conn)
 }

@@ -1312,7 +1312,7 @@ impl Store for SqliteStore {
                 );
                 let mut params: Vec<Box<dyn ToSql>> = vec![Box::new(user_id.as_str().to_owned())];
                 params.extend(ids.into_iter().map(|id| Box::new(id) as Box<dyn ToSql>));
-                conn.prepare(&sql)
+                conn.prepare_cached(&sql)
                     .and_then(|mut stmt| {
                         stmt.query_map(params_from_iter(params.iter()), |row| Ok(MessageId(row.get(0)?)))?.collect()
                     })
@@ -1372,7 +1372,7 @@ impl Store for SqliteStore {
                 let mut params: Vec<Box<dyn ToSql>> = vec![Box::new(conversation_id.0)];
                 params.extend(seqs.into_iter().map(|seq| Box::new(seq) as Box<dyn ToSql>));
                 let rows: Vec<(i64, String)> = conn
-                    .prepare(&sql)
+                    .prepare_cached(&sql)
                     .and_then(|mut stmt| {
                         stmt.query_map(params_from_iter(params.iter()), |row| {
                             Ok((row.get(0)?, row.get(1)?))
@@ -1695,7 +1695,7 @@ impl Store for SqliteStore {
                      WHERE message_id IN ({placeholders}) ORDER BY message_id, created_at, emoji, user_id"
                 );
                 let params: Vec<Box<dyn ToSql>> = ids.into_iter().map(|id| Box::new(id) as Box<dyn ToSql>).collect();
-                conn.prepare(&sql)
+                conn.prepare_cached(&sql)
                     .and_then(|mut stmt| {
                         stmt.query_map(params_from_iter(params.iter()), |row| {
                             let user: String = row.get(2)?;

@@ -1,0 +1,416 @@
+//! `fanout`: one sender, R receivers with one WebSocket each, all in one group.
+//!
+//! Open loop (default): the sender posts at a fixed rate, each post in its own task so a
+//! slow answer does not delay the next one. Closed loop (`--closed-loop`): the next post
+//! goes out as soon as every receiver has the previous one. Each message's content starts
+//! with its send time (`t=<unix nanos>`), taken just before the request; a receiver's
+//! latency sample is its clock at the frame minus that time, so it covers the HTTP request,
+//! the commit, the hub and the WebSocket write. Receivers count a second frame with the
+//! same event seq as a duplicate; they do not resume or catch up (that is
+//! `realtime::ResumingStream`'s job), so `missed` is what live delivery lost.
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use futures_util::{StreamExt, TryStreamExt};
+use natter_client::realtime::Connection;
+use natter_proto::{event_type, ConversationId, ServerFrame};
+use serde::Serialize;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::harness::{self, CpuUsage, Latencies, LatencySummary, Target};
+
+/// WebSocket connections opened at the same time during setup.
+const CONNECT_CONCURRENCY: usize = 16;
+
+/// Flags of `natter-bench fanout`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct FanoutArgs {
+    /// Receivers in the group, each with one WebSocket.
+    #[arg(long, default_value_t = 100)]
+    receivers: usize,
+    /// Messages per second the sender posts (open loop).
+    #[arg(long, default_value_t = 100.0)]
+    rate: f64,
+    /// Seconds of sending.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+    /// Post the next message as soon as every receiver has the previous one.
+    #[arg(long)]
+    closed_loop: bool,
+    /// Seconds to wait for outstanding deliveries after the last post.
+    #[arg(long, default_value_t = 5.0)]
+    drain: f64,
+    /// Seconds between the last connection and the first post. Every connection tells
+    /// every other one that its user came online (about R²/2 `presence.updated` frames); the
+    /// pause lets that burst pass before anything is timed.
+    #[arg(long, default_value_t = 1.0)]
+    settle: f64,
+}
+
+/// Results of one run, printed as one JSON line.
+#[derive(Debug, Serialize)]
+pub struct FanoutReport {
+    scenario: &'static str,
+    mode: &'static str,
+    receivers: usize,
+    /// Offered rate (open loop only).
+    rate: Option<f64>,
+    duration_s: f64,
+    /// Posts the server accepted.
+    sent: u64,
+    send_errors: u64,
+    /// Accepted posts per second over the sending time.
+    messages_per_s: f64,
+    /// `message.created` frames received (first copy only).
+    delivered: u64,
+    /// Delivered frames per second, from the first post to the last frame received.
+    deliveries_per_s: f64,
+    /// `receivers × sent − delivered`.
+    missed: u64,
+    /// Frames whose event seq the same connection had received before.
+    duplicates: u64,
+    /// Frames of other types (presence, receipts …), by type.
+    other_frames: BTreeMap<String, u64>,
+    /// Connections that ended before the run did (e.g. closed with 4001, resync).
+    connections_lost: usize,
+    first_connection_error: Option<String>,
+    first_send_error: Option<String>,
+    /// Post to frame, per delivery.
+    latency: LatencySummary,
+    /// The sender's `POST …/messages` round trip.
+    send_latency: LatencySummary,
+    cpu: CpuUsage,
+}
+
+impl FanoutReport {
+    /// A few lines for a human, for stderr.
+    pub fn human(&self) -> String {
+        let mut summary = format!(
+            "fanout ({}) 1 sender x {} receivers: {} sent ({} msg/s), {} send errors, \
+             {} delivered ({} deliveries/s), {} missed, {} duplicates, {} connections lost\n  \
+             delivery latency: {}\n  send latency: {}\n  {}",
+            self.mode,
+            self.receivers,
+            self.sent,
+            self.messages_per_s,
+            self.send_errors,
+            self.delivered,
+            self.deliveries_per_s,
+            self.missed,
+            self.duplicates,
+            self.connections_lost,
+            self.latency,
+            self.send_latency,
+            self.cpu
+        );
+        for error in [&self.first_send_error, &self.first_connection_error]
+            .into_iter()
+            .flatten()
+        {
+            summary.push_str(&format!("\n  first error: {error}"));
+        }
+        summary
+    }
+}
+
+/// What one receiver saw.
+#[derive(Debug, Default)]
+struct ReceiverOutcome {
+    latencies: Latencies,
+    delivered: u64,
+    duplicates: u64,
+    other_frames: BTreeMap<String, u64>,
+    last_delivery: Option<Instant>,
+    error: Option<String>,
+}
+
+/// What the sender did.
+#[derive(Debug, Default)]
+struct SenderOutcome {
+    sent: u64,
+    errors: u64,
+    first_error: Option<String>,
+    latencies: Latencies,
+}
+
+impl SenderOutcome {
+    fn add(&mut self, result: Result<Duration, String>) {
+        match result {
+            Ok(latency) => {
+                self.sent += 1;
+                self.latencies.record(latency);
+            }
+            Err(error) => {
+                self.errors += 1;
+                self.first_error.get_or_insert(error);
+            }
+        }
+    }
+}
+
+/// Runs the scenario against `target`.
+pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<FanoutReport> {
+    if args.receivers == 0
+        || !harness::is_positive(args.rate)
+        || !harness::is_positive(args.duration)
+    {
+        bail!("--receivers, --rate and --duration must be positive");
+    }
+    let sender = target.user("sender")?;
+    let receivers = target.users("receiver", args.receivers)?;
+    let member_ids: Vec<_> = receivers.iter().map(|user| user.id.clone()).collect();
+    let conversation_id = harness::create_group(&sender, "fanout", &member_ids).await?;
+    let connections: Vec<Connection> = futures_util::stream::iter(receivers)
+        .map(|user| async move {
+            user.client
+                .connect_realtime()
+                .await
+                .with_context(|| format!("connecting {} to the gateway", user.id))
+        })
+        .buffer_unordered(CONNECT_CONCURRENCY)
+        .try_collect()
+        .await?;
+
+    // The count of deliveries so far: the closed loop waits on it for each message, the
+    // open loop for the last ones.
+    let (delivered_tx, delivered_rx) = watch::channel(0u64);
+    let delivered_tx = Arc::new(delivered_tx);
+    let (stop_tx, stop_rx) = watch::channel(false);
+    let mut receiver_tasks = JoinSet::new();
+    for connection in connections {
+        receiver_tasks.spawn(receive(
+            connection,
+            conversation_id,
+            Arc::clone(&delivered_tx),
+            stop_rx.clone(),
+        ));
+    }
+
+    tokio::time::sleep(Duration::from_secs_f64(args.settle.max(0.0))).await;
+    let cpu = target.cpu_meter();
+    let started = Instant::now();
+    let sender_outcome = if args.closed_loop {
+        send_closed_loop(&sender.client, conversation_id, args, delivered_rx.clone()).await
+    } else {
+        send_open_loop(&sender.client, conversation_id, args).await
+    };
+    let sending_time = started.elapsed();
+    let expected = sender_outcome.sent * args.receivers as u64;
+    let mut delivered_rx = delivered_rx;
+    let drain = Duration::from_secs_f64(args.drain.max(0.0));
+    // A timeout here is a result (deliveries missed), not an error.
+    let _ = tokio::time::timeout(drain, delivered_rx.wait_for(|count| *count >= expected)).await;
+    let cpu = cpu.finish();
+    let _ = stop_tx.send(true);
+
+    let mut outcomes = Vec::with_capacity(args.receivers);
+    while let Some(joined) = receiver_tasks.join_next().await {
+        outcomes.push(joined.context("a receiver task panicked")?);
+    }
+    Ok(report(
+        args,
+        sender_outcome,
+        outcomes,
+        started,
+        sending_time,
+        cpu,
+    ))
+}
+
+fn report(
+    args: &FanoutArgs,
+    sender: SenderOutcome,
+    outcomes: Vec<ReceiverOutcome>,
+    started: Instant,
+    sending_time: Duration,
+    cpu: CpuUsage,
+) -> FanoutReport {
+    let mut latency = Latencies::default();
+    let (mut delivered, mut duplicates) = (0, 0);
+    let mut other_frames = BTreeMap::new();
+    let mut connections_lost = 0;
+    let mut first_connection_error = None;
+    let mut last_delivery = started;
+    for outcome in outcomes {
+        delivered += outcome.delivered;
+        duplicates += outcome.duplicates;
+        for (kind, count) in outcome.other_frames {
+            *other_frames.entry(kind).or_insert(0) += count;
+        }
+        latency.merge(outcome.latencies);
+        if let Some(at) = outcome.last_delivery {
+            last_delivery = last_delivery.max(at);
+        }
+        if let Some(error) = outcome.error {
+            connections_lost += 1;
+            first_connection_error.get_or_insert(error);
+        }
+    }
+    let expected = sender.sent * args.receivers as u64;
+    FanoutReport {
+        scenario: "fanout",
+        mode: if args.closed_loop {
+            "closed_loop"
+        } else {
+            "open_loop"
+        },
+        receivers: args.receivers,
+        rate: (!args.closed_loop).then_some(args.rate),
+        duration_s: args.duration,
+        sent: sender.sent,
+        send_errors: sender.errors,
+        messages_per_s: harness::per_second(sender.sent, sending_time),
+        delivered,
+        deliveries_per_s: harness::per_second(delivered, last_delivery - started),
+        missed: expected.saturating_sub(delivered),
+        duplicates,
+        other_frames,
+        connections_lost,
+        first_connection_error,
+        first_send_error: sender.first_error,
+        latency: latency.summary(),
+        send_latency: sender.latencies.summary(),
+        cpu,
+    }
+}
+
+/// Posts `rate × duration` messages on a fixed schedule, each in its own task.
+async fn send_open_loop(
+    client: &natter_client::Client,
+    conversation_id: ConversationId,
+    args: &FanoutArgs,
+) -> SenderOutcome {
+    let total = (args.rate * args.duration).round() as u64;
+    let mut interval = tokio::time::interval(Duration::from_secs_f64(1.0 / args.rate));
+    let mut posts = JoinSet::new();
+    for index in 0..total {
+        interval.tick().await;
+        let client = client.clone();
+        posts.spawn(async move { post(&client, conversation_id, index).await });
+    }
+    let mut outcome = SenderOutcome::default();
+    while let Some(joined) = posts.join_next().await {
+        outcome.add(joined.unwrap_or_else(|err| Err(format!("send task failed: {err}"))));
+    }
+    outcome
+}
+
+/// Posts one message at a time, each once every receiver has the one before.
+async fn send_closed_loop(
+    client: &natter_client::Client,
+    conversation_id: ConversationId,
+    args: &FanoutArgs,
+    mut delivered: watch::Receiver<u64>,
+) -> SenderOutcome {
+    let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
+    let drain = Duration::from_secs_f64(args.drain.max(0.0));
+    let mut outcome = SenderOutcome::default();
+    let mut index = 0;
+    while Instant::now() < deadline {
+        outcome.add(post(client, conversation_id, index).await);
+        index += 1;
+        let expected = outcome.sent * args.receivers as u64;
+        let all_arrived =
+            tokio::time::timeout(drain, delivered.wait_for(|count| *count >= expected)).await;
+        if !matches!(all_arrived, Ok(Ok(_))) {
+            // Some receiver lost a message: waiting longer would only stall the run.
+            break;
+        }
+    }
+    outcome
+}
+
+/// Posts message `index` with its send time in the content; the round trip on success.
+async fn post(
+    client: &natter_client::Client,
+    conversation_id: ConversationId,
+    index: u64,
+) -> Result<Duration, String> {
+    let content = format!("t={} n={index}", harness::unix_nanos());
+    let started = Instant::now();
+    match client.send_text(conversation_id, &content).await {
+        Ok(_) => Ok(started.elapsed()),
+        Err(err) => Err(err.to_string()),
+    }
+}
+
+/// Reads frames until told to stop or the connection ends.
+async fn receive(
+    mut connection: Connection,
+    conversation_id: ConversationId,
+    delivered: Arc<watch::Sender<u64>>,
+    mut stop: watch::Receiver<bool>,
+) -> ReceiverOutcome {
+    let mut outcome = ReceiverOutcome::default();
+    let mut seen = HashSet::new();
+    loop {
+        // `next_frame` is cancel-safe: a frame is either returned or left in the stream.
+        let frame = tokio::select! {
+            _ = stop.wait_for(|stop| *stop) => break,
+            frame = connection.next_frame() => frame,
+        };
+        let frame = match frame {
+            Ok(frame) => frame,
+            Err(err) => {
+                outcome.error = Some(err.to_string());
+                return outcome;
+            }
+        };
+        let received_at = harness::unix_nanos();
+        if frame.kind != event_type::MESSAGE_CREATED
+            || frame.conversation_id != Some(conversation_id)
+        {
+            *outcome.other_frames.entry(frame.kind).or_insert(0) += 1;
+            continue;
+        }
+        if let Some(seq) = frame.seq {
+            if !seen.insert(seq) {
+                outcome.duplicates += 1;
+                continue;
+            }
+        }
+        if let Some(sent_at) = sent_at(&frame) {
+            outcome
+                .latencies
+                .record_micros(received_at.saturating_sub(sent_at) / 1000);
+        }
+        outcome.delivered += 1;
+        outcome.last_delivery = Some(Instant::now());
+        delivered.send_modify(|count| *count += 1);
+    }
+    connection.close().await;
+    outcome
+}
+
+/// The send time (unix nanos) that [`post`] put at the start of the content.
+fn sent_at(frame: &ServerFrame) -> Option<u64> {
+    let content = frame.data.get("content")?.as_str()?;
+    let stamp = content.strip_prefix("t=")?;
+    stamp.split(' ').next()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn send_time_is_read_back_from_the_content() {
+        let frame = ServerFrame {
+            kind: event_type::MESSAGE_CREATED.to_owned(),
+            conversation_id: None,
+            seq: None,
+            data: serde_json::json!({ "content": "t=1700000000123456789 n=4" }),
+            ts: None,
+        };
+        assert_eq!(sent_at(&frame), Some(1_700_000_000_123_456_789));
+        let other = ServerFrame {
+            data: serde_json::json!({ "content": "hello" }),
+            ..frame
+        };
+        assert_eq!(sent_at(&other), None);
+    }
+}

@@ -1,0 +1,293 @@
+//! `history`: fills one group with M messages, then several readers page back through it
+//! (`GET …/messages?limit=50&before=<next>`) for T seconds, starting over at the newest
+//! page when they reach the first message.
+//!
+//! Reader `r` starts `r/readers` of the way back, so the readers do not move in lockstep
+//! over the same pages. Every page is checked: its seqs must be consecutive and continue
+//! where the previous page stopped; a page that does not counts as `inconsistent_pages`.
+//! The fill is timed as well, but with 16 closed-loop senders it is the `send` scenario
+//! again; `send.rs` is the place to measure writes.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
+use natter_client::{Client, MessageFilter};
+use natter_proto::{ConversationId, MessageSeq, Page};
+use serde::Serialize;
+use tokio::task::JoinSet;
+
+use crate::harness::{self, BenchUser, CpuUsage, Latencies, LatencySummary, Target};
+
+/// Concurrent posters used to fill the conversation.
+const FILL_SENDERS: usize = 16;
+
+/// Flags of `natter-bench history`.
+#[derive(Debug, Clone, clap::Args)]
+pub struct HistoryArgs {
+    /// Messages in the conversation.
+    #[arg(long, default_value_t = 20_000)]
+    messages: u64,
+    /// Concurrent readers, each a participant paging with one request in flight.
+    #[arg(long, default_value_t = 4)]
+    readers: usize,
+    /// Messages per page (1–100).
+    #[arg(long, default_value_t = 50)]
+    page_size: u32,
+    /// Seconds of reading.
+    #[arg(long, default_value_t = 10.0)]
+    duration: f64,
+}
+
+/// Results of one run, printed as one JSON line.
+#[derive(Debug, Serialize)]
+pub struct HistoryReport {
+    scenario: &'static str,
+    messages: u64,
+    readers: usize,
+    page_size: u32,
+    duration_s: f64,
+    /// Seconds the fill took.
+    fill_s: f64,
+    /// Messages per second of the fill.
+    fill_messages_per_s: f64,
+    /// Pages read.
+    pages: u64,
+    pages_per_s: f64,
+    /// Messages returned per second.
+    messages_per_s: f64,
+    /// Requests that failed.
+    errors: u64,
+    first_error: Option<String>,
+    /// Pages whose seqs were not the consecutive run expected.
+    inconsistent_pages: u64,
+    first_inconsistency: Option<String>,
+    /// Round trip per page.
+    latency: LatencySummary,
+    cpu: CpuUsage,
+}
+
+impl HistoryReport {
+    /// A few lines for a human, for stderr.
+    pub fn human(&self) -> String {
+        let mut summary = format!(
+            "history {} messages (filled in {} s, {} msg/s), {} readers: {} pages ({} pages/s, \
+             {} msg/s), {} errors, {} inconsistent pages\n  page latency: {}\n  {}",
+            self.messages,
+            self.fill_s,
+            self.fill_messages_per_s,
+            self.readers,
+            self.pages,
+            self.pages_per_s,
+            self.messages_per_s,
+            self.errors,
+            self.inconsistent_pages,
+            self.latency,
+            self.cpu
+        );
+        for error in [&self.first_error, &self.first_inconsistency]
+            .into_iter()
+            .flatten()
+        {
+            summary.push_str(&format!("\n  first error: {error}"));
+        }
+        summary
+    }
+}
+
+/// What one reader did.
+#[derive(Debug, Default)]
+struct ReaderOutcome {
+    latencies: Latencies,
+    messages: u64,
+    errors: u64,
+    first_error: Option<String>,
+    inconsistent_pages: u64,
+    first_inconsistency: Option<String>,
+}
+
+/// Runs the scenario against `target`.
+pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryReport> {
+    if args.messages == 0 || args.readers == 0 || !harness::is_positive(args.duration) {
+        bail!("--messages, --readers and --duration must be positive");
+    }
+    let fillers = target.users("filler", FILL_SENDERS)?;
+    let readers = target.users("reader", args.readers)?;
+    let (owner, other_fillers) = fillers.split_first().context("at least one filler")?;
+    let member_ids: Vec<_> = other_fillers
+        .iter()
+        .chain(&readers)
+        .map(|user| user.id.clone())
+        .collect();
+    let conversation_id = harness::create_group(owner, "history", &member_ids).await?;
+    let fill_time = fill(&fillers, conversation_id, args.messages).await?;
+
+    let cpu = target.cpu_meter();
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs_f64(args.duration);
+    let mut tasks = JoinSet::new();
+    for (index, reader) in readers.into_iter().enumerate() {
+        let skip = args.messages * index as u64 / args.readers as u64;
+        let start = (skip > 0).then(|| MessageSeq(args.messages + 1 - skip));
+        let pager = Pager {
+            client: reader.client,
+            conversation_id,
+            page_size: args.page_size,
+            newest: args.messages,
+        };
+        tasks.spawn(pager.read_until(start, deadline));
+    }
+    let mut total = ReaderOutcome::default();
+    while let Some(joined) = tasks.join_next().await {
+        let outcome = joined.context("a reader task panicked")?;
+        total.latencies.merge(outcome.latencies);
+        total.messages += outcome.messages;
+        total.errors += outcome.errors;
+        total.inconsistent_pages += outcome.inconsistent_pages;
+        if let Some(error) = outcome.first_error {
+            total.first_error.get_or_insert(error);
+        }
+        if let Some(inconsistency) = outcome.first_inconsistency {
+            total.first_inconsistency.get_or_insert(inconsistency);
+        }
+    }
+    let elapsed = started.elapsed();
+    let cpu = cpu.finish();
+    let pages = total.latencies.len() as u64;
+    Ok(HistoryReport {
+        scenario: "history",
+        messages: args.messages,
+        readers: args.readers,
+        page_size: args.page_size,
+        duration_s: args.duration,
+        fill_s: (fill_time.as_secs_f64() * 100.0).round() / 100.0,
+        fill_messages_per_s: harness::per_second(args.messages, fill_time),
+        pages,
+        pages_per_s: harness::per_second(pages, elapsed),
+        messages_per_s: harness::per_second(total.messages, elapsed),
+        errors: total.errors,
+        first_error: total.first_error,
+        inconsistent_pages: total.inconsistent_pages,
+        first_inconsistency: total.first_inconsistency,
+        latency: total.latencies.summary(),
+        cpu,
+    })
+}
+
+/// Posts `count` messages into one conversation, every user in `senders` posting
+/// concurrently with one request in flight; returns how long it took. Any failed post
+/// fails the fill.
+async fn fill(
+    senders: &[BenchUser],
+    conversation_id: ConversationId,
+    count: u64,
+) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = JoinSet::new();
+    for sender in senders {
+        let (client, next) = (sender.client.clone(), Arc::clone(&next));
+        tasks.spawn(async move {
+            loop {
+                let index = next.fetch_add(1, Ordering::Relaxed);
+                if index >= count {
+                    return anyhow::Ok(());
+                }
+                // About 100 characters, a typical chat line.
+                let content = format!(
+                    "history message {index:06}: the quick brown fox jumps over the lazy dog, \
+                     twice, and then rests"
+                );
+                client
+                    .send_text(conversation_id, &content)
+                    .await
+                    .with_context(|| format!("posting message {index} of the fill"))?;
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.context("a fill task panicked")??;
+    }
+    Ok(started.elapsed())
+}
+
+/// One reader's view of the conversation.
+struct Pager {
+    client: Client,
+    conversation_id: ConversationId,
+    page_size: u32,
+    /// The seq of the newest message (the conversation does not change while reading).
+    newest: u64,
+}
+
+impl Pager {
+    /// Pages back from `start` (exclusive; the newest message when `None`) until
+    /// `deadline`, starting over at the newest page after the oldest one.
+    async fn read_until(self, start: Option<MessageSeq>, deadline: Instant) -> ReaderOutcome {
+        let mut outcome = ReaderOutcome::default();
+        let mut before = start;
+        while Instant::now() < deadline {
+            let mut filter = MessageFilter::default().limit(self.page_size);
+            if let Some(seq) = before {
+                filter = filter.before_seq(seq);
+            }
+            let started = Instant::now();
+            let page = match self
+                .client
+                .list_messages(self.conversation_id, &filter)
+                .await
+            {
+                Ok(page) => page,
+                Err(err) => {
+                    outcome.errors += 1;
+                    outcome.first_error.get_or_insert_with(|| err.to_string());
+                    continue;
+                }
+            };
+            outcome.latencies.record(started.elapsed());
+            outcome.messages += page.items.len() as u64;
+            let first_expected = before.map_or(self.newest, |seq| seq.0.saturating_sub(1));
+            if let Err(problem) = self.check(&page, first_expected) {
+                outcome.inconsistent_pages += 1;
+                outcome.first_inconsistency.get_or_insert(problem);
+            }
+            before = match page.next.as_deref().map(str::parse::<u64>) {
+                Some(Ok(seq)) => Some(MessageSeq(seq)),
+                Some(Err(_)) => {
+                    outcome.inconsistent_pages += 1;
+                    outcome
+                        .first_inconsistency
+                        .get_or_insert_with(|| format!("next cursor {:?} is no seq", page.next));
+                    None
+                }
+                None => None,
+            };
+        }
+        outcome
+    }
+
+    /// A newest-first page must hold `first_expected`, `first_expected - 1`, … without
+    /// gaps, as many as the page size allows, and `next` must be its last seq.
+    fn check(&self, page: &Page<natter_proto::Message>, first_expected: u64) -> Result<(), String> {
+        let expected_len = first_expected.min(u64::from(self.page_size));
+        let seqs: Vec<u64> = page.items.iter().map(|message| message.seq.0).collect();
+        let expected: Vec<u64> = (0..expected_len).map(|i| first_expected - i).collect();
+        if seqs != expected {
+            return Err(format!(
+                "page from {first_expected}: expected {} seqs from {first_expected} down, got {:?}…",
+                expected.len(),
+                &seqs[..seqs.len().min(5)]
+            ));
+        }
+        let expected_next = (first_expected > u64::from(self.page_size))
+            .then(|| (first_expected + 1 - u64::from(self.page_size)).to_string());
+        if page.next != expected_next {
+            return Err(format!(
+                "page from {first_expected}: next {:?}, expected {expected_next:?}",
+                page.next
+            ));
+        }
+        Ok(())
+    }
+}
