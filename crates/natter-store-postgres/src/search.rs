@@ -50,9 +50,6 @@ impl Statement {
     }
 }
 
-/// Candidates fetched per statement; searches usually need one batch.
-const BATCH: i64 = 1000;
-
 #[async_trait]
 impl SearchStore for PostgresStore {
     async fn search_messages(&self, search: &MessageSearch) -> Result<Vec<SearchMatch>> {
@@ -63,14 +60,17 @@ impl SearchStore for PostgresStore {
         let limit = usize::try_from(search.max_matches).unwrap_or(usize::MAX);
         let width = MESSAGE_COLUMNS.matches(',').count() + 1;
         let mut matches = Vec::new();
+        // Usually every candidate matches, so one statement of `max_matches` rows is all it
+        // takes; a further batch is read only when the confirmation rejected some.
+        let batch = i64::from(search.max_matches);
         let mut after = None;
         loop {
-            let statement = candidates(search, hidden, after)?;
+            let statement = candidates(search, hidden, after, batch)?;
             let rows = sqlx::query_with(&statement.sql, statement.arguments)
                 .fetch_all(&self.pool)
                 .await
                 .map_err(store_error)?;
-            let exhausted = rows.len() < BATCH as usize;
+            let exhausted = (rows.len() as i64) < batch;
             for row in &rows {
                 let message = rows::required_message(row)?;
                 let rank: f64 = rows::get(row, width)?;
@@ -93,12 +93,13 @@ impl SearchStore for PostgresStore {
     }
 }
 
-/// One batch of candidates, newest first, strictly older than `after` (`created_at`
-/// micros, id) when given.
+/// One batch of at most `batch` candidates, newest first, strictly older than `after`
+/// (`created_at` micros, id) when given.
 fn candidates(
     search: &MessageSearch,
     hidden: bool,
     after: Option<(i64, Uuid)>,
+    batch: i64,
 ) -> Result<Statement> {
     let mut statement = Statement::default();
     let user = statement.bind(search.user_id.as_str().to_owned())?;
@@ -159,7 +160,7 @@ fn candidates(
         sql.push_str(&format!(" AND (m.created_at, m.id) < ({created_at}, {id})"));
     }
     sql.push_str(&format!(
-        " ORDER BY m.created_at DESC, m.id DESC LIMIT {BATCH}"
+        " ORDER BY m.created_at DESC, m.id DESC LIMIT {batch}"
     ));
     statement.sql = sql;
     Ok(statement)

@@ -116,8 +116,12 @@ pub fn fold(text: &str) -> String {
 
 /// Whether `content` matches every term (see the module docs).
 pub fn matches_all(terms: &[SearchTerm], content: &str) -> bool {
-    let folded = fold(content);
-    terms.iter().all(|term| occurs(term, &folded))
+    matches_folded(terms, &fold(content))
+}
+
+/// [`matches_all`] for content already folded with [`fold`].
+pub fn matches_folded(terms: &[SearchTerm], folded: &str) -> bool {
+    terms.iter().all(|term| occurs(term, folded))
 }
 
 fn occurs(term: &SearchTerm, folded: &str) -> bool {

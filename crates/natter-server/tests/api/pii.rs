@@ -398,3 +398,21 @@ async fn masking_applies_to_direct_messages_and_leaves_them_within_the_limit() {
     assert!(content.chars().count() <= 20, "{content:?}");
     assert_eq!(content, "*** *** *** ***");
 }
+
+#[tokio::test]
+async fn edits_are_masked_like_sends() {
+    let server = spawn(PiiPolicyConfig::Untrusted, &[]).await;
+    let alice = server.user("alice");
+    let g = group(&alice, "g", &[]).await;
+    let sent = say(&alice, &g, "see you tomorrow").await;
+    assert!(!sent.pii_masked);
+    let edited = alice
+        .edit_message(sent.id, "see you tomorrow, john@example.com")
+        .await
+        .expect("edit");
+    assert_eq!(
+        edited.content.as_deref(),
+        Some("see you tomorrow, j***@e***.com")
+    );
+    assert!(edited.pii_masked);
+}
