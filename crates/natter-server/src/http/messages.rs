@@ -82,6 +82,28 @@ fn cursor(field: &'static str, raw: Option<String>) -> Result<Option<Cursor>, Ap
     }
 }
 
+impl ListQuery {
+    /// The page request, with the cursors and the order checked.
+    fn into_list(self) -> Result<ListMessages, ApiError> {
+        let ascending = match self.order.as_deref() {
+            None => None,
+            Some("asc") => Some(true),
+            Some("desc") => Some(false),
+            Some(_) => {
+                return Err(
+                    natter_app::AppError::invalid("order", "invalid_order", "asc or desc").into(),
+                )
+            }
+        };
+        Ok(ListMessages {
+            before: cursor("before", self.before)?,
+            after: cursor("after", self.after)?,
+            limit: self.limit,
+            ascending,
+        })
+    }
+}
+
 /// `GET /v1/conversations/{conversation_id}/messages`
 #[utoipa::path(get, path = "/v1/conversations/{conversation_id}/messages", tag = "messages",
     params(("conversation_id" = String, Path), ListQuery),
@@ -93,22 +115,7 @@ async fn list_messages(
     Path(conversation_id): Path<ConversationId>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<Message>>, ApiError> {
-    let ascending = match query.order.as_deref() {
-        None => None,
-        Some("asc") => Some(true),
-        Some("desc") => Some(false),
-        Some(_) => {
-            return Err(
-                natter_app::AppError::invalid("order", "invalid_order", "asc or desc").into(),
-            )
-        }
-    };
-    let list = ListMessages {
-        before: cursor("before", query.before)?,
-        after: cursor("after", query.after)?,
-        limit: query.limit,
-        ascending,
-    };
+    let list = query.into_list()?;
     Ok(Json(
         app.messages.list(&actor, conversation_id, list).await?,
     ))
@@ -325,22 +332,7 @@ async fn get_thread(
     Path(message_id): Path<MessageId>,
     Query(query): Query<ListQuery>,
 ) -> Result<Json<Page<Message>>, ApiError> {
-    let ascending = match query.order.as_deref() {
-        None => None,
-        Some("asc") => Some(true),
-        Some("desc") => Some(false),
-        Some(_) => {
-            return Err(
-                natter_app::AppError::invalid("order", "invalid_order", "asc or desc").into(),
-            )
-        }
-    };
-    let list = ListMessages {
-        before: cursor("before", query.before)?,
-        after: cursor("after", query.after)?,
-        limit: query.limit,
-        ascending,
-    };
+    let list = query.into_list()?;
     Ok(Json(app.messages.thread(&actor, message_id, list).await?))
 }
 
