@@ -85,8 +85,26 @@ pub struct Masked {
 }
 
 /// Masks `text` per `rules` for a conversation with the given `trusted` flag. The result
-/// is at most `max_chars` characters whenever `text` is.
+/// is at most `max_chars` characters whenever `text` is, and masking it again changes
+/// nothing: a replacement can complete a pattern that was not one before (an obfuscated
+/// address followed by `dot [link removed]`), so masking repeats until nothing changes.
 pub fn mask(text: &str, rules: &PiiRules, trusted: bool, max_chars: usize) -> Masked {
+    let mut current = mask_once(text, rules, trusted, max_chars);
+    if !current.masked {
+        return current;
+    }
+    for _ in 0..4 {
+        let again = mask_once(&current.text, rules, trusted, max_chars);
+        if !again.masked || again.text == current.text {
+            break;
+        }
+        current.text = again.text;
+    }
+    current
+}
+
+/// One pass of [`mask`].
+fn mask_once(text: &str, rules: &PiiRules, trusted: bool, max_chars: usize) -> Masked {
     let unchanged = || Masked {
         text: text.to_owned(),
         masked: false,

@@ -221,6 +221,7 @@ fn sentence() -> impl Strategy<Value = String> {
 #[test]
 fn masking_twice_changes_nothing_more_for_past_failures() {
     for text in [
+        "at [at] 0171 dot at dot https://evil.example.org/x",
         "ä.com/https://-",
         "A.com.https://[at]",
         "https://[at]ä.com+@ ",
