@@ -16,7 +16,6 @@
 
 use std::sync::Arc;
 
-use base64::Engine;
 use natter_proto::{
     audit_action, ActiveUsers, AdminStats, AuditEntry, AuditTargetType, Conversation,
     ConversationCounts, ConversationExport, ConversationId, ConversationStatus, ConversationType,
@@ -80,25 +79,7 @@ fn require_admin(actor: &Actor) -> Result<(), AppError> {
     }
 }
 
-fn encode_cursor(at: Timestamp, id: ConversationId) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}:{}",
-        natter_store::to_micros(at),
-        id
-    ))
-}
-
-fn decode_cursor(raw: &str) -> Option<(Timestamp, ConversationId)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (micros, id) = text.split_once(':')?;
-    Some((
-        natter_store::from_micros(micros.parse().ok()?),
-        id.parse().ok()?,
-    ))
-}
+use crate::conversations::{decode_cursor, encode_cursor};
 
 fn parse_time(validation: &mut Validation, field: &str, raw: Option<&str>) -> Option<Timestamp> {
     let raw = raw?;

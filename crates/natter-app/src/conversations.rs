@@ -115,7 +115,8 @@ pub(crate) fn view(
     conversation
 }
 
-fn encode_cursor(at: Timestamp, id: ConversationId) -> String {
+/// A conversation-list cursor: `(last_activity_at or created_at, id)`, opaque to clients.
+pub(crate) fn encode_cursor(at: Timestamp, id: ConversationId) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
         "{}:{}",
         natter_store::to_micros(at),
@@ -123,7 +124,8 @@ fn encode_cursor(at: Timestamp, id: ConversationId) -> String {
     ))
 }
 
-fn decode_cursor(raw: &str) -> Option<(Timestamp, ConversationId)> {
+/// Inverse of [`encode_cursor`]; `None` for anything it did not produce.
+pub(crate) fn decode_cursor(raw: &str) -> Option<(Timestamp, ConversationId)> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(raw)
         .ok()?;
