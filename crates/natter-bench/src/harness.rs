@@ -4,9 +4,10 @@
 //! It measures nothing by itself: the scenarios in `fanout.rs`, `send.rs` and `history.rs`
 //! decide what to time, and `harness/stats.rs` summarises the samples. A spawned server is
 //! a child process (`natter serve`) on a free port with a fresh data directory; it is
-//! killed and its directory removed when the [`Target`] is dropped. A PostgreSQL database
-//! given with `--database-url` is left as it is: every run prefixes its user ids with a
-//! fresh run id, so runs do not collide.
+//! killed and its directory removed when the [`Target`] is dropped (a directory given
+//! with `--data-dir` is kept). A PostgreSQL database given with `--database-url` is left
+//! as it is: every run prefixes its user ids with a fresh run id, so runs do not collide
+//! (except data meant to be reused, see [`Target::fixed_user`]).
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -52,6 +53,11 @@ pub struct TargetArgs {
     /// SQLite in the temporary data directory when absent.
     #[arg(long, global = true)]
     pub database_url: Option<String>,
+    /// Data directory of the spawned server (`NATTER_DATA_DIR`), kept after the run, so a
+    /// later run can reuse what this one wrote (`search --reuse`); a temporary directory,
+    /// removed at the end, when absent.
+    #[arg(long, global = true)]
+    pub data_dir: Option<PathBuf>,
 }
 
 /// The server under load, and the means to act as any user on it.
@@ -62,6 +68,7 @@ pub struct Target {
     pool: Client,
     run_id: String,
     server: Option<SpawnedServer>,
+    store: &'static str,
 }
 
 /// A user of the benchmark: its id and a client acting as it.
@@ -77,9 +84,19 @@ impl Target {
     /// Connects to `--url` or starts the `--spawn` binary, and waits until it is ready.
     pub async fn open(args: &TargetArgs) -> anyhow::Result<Target> {
         let run_id = format!("bench-{}", random_text(6).to_ascii_lowercase());
-        if args.spawn.is_none() && (args.durability.is_some() || args.database_url.is_some()) {
-            bail!("--durability and --database-url configure a spawned server: add --spawn");
+        if args.spawn.is_none()
+            && (args.durability.is_some() || args.database_url.is_some() || args.data_dir.is_some())
+        {
+            bail!(
+                "--durability, --database-url and --data-dir configure a spawned server: \
+                 add --spawn"
+            );
         }
+        let store = match (&args.spawn, &args.database_url) {
+            (None, _) => "unknown",
+            (Some(_), Some(url)) if url.starts_with("postgres") => "postgres",
+            (Some(_), _) => "sqlite",
+        };
         let (base_url, api_key, server) = match (&args.url, &args.spawn) {
             (Some(url), None) => {
                 let api_key = args
@@ -101,6 +118,7 @@ impl Target {
             api_key,
             run_id,
             server,
+            store,
         };
         target.wait_until_ready().await?;
         Ok(target)
@@ -119,6 +137,30 @@ impl Target {
             client: self.pool.clone().acting_as(&id),
             id,
         })
+    }
+
+    /// A user with exactly this id, without the run id: for data that outlives a run.
+    pub fn fixed_user(&self, raw: &str) -> anyhow::Result<BenchUser> {
+        let id = UserId::parse(raw).with_context(|| format!("building user id {raw:?}"))?;
+        Ok(BenchUser {
+            client: self.pool.clone().acting_as(&id),
+            id,
+        })
+    }
+
+    /// A client acting as the server itself (server API key, no `X-Natter-User`).
+    pub fn server_client(&self) -> Client {
+        self.pool.clone()
+    }
+
+    /// The run id, `bench-<6 random characters>`: a prefix that keeps runs apart.
+    pub fn run_id(&self) -> &str {
+        &self.run_id
+    }
+
+    /// The spawned server's store, `sqlite` or `postgres`; `unknown` with `--url`.
+    pub fn store(&self) -> &'static str {
+        self.store
     }
 
     /// `count` users named `<prefix>0`, `<prefix>1`, ….
@@ -166,10 +208,12 @@ impl std::fmt::Debug for Target {
     }
 }
 
-/// A `natter serve` child process and its temporary data directory.
+/// A `natter serve` child process and its data directory.
 struct SpawnedServer {
     child: Child,
     data_dir: PathBuf,
+    /// Whether the data directory is removed when the server is (not when given).
+    temporary: bool,
 }
 
 impl SpawnedServer {
@@ -186,11 +230,19 @@ impl SpawnedServer {
             .and_then(|listener| listener.local_addr())
             .context("finding a free port")?
             .port();
-        let data_dir = std::env::temp_dir().join(format!("natter-{run_id}"));
+        let temporary = args.data_dir.is_none();
+        let data_dir = args
+            .data_dir
+            .clone()
+            .unwrap_or_else(|| std::env::temp_dir().join(format!("natter-{run_id}")));
         std::fs::create_dir_all(&data_dir)
             .with_context(|| format!("creating {}", data_dir.display()))?;
         let log_path = data_dir.join("server.log");
-        let log = std::fs::File::create(&log_path)
+        // Appended to: a kept data directory keeps the logs of every run on it.
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log_path)
             .with_context(|| format!("creating {}", log_path.display()))?;
         let log_for_stderr = log.try_clone().context("duplicating the log file handle")?;
 
@@ -221,7 +273,11 @@ impl SpawnedServer {
             .with_context(|| format!("starting {} serve", binary.display()))?;
         Ok((
             format!("http://127.0.0.1:{port}"),
-            SpawnedServer { child, data_dir },
+            SpawnedServer {
+                child,
+                data_dir,
+                temporary,
+            },
         ))
     }
 
@@ -244,10 +300,13 @@ impl SpawnedServer {
 
 impl Drop for SpawnedServer {
     fn drop(&mut self) {
-        // SIGKILL: the benchmark's data is thrown away, so a graceful stop buys nothing.
+        // SIGKILL: a temporary directory is thrown away, so a graceful stop buys nothing;
+        // a kept one holds only committed transactions, which survive a kill.
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.data_dir);
+        if self.temporary {
+            let _ = std::fs::remove_dir_all(&self.data_dir);
+        }
     }
 }
 

@@ -1,6 +1,6 @@
 //! `natter-bench`: the load generator of Natter.
 //!
-//! Each subcommand is one scenario (`fanout`, `send`, `history`, one module each) that
+//! Each subcommand is one scenario (`fanout`, `send`, `history`, `search`, one module each) that
 //! prints one JSON line of results on stdout and a short summary on stderr. The server is
 //! either given (`--url`, `--api-key`) or started here (`--spawn PATH_TO_NATTER`); see
 //! `harness.rs`. Every user acts through the server API key (`X-Natter-User`), so the
@@ -12,6 +12,7 @@
 mod fanout;
 mod harness;
 mod history;
+mod search;
 mod send;
 
 use anyhow::Context;
@@ -36,6 +37,8 @@ enum Scenario {
     Send(send::SendArgs),
     /// Page back through a long conversation: pages/s and page latency.
     History(history::HistoryArgs),
+    /// Search a generated corpus as a user of some of its conversations: latency per query.
+    Search(search::SearchArgs),
 }
 
 #[tokio::main]
@@ -55,6 +58,11 @@ async fn main() -> anyhow::Result<()> {
         Scenario::History(args) => {
             let report = history::run(&target, args).await?;
             print_report(&report, &report.human())
+        }
+        Scenario::Search(args) => {
+            let report = search::run(&target, args).await?;
+            print_report(&report, &report.human())?;
+            report.check()
         }
     }
 }
