@@ -22,6 +22,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::OnceLock;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use natter_proto::ConversationId;
@@ -47,6 +48,10 @@ const DOCS_PER_CONVERSATION: i64 = 1 << 32;
 /// match of a global lookup about a microsecond.
 const RANGE_LOOKUP_COST: u64 = 1000;
 
+/// Scopes of at most this many messages are read whole instead of asking the trigram
+/// index (see [`scan_scope`]; the figures are in BENCHMARKS.md).
+const SCAN_MESSAGES: u64 = 20_000;
+
 /// Trigrams of a term whose document counts are looked up (the rarest decides).
 const TRIGRAMS_ESTIMATED: usize = 8;
 
@@ -55,7 +60,8 @@ const BM25_K1: f64 = 1.2;
 const BM25_B: f64 = 0.75;
 
 /// The caller's searchable conversations, with their docbase.
-const SCOPE_SQL: &str = "SELECT p.conversation_id, s.docbase FROM participants p \
+const SCOPE_SQL: &str =
+    "SELECT p.conversation_id, s.docbase, c.last_message_seq FROM participants p \
     JOIN conversations c ON c.id = p.conversation_id \
     JOIN search_conversations s ON s.conversation_id = p.conversation_id \
     WHERE p.user_id = ?1 AND p.left_at IS NULL AND NOT c.encrypted";
@@ -141,21 +147,34 @@ impl Filters {
 }
 
 fn search_in(conn: &Connection, search: &MessageSearch) -> Result<Vec<SearchMatch>> {
+    let mut profile = Profile::start();
     let scope = select_scope(conn, search)?;
-    if scope.is_empty() || search.terms.is_empty() || search.max_matches == 0 {
+    profile.lap("scope");
+    if scope.conversations.is_empty() || search.terms.is_empty() || search.max_matches == 0 {
         return Ok(Vec::new());
     }
     let filters = Filters::of(search, hidden_table_exists(conn)?);
     let indexed: Vec<&SearchTerm> = search.terms.iter().filter(|t| t.is_indexed()).collect();
-    let mut candidates = if indexed.is_empty() {
-        scan_scope(conn, &scope, &search.terms, &filters)?
+    let words = query_words(&search.terms);
+    let (docids, scope_counts) = if indexed.is_empty() || scope.messages <= SCAN_MESSAGES {
+        profile.plan = "scan";
+        scan_scope(conn, &scope, &search.terms, &filters, &words)?
     } else {
-        let docids = trigram_candidates(conn, &scope, &indexed)?;
-        load_candidates(conn, &scope, &docids, &filters)?
+        let docids = trigram_candidates(conn, &scope, &indexed, &mut profile)?;
+        (docids, None)
     };
+    profile.lap("lookup");
+    let mut candidates = load_candidates(conn, &scope, &docids, &filters)?;
+    profile.lap("load");
+    profile.candidates = candidates.len();
     candidates.sort_by_key(|message| std::cmp::Reverse((message.created_at, message.id)));
 
-    let stats = WordStats::read(conn, &search.terms)?;
+    let counts = match scope_counts {
+        Some(counts) if counts.rows > 0 => counts,
+        _ => Counts::from_index(conn, &words)?,
+    };
+    let stats = WordStats::new(words, &counts);
+    profile.lap("statistics");
     let limit = usize::try_from(search.max_matches).unwrap_or(usize::MAX);
     let mut matches = Vec::new();
     for message in candidates {
@@ -169,69 +188,161 @@ fn search_in(conn: &Connection, search: &MessageSearch) -> Result<Vec<SearchMatc
         let rank = stats.bm25(&folded) + coverage(&search.terms, &folded);
         matches.push(SearchMatch { message, rank });
     }
+    profile.lap("rank");
+    profile.finish(scope.conversations.len(), matches.len());
     Ok(matches)
 }
 
-/// The caller's searchable conversations (optionally just the one asked for), by docbase.
-fn select_scope(conn: &Connection, search: &MessageSearch) -> Result<HashMap<i64, ConversationId>> {
+/// Where one search spent its time, logged at debug level
+/// (`RUST_LOG=natter_store_sqlite::search=debug`): the evidence behind the plan choices
+/// of this module.
+struct Profile {
+    started: Instant,
+    last: Instant,
+    laps: Vec<(&'static str, Duration)>,
+    plan: &'static str,
+    candidates: usize,
+}
+
+impl Profile {
+    fn start() -> Self {
+        let now = Instant::now();
+        Self {
+            started: now,
+            last: now,
+            laps: Vec::new(),
+            plan: "none",
+            candidates: 0,
+        }
+    }
+
+    /// Ends the phase `name` now.
+    fn lap(&mut self, name: &'static str) {
+        let now = Instant::now();
+        self.laps.push((name, now - self.last));
+        self.last = now;
+    }
+
+    fn finish(&self, conversations: usize, matches: usize) {
+        if !tracing::enabled!(tracing::Level::DEBUG) {
+            return;
+        }
+        let phases: Vec<String> = self
+            .laps
+            .iter()
+            .map(|(name, took)| format!("{name} {:.2}", took.as_secs_f64() * 1000.0))
+            .collect();
+        tracing::debug!(
+            plan = self.plan,
+            conversations,
+            candidates = self.candidates,
+            matches,
+            total_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            phases_ms = %phases.join(", "),
+            "search"
+        );
+    }
+}
+
+/// The conversations a search reads.
+struct Scope {
+    /// Each conversation by its docbase.
+    conversations: HashMap<i64, ConversationId>,
+    /// Messages ever posted in them (deleted ones included): what a scan reads at most.
+    messages: u64,
+}
+
+/// The caller's searchable conversations (optionally just the one asked for).
+fn select_scope(conn: &Connection, search: &MessageSearch) -> Result<Scope> {
     let mut sql = SCOPE_SQL.to_owned();
     let mut params: Vec<Value> = vec![Value::Text(search.user_id.as_str().to_owned())];
     if let Some(conversation_id) = search.conversation_id {
         params.push(Value::Blob(conversation_id.0.as_bytes().to_vec()));
         sql.push_str(" AND p.conversation_id = ?2");
     }
-    conn.prepare_cached(&sql)
-        .and_then(|mut stmt| {
-            stmt.query_map(params_from_iter(params), |row| {
-                Ok((row.get(1)?, ConversationId(row.get(0)?)))
-            })?
-            .collect()
+    let mut stmt = conn.prepare_cached(&sql).map_err(store_error)?;
+    let rows = stmt
+        .query_map(params_from_iter(params), |row| {
+            Ok((
+                row.get::<_, i64>(1)?,
+                ConversationId(row.get(0)?),
+                row.get::<_, i64>(2)?,
+            ))
         })
-        .map_err(store_error)
+        .map_err(store_error)?;
+    let mut scope = Scope {
+        conversations: HashMap::new(),
+        messages: 0,
+    };
+    for row in rows {
+        let (docbase, conversation_id, last_seq) = row.map_err(store_error)?;
+        scope.conversations.insert(docbase, conversation_id);
+        scope.messages += last_seq.max(0) as u64;
+    }
+    Ok(scope)
 }
 
-/// Every message of the scope, for queries without an indexed term. Terms whose
-/// characters only ever fold from themselves (CJK, digits, punctuation) narrow the scan
-/// with `instr` on the raw content; the others are checked after folding.
+/// Docids of the scope's messages that pass the filters and match every term, read
+/// conversation by conversation (each is one range of the `messages` primary key) and
+/// checked in Rust. Terms whose characters only ever fold from themselves (CJK, digits,
+/// punctuation) narrow the read with `instr` on the raw content first.
+///
+/// Without such narrowing, every message of the scope is read anyway, so the BM25
+/// statistics of `words` are counted on the way: the scope is the collection searched.
+/// Counting them in the word index instead reads each word's whole doclist, which takes
+/// longer than this whole scan for a common word (see BENCHMARKS.md).
 fn scan_scope(
     conn: &Connection,
-    scope: &HashMap<i64, ConversationId>,
+    scope: &Scope,
     terms: &[SearchTerm],
     filters: &Filters,
-) -> Result<Vec<MessageRecord>> {
+    words: &[QueryWord],
+) -> Result<(Vec<i64>, Option<Counts>)> {
     let mut filters_sql = filters.sql.clone();
     let mut params = filters.params.clone();
     for term in terms.iter().filter(|t| is_fold_fixed(&t.text)) {
         params.push(Value::Text(term.text.clone()));
         filters_sql.push_str(&format!(" AND instr(m.content, ?{}) > 0", params.len() + 2));
     }
+    let mut counts = (params.len() == filters.params.len()).then(|| Counts::new(words.len()));
     let sql = format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 AND ?2 IS NULL{filters_sql}"
+        "SELECT m.seq, m.content FROM messages m \
+         WHERE m.conversation_id = ?1 AND ?2 IS NULL{filters_sql}"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(store_error)?;
-    let mut messages = Vec::new();
-    for conversation_id in scope.values() {
+    let mut docids = Vec::new();
+    let mut folded = String::new();
+    for (docbase, conversation_id) in &scope.conversations {
         let mut bound = vec![
             Value::Blob(conversation_id.0.as_bytes().to_vec()),
             Value::Null,
         ];
         bound.extend(params.iter().cloned());
-        let rows = stmt
-            .query_map(params_from_iter(bound), rows::required_message)
-            .map_err(store_error)?;
-        for row in rows {
-            messages.push(row.map_err(store_error)?);
+        let mut rows = stmt.query(params_from_iter(bound)).map_err(store_error)?;
+        while let Some(row) = rows.next().map_err(store_error)? {
+            let seq: i64 = row.get(0).map_err(store_error)?;
+            // Borrowed from SQLite's buffer: no copy of the text before folding.
+            let content = row.get_ref(1).map_err(store_error)?.as_str().unwrap_or("");
+            folded.clear();
+            folded.extend(content.chars().filter_map(fold_char));
+            if let Some(counts) = &mut counts {
+                counts.add(words, &folded);
+            }
+            if matches_folded(terms, &folded) {
+                docids.push(docbase * DOCS_PER_CONVERSATION + seq);
+            }
         }
     }
-    Ok(messages)
+    Ok((docids, counts))
 }
 
 /// Docids in the scope whose trigram row matches every indexed term, by one global
 /// lookup or one lookup per conversation, whichever reads less.
 fn trigram_candidates(
     conn: &Connection,
-    scope: &HashMap<i64, ConversationId>,
+    scope: &Scope,
     indexed: &[&SearchTerm],
+    profile: &mut Profile,
 ) -> Result<Vec<i64>> {
     let mut global_reads = u64::MAX;
     for term in indexed {
@@ -241,6 +352,7 @@ fn trigram_candidates(
             global_reads = global_reads.min(trigram_documents(conn, &trigram)?);
         }
     }
+    profile.lap("estimate");
     if global_reads == 0 {
         return Ok(Vec::new());
     }
@@ -248,8 +360,9 @@ fn trigram_candidates(
         return Ok(Vec::new());
     };
     let mut docids = Vec::new();
-    let range_reads = (scope.len() as u64).saturating_mul(RANGE_LOOKUP_COST);
+    let range_reads = (scope.conversations.len() as u64).saturating_mul(RANGE_LOOKUP_COST);
     if global_reads <= range_reads {
+        profile.plan = "global";
         let mut stmt = conn
             .prepare_cached("SELECT rowid FROM message_trigrams WHERE message_trigrams MATCH ?1")
             .map_err(store_error)?;
@@ -258,18 +371,22 @@ fn trigram_candidates(
             .map_err(store_error)?;
         for docid in rows {
             let docid = docid.map_err(store_error)?;
-            if scope.contains_key(&(docid / DOCS_PER_CONVERSATION)) {
+            if scope
+                .conversations
+                .contains_key(&(docid / DOCS_PER_CONVERSATION))
+            {
                 docids.push(docid);
             }
         }
     } else {
+        profile.plan = "ranges";
         let mut stmt = conn
             .prepare_cached(&format!(
                 "SELECT rowid FROM message_trigrams WHERE message_trigrams MATCH ?1 \
                  AND rowid > ?2 AND rowid < ?2 + {DOCS_PER_CONVERSATION}"
             ))
             .map_err(store_error)?;
-        for docbase in scope.keys() {
+        for docbase in scope.conversations.keys() {
             let rows = stmt
                 .query_map(params![query, docbase * DOCS_PER_CONVERSATION], |row| {
                     row.get::<_, i64>(0)
@@ -297,7 +414,7 @@ fn trigram_documents(conn: &Connection, trigram: &str) -> Result<u64> {
 /// The candidates' rows that pass the filters, by primary key.
 fn load_candidates(
     conn: &Connection,
-    scope: &HashMap<i64, ConversationId>,
+    scope: &Scope,
     docids: &[i64],
     filters: &Filters,
 ) -> Result<Vec<MessageRecord>> {
@@ -308,7 +425,8 @@ fn load_candidates(
     let mut stmt = conn.prepare_cached(&sql).map_err(store_error)?;
     let mut messages = Vec::with_capacity(docids.len());
     for docid in docids {
-        let Some(conversation_id) = scope.get(&(docid / DOCS_PER_CONVERSATION)) else {
+        let Some(conversation_id) = scope.conversations.get(&(docid / DOCS_PER_CONVERSATION))
+        else {
             continue;
         };
         let mut bound = vec![
@@ -331,7 +449,90 @@ enum QueryWord {
     Start(String),
 }
 
-/// BM25 over the query's words with the word index's statistics.
+impl QueryWord {
+    fn matches(&self, token: &str) -> bool {
+        match self {
+            QueryWord::Whole(word) => token == word,
+            QueryWord::Start(start) => token.starts_with(start.as_str()),
+        }
+    }
+}
+
+/// The words of folded text, as BM25 here counts them: runs of letters and digits.
+fn tokens(folded: &str) -> impl Iterator<Item = &str> {
+    folded
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|token| !token.is_empty())
+}
+
+/// The words BM25 weighs: the letter-and-digit runs of every term.
+fn query_words(terms: &[SearchTerm]) -> Vec<QueryWord> {
+    terms
+        .iter()
+        .flat_map(|term| {
+            tokens(&term.text).map(move |piece| match term.kind {
+                TermKind::Prefix => QueryWord::Start(piece.to_owned()),
+                TermKind::Substring => QueryWord::Whole(piece.to_owned()),
+            })
+        })
+        .collect()
+}
+
+/// The statistics BM25 needs of a collection of messages.
+#[derive(Debug, Clone, PartialEq)]
+struct Counts {
+    /// Messages.
+    rows: u64,
+    /// Words in all of them.
+    tokens: u64,
+    /// Per query word, the messages that contain it.
+    documents: Vec<u64>,
+}
+
+impl Counts {
+    fn new(words: usize) -> Self {
+        Self {
+            rows: 0,
+            tokens: 0,
+            documents: vec![0; words],
+        }
+    }
+
+    /// Counts one message's folded text.
+    fn add(&mut self, words: &[QueryWord], folded: &str) {
+        self.rows += 1;
+        let mut found = vec![false; words.len()];
+        for token in tokens(folded) {
+            self.tokens += 1;
+            for (found, word) in found.iter_mut().zip(words) {
+                *found = *found || word.matches(token);
+            }
+        }
+        for (documents, found) in self.documents.iter_mut().zip(found) {
+            *documents += u64::from(found);
+        }
+    }
+
+    /// The whole word index's statistics: row and word totals from its averages record,
+    /// document counts from `fts5vocab` (which reads each word's doclist).
+    fn from_index(conn: &Connection, words: &[QueryWord]) -> Result<Self> {
+        let (rows, tokens) = word_totals(conn)?;
+        let documents = words
+            .iter()
+            .map(|word| match word {
+                QueryWord::Start(start) => prefix_documents(conn, start),
+                QueryWord::Whole(word) => word_documents(conn, word),
+            })
+            .collect::<Result<_>>()?;
+        Ok(Self {
+            rows,
+            tokens,
+            documents,
+        })
+    }
+}
+
+/// BM25 over the query's words with the statistics of the collection searched.
 struct WordStats {
     /// Each query word with its inverse document frequency.
     words: Vec<(QueryWord, f64)>,
@@ -340,65 +541,42 @@ struct WordStats {
 }
 
 impl WordStats {
-    fn read(conn: &Connection, terms: &[SearchTerm]) -> Result<Self> {
-        let (rows, tokens) = word_totals(conn)?;
+    fn new(words: Vec<QueryWord>, counts: &Counts) -> Self {
+        let rows = counts.rows;
         let average_length = if rows > 0 {
-            tokens as f64 / rows as f64
+            counts.tokens as f64 / rows as f64
         } else {
             1.0
         };
-        let mut words = Vec::new();
-        for term in terms {
-            let pieces: Vec<&str> = term
-                .text
-                .split(|c: char| !c.is_alphanumeric())
-                .filter(|piece| !piece.is_empty())
-                .collect();
-            for piece in pieces {
-                let (word, documents) = match term.kind {
-                    TermKind::Prefix => (
-                        QueryWord::Start(piece.to_owned()),
-                        prefix_documents(conn, piece)?,
-                    ),
-                    TermKind::Substring => (
-                        QueryWord::Whole(piece.to_owned()),
-                        word_documents(conn, piece)?,
-                    ),
-                };
+        let words = words
+            .into_iter()
+            .zip(&counts.documents)
+            .map(|(word, &documents)| {
                 let documents = documents.min(rows) as f64;
                 // FTS5's bm25(): never zero or negative, so that a word in every
                 // message still counts a little.
                 let idf = (((rows as f64) - documents + 0.5) / (documents + 0.5))
                     .ln()
                     .max(1e-6);
-                words.push((word, idf));
-            }
-        }
-        Ok(Self {
+                (word, idf)
+            })
+            .collect();
+        Self {
             words,
             average_length: average_length.max(1.0),
-        })
+        }
     }
 
     fn bm25(&self, folded: &str) -> f64 {
         if self.words.is_empty() {
             return 0.0;
         }
-        let tokens: Vec<&str> = folded
-            .split(|c: char| !c.is_alphanumeric())
-            .filter(|token| !token.is_empty())
-            .collect();
+        let tokens: Vec<&str> = tokens(folded).collect();
         let length_norm = 1.0 - BM25_B + BM25_B * tokens.len() as f64 / self.average_length;
         self.words
             .iter()
             .map(|(word, idf)| {
-                let frequency = tokens
-                    .iter()
-                    .filter(|token| match word {
-                        QueryWord::Whole(word) => **token == word.as_str(),
-                        QueryWord::Start(start) => token.starts_with(start.as_str()),
-                    })
-                    .count() as f64;
+                let frequency = tokens.iter().filter(|token| word.matches(token)).count() as f64;
                 idf * frequency * (BM25_K1 + 1.0) / (frequency + BM25_K1 * length_norm)
             })
             .sum()
@@ -739,7 +917,7 @@ mod tests {
     }
 
     #[test]
-    fn statistics_come_from_the_word_index() {
+    fn statistics_come_from_the_word_index_or_from_reading_the_scope() {
         let conn = memory();
         conn.execute_batch(VOCABULARIES).expect("vocabularies");
         let c = conversation(&conn, false);
@@ -754,7 +932,20 @@ mod tests {
             text: "contract".into(),
             kind: TermKind::Substring,
         }];
-        let stats = WordStats::read(&conn, &terms).expect("stats");
+        let words = query_words(&terms);
+        let from_index = Counts::from_index(&conn, &words).expect("counts");
+        // Counting while reading gives the index's figures (for whole words: the index
+        // sums prefix counts per word, an upper bound).
+        let mut counted = Counts::new(words.len());
+        for text in [
+            "the contract is signed",
+            "the contract, the contractor",
+            "nothing here",
+        ] {
+            counted.add(&words, &fold(text));
+        }
+        assert_eq!(counted, from_index);
+        let stats = WordStats::new(words, &from_index);
         let whole = stats.bm25("the contract is signed");
         assert!(whole > 0.0);
         assert_eq!(stats.bm25("subcontractors"), 0.0);
@@ -790,22 +981,56 @@ mod tests {
             kind: TermKind::Substring,
         };
         // 1004 documents per trigram: above one range's cost (1000), so by range.
-        let only_quiet = HashMap::from([(docbase(quiet), quiet)]);
-        let mut found = trigram_candidates(&conn, &only_quiet, &[&term]).expect("ranges");
+        let only_quiet = Scope {
+            conversations: HashMap::from([(docbase(quiet), quiet)]),
+            messages: 4,
+        };
+        let mut found = trigram_candidates(&conn, &only_quiet, &[&term], &mut Profile::start())
+            .expect("ranges");
         found.sort_unstable();
         let base = docbase(quiet) * DOCS_PER_CONVERSATION;
         assert_eq!(found, vec![base + 1, base + 2, base + 3]);
         // Two conversations cost 2000: global, filtered to the scope.
-        let both = HashMap::from([(docbase(quiet), quiet), (docbase(busy), busy)]);
-        let found = trigram_candidates(&conn, &both, &[&term]).expect("global");
+        let both = Scope {
+            conversations: HashMap::from([(docbase(quiet), quiet), (docbase(busy), busy)]),
+            messages: 1005,
+        };
+        let found =
+            trigram_candidates(&conn, &both, &[&term], &mut Profile::start()).expect("global");
         assert_eq!(found.len(), 1004);
         let absent = SearchTerm {
             text: "zzz".into(),
             kind: TermKind::Substring,
         };
-        assert!(trigram_candidates(&conn, &both, &[&absent])
-            .expect("none")
-            .is_empty());
+        assert!(
+            trigram_candidates(&conn, &both, &[&absent], &mut Profile::start())
+                .expect("none")
+                .is_empty()
+        );
+        // Reading the scope finds the same messages (and checks them already).
+        let filters = Filters::of(
+            &MessageSearch {
+                user_id: natter_proto::UserId::parse("u").expect("user id"),
+                terms: vec![term.clone()],
+                conversation_id: None,
+                sender_id: None,
+                kind: None,
+                has_attachment: None,
+                from: None,
+                to: None,
+                max_matches: 10_000,
+            },
+            false,
+        );
+        let words = query_words(std::slice::from_ref(&term));
+        let (mut scanned, counts) =
+            scan_scope(&conn, &both, &[term], &filters, &words).expect("scan");
+        scanned.sort_unstable();
+        let counts = counts.expect("counted while scanning");
+        assert_eq!((counts.rows, counts.documents.clone()), (1005, vec![1004]));
+        let mut indexed = found;
+        indexed.sort_unstable();
+        assert_eq!(scanned, indexed);
     }
 
     #[test]
