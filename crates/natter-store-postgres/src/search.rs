@@ -7,7 +7,9 @@
 //! `tsvector`. A search is one statement over the caller's active, unencrypted
 //! conversations (an array, so that the primary key's bitmap for them is ANDed with the
 //! trigram index's): every term becomes `search_text LIKE '%term%'`, which the `pg_trgm`
-//! GIN index answers for terms of three or more characters, newest first, in batches. Rows
+//! GIN index answers for terms of three or more characters, newest first, in batches;
+//! when the scope holds at most [`SCAN_MESSAGES`] messages, `strpos(search_text, term)`
+//! instead, so that the scope's rows are read whole without the index. Rows
 //! are confirmed with [`natter_store::search::matches_all`] (word-start prefixes and short
 //! terms are exact only there) until `max_matches` are found.
 //!
@@ -57,6 +59,11 @@ impl SearchStore for PostgresStore {
             return Ok(Vec::new());
         }
         let hidden = self.hidden_table_exists().await?;
+        let plan = if self.scope_messages(search).await? <= SCAN_MESSAGES {
+            Plan::ReadScope
+        } else {
+            Plan::TrigramIndex
+        };
         let limit = usize::try_from(search.max_matches).unwrap_or(usize::MAX);
         let width = MESSAGE_COLUMNS.matches(',').count() + 1;
         let mut matches = Vec::new();
@@ -65,7 +72,7 @@ impl SearchStore for PostgresStore {
         let batch = i64::from(search.max_matches);
         let mut after = None;
         loop {
-            let statement = candidates(search, hidden, after, batch)?;
+            let statement = candidates(search, hidden, plan, after, batch)?;
             let rows = sqlx::query_with(&statement.sql, statement.arguments)
                 .fetch_all(&self.pool)
                 .await
@@ -93,11 +100,28 @@ impl SearchStore for PostgresStore {
     }
 }
 
+/// Scopes of at most this many messages are read whole (their rows found by the primary
+/// key) rather than narrowed by the trigram index: at 1 000 000 messages, the index's
+/// bitmap for a word of common trigrams (`contract`) takes about 40 ms to build, reading
+/// the 5 000 messages of 50 conversations about 10 ms (BENCHMARKS.md).
+const SCAN_MESSAGES: i64 = 20_000;
+
+/// How the candidates are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Plan {
+    /// `search_text LIKE '%term%'`, which the `pg_trgm` GIN index answers.
+    TrigramIndex,
+    /// `strpos(search_text, term) > 0`, which no index answers: every message of the
+    /// scope is read.
+    ReadScope,
+}
+
 /// One batch of at most `batch` candidates, newest first, strictly older than `after`
 /// (`created_at` micros, id) when given.
 fn candidates(
     search: &MessageSearch,
     hidden: bool,
+    plan: Plan,
     after: Option<(i64, Uuid)>,
     batch: i64,
 ) -> Result<Statement> {
@@ -122,8 +146,16 @@ fn candidates(
          AND m.deleted_at IS NULL AND m.search_text IS NOT NULL"
     );
     for term in &search.terms {
-        let pattern = statement.bind(format!("%{}%", like_escape(&term.text)))?;
-        sql.push_str(&format!(" AND m.search_text LIKE {pattern}"));
+        match plan {
+            Plan::TrigramIndex => {
+                let pattern = statement.bind(format!("%{}%", like_escape(&term.text)))?;
+                sql.push_str(&format!(" AND m.search_text LIKE {pattern}"));
+            }
+            Plan::ReadScope => {
+                let text = statement.bind(term.text.clone())?;
+                sql.push_str(&format!(" AND strpos(m.search_text, {text}) > 0"));
+            }
+        }
     }
     if let Some(sender_id) = &search.sender_id {
         let placeholder = statement.bind(sender_id.as_str().to_owned())?;
@@ -167,6 +199,21 @@ fn candidates(
 }
 
 impl PostgresStore {
+    /// Messages ever posted in the conversations `search` reads (deleted ones included).
+    async fn scope_messages(&self, search: &MessageSearch) -> Result<i64> {
+        sqlx::query_scalar(
+            "SELECT COALESCE(SUM(c.last_message_seq), 0)::BIGINT FROM participants p \
+             JOIN conversations c ON c.id = p.conversation_id \
+             WHERE p.user_id = $1 AND p.left_at IS NULL AND NOT c.encrypted \
+             AND ($2::uuid IS NULL OR p.conversation_id = $2)",
+        )
+        .bind(search.user_id.as_str())
+        .bind(search.conversation_id.map(|id| id.0))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)
+    }
+
     /// Whether the "deleted for me" table of issue #5 exists yet.
     async fn hidden_table_exists(&self) -> Result<bool> {
         sqlx::query_scalar("SELECT to_regclass('message_hidden') IS NOT NULL")

@@ -996,3 +996,78 @@ async fn purge_clears_content_of_messages_deleted_before_the_cutoff() {
     );
     assert_eq!(store.purge_deleted(at(500), 100).await.expect("again"), 0);
 }
+
+/// Both plans of a search (reading the scope whole, or the trigram index for scopes of
+/// more than 20 000 messages) find the same messages, and never those of an encrypted
+/// conversation (no API creates one yet, so the API suite cannot test this).
+#[tokio::test]
+async fn search_finds_the_same_by_either_plan_and_never_encrypted_messages() {
+    use natter_store::search::{MessageSearch, SearchTerm, TermKind};
+    use natter_store::SearchStore;
+
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let mut conversations = Vec::new();
+    for encrypted in [false, true] {
+        let mut new = conversation(
+            ConversationType::Group,
+            &[("alice", OWNER), ("bob", MEMBER)],
+            None,
+            at(0),
+        );
+        new.encrypted = encrypted;
+        conversations.push(created(store.create_conversation(new).await.expect("create")).id);
+    }
+    let (open, secret) = (conversations[0], conversations[1]);
+    for (n, (conversation_id, text)) in [
+        (open, "the open contract"),
+        (open, "a contrast"),
+        (secret, "the secret contract"),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        store
+            .append_message(message(
+                conversation_id,
+                Some("bob"),
+                text,
+                None,
+                at(n as i64 + 1),
+            ))
+            .await
+            .expect("append");
+    }
+    let search = MessageSearch {
+        user_id: user("alice"),
+        terms: vec![SearchTerm {
+            text: "contract".into(),
+            kind: TermKind::Substring,
+        }],
+        conversation_id: None,
+        sender_id: None,
+        kind: None,
+        has_attachment: None,
+        from: None,
+        to: None,
+        max_matches: 100,
+    };
+    let found = || async {
+        store
+            .search_messages(&search)
+            .await
+            .expect("search")
+            .into_iter()
+            .filter_map(|hit| hit.message.content)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(found().await, vec!["the open contract".to_owned()]);
+    // Counters claiming 100 000 messages make the scope too large to read whole.
+    let mut conn = PgConnection::connect(&db.url).await.expect("connect");
+    conn.execute("UPDATE conversations SET last_message_seq = 50000")
+        .await
+        .expect("counters");
+    assert_eq!(found().await, vec!["the open contract".to_owned()]);
+}

@@ -898,6 +898,65 @@ mod tests {
         assert!(found(&conn, "secret").is_empty());
     }
 
+    /// Search never returns messages of encrypted conversations, whichever plan it
+    /// takes: the index has none of them, and reading a scope whole relies on the scope
+    /// leaving them out. (No API creates encrypted conversations yet, so the API suite
+    /// cannot test this.)
+    #[test]
+    fn encrypted_conversations_are_never_found_by_either_plan() {
+        let conn = memory();
+        conn.execute_batch(VOCABULARIES).expect("vocabularies");
+        conn.execute("INSERT INTO users (id, created_at) VALUES ('alice', 1)", [])
+            .expect("user");
+        let (secret, open) = (conversation(&conn, true), conversation(&conn, false));
+        for (conversation_id, text) in
+            [(secret, "the secret contract"), (open, "the open contract")]
+        {
+            conn.execute(
+                "INSERT INTO participants (conversation_id, user_id, role, joined_at) \
+                 VALUES (?1, 'alice', 'member', 1)",
+                [conversation_id.0],
+            )
+            .expect("participant");
+            insert(&conn, conversation_id, 1, text);
+            conn.execute(
+                "UPDATE conversations SET last_message_seq = 1 WHERE id = ?1",
+                [conversation_id.0],
+            )
+            .expect("counter");
+        }
+        let search = MessageSearch {
+            user_id: natter_proto::UserId::parse("alice").expect("user id"),
+            terms: vec![SearchTerm {
+                text: "contract".into(),
+                kind: TermKind::Substring,
+            }],
+            conversation_id: None,
+            sender_id: None,
+            kind: None,
+            has_attachment: None,
+            from: None,
+            to: None,
+            max_matches: 100,
+        };
+        let found = |conn: &Connection| -> Vec<String> {
+            search_in(conn, &search)
+                .expect("search")
+                .into_iter()
+                .filter_map(|hit| hit.message.content)
+                .collect()
+        };
+        // Two messages in scope: read whole.
+        assert_eq!(found(&conn), vec!["the open contract".to_owned()]);
+        // A scope that claims more messages than a scan reads takes the index.
+        conn.execute(
+            "UPDATE conversations SET last_message_seq = ?1",
+            [i64::try_from(SCAN_MESSAGES).expect("small")],
+        )
+        .expect("counters");
+        assert_eq!(found(&conn), vec!["the open contract".to_owned()]);
+    }
+
     #[test]
     fn migrating_a_database_with_messages_indexes_them() {
         let mut conn = Connection::open_in_memory().expect("db");
