@@ -92,6 +92,6 @@ BIN="${CARGO_TARGET_DIR:-target}/debug"
 "$BIN/natter-bench" --spawn "$BIN/natter" fanout --receivers 5 --closed-loop --duration 1 --drain 1 --settle 0
 "$BIN/natter-bench" --spawn "$BIN/natter" send --senders 2 --duration 1
 "$BIN/natter-bench" --spawn "$BIN/natter" history --messages 200 --duration 1
-"$BIN/natter-bench" --spawn "$BIN/natter" search --messages 1000 --conversations 40 --user-conversations 5 --rounds 3 --warmup 1
+"$BIN/natter-bench" --spawn "$BIN/natter" search --messages 1000 --conversations 20 --user-conversations 10 --rounds 3 --warmup 1
 
 step "all suites passed"
