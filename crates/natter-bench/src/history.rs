@@ -18,6 +18,7 @@ use natter_proto::{ConversationId, MessageSeq, Page};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::baseline::{Compared, Ratio};
 use crate::harness::{self, BenchUser, CpuUsage, Latencies, LatencySummary, Target};
 
 /// Concurrent posters used to fill the conversation.
@@ -66,6 +67,8 @@ pub struct HistoryReport {
     /// Round trip per page.
     latency: LatencySummary,
     cpu: CpuUsage,
+    /// `pages_per_s` against the baseline server's (with `--baseline`).
+    ratio_to_baseline: Option<Ratio>,
 }
 
 impl HistoryReport {
@@ -92,7 +95,24 @@ impl HistoryReport {
         {
             summary.push_str(&format!("\n  first error: {error}"));
         }
+        if let Some(ratio) = &self.ratio_to_baseline {
+            summary.push_str(&format!("\n  {ratio}"));
+        }
         summary
+    }
+}
+
+impl Compared for HistoryReport {
+    fn human(&self) -> String {
+        HistoryReport::human(self)
+    }
+
+    fn figure(&self) -> f64 {
+        self.pages_per_s
+    }
+
+    fn set_ratio(&mut self, ratio: Ratio) {
+        self.ratio_to_baseline = Some(ratio);
     }
 }
 
@@ -172,6 +192,7 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         first_inconsistency: total.first_inconsistency,
         latency: total.latencies.summary(),
         cpu,
+        ratio_to_baseline: None,
     })
 }
 

@@ -3,18 +3,22 @@
 //! Each subcommand is one scenario (`fanout`, `send`, `history`, one module each) that
 //! prints one JSON line of results on stdout and a short summary on stderr. The server is
 //! either given (`--url`, `--api-key`) or started here (`--spawn PATH_TO_NATTER`); see
-//! `harness.rs`. Every user acts through the server API key (`X-Natter-User`), so the
-//! benchmark needs no token signing. Results and the commands behind them are recorded in
-//! `BENCHMARKS.md` at the root of the repository.
+//! `harness.rs`. `baseline` runs a scenario against a minimal server instead, and
+//! `--baseline` runs it first and reports the ratio (`baseline.rs`). Every user acts
+//! through the server API key (`X-Natter-User`), so the benchmark needs no token signing.
+//! Results and the commands behind them are recorded in `BENCHMARKS.md` at the root of the
+//! repository.
 
 #![forbid(unsafe_code)]
 
+mod baseline;
 mod fanout;
 mod harness;
 mod history;
 mod send;
 
 use anyhow::Context;
+use baseline::Compared;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 
@@ -24,6 +28,10 @@ use serde::Serialize;
 struct Cli {
     #[command(flatten)]
     target: harness::TargetArgs,
+    /// Run the scenario against the baseline server first, moments before, and report
+    /// `ratio_to_baseline` (send, fanout, history).
+    #[arg(long, global = true)]
+    baseline: bool,
     #[command(subcommand)]
     scenario: Scenario,
 }
@@ -36,27 +44,86 @@ enum Scenario {
     Send(send::SendArgs),
     /// Page back through a long conversation: pages/s and page latency.
     History(history::HistoryArgs),
+    /// What any server could do here: a scenario against a minimal server, or SQLite alone.
+    #[command(subcommand)]
+    Baseline(baseline::BaselineCommand),
+    /// The baseline server itself, as the harness starts it (`NATTER_LISTEN`).
+    #[command(hide = true)]
+    Serve,
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
+    match &cli.scenario {
+        Scenario::Serve => return baseline::server::serve().await,
+        Scenario::Baseline(command) => return run_baseline(command).await,
+        _ => {}
+    }
+    // The baseline runs (and its server stops) before the real server starts.
+    let baseline = if cli.baseline {
+        match &cli.scenario {
+            Scenario::Fanout(args) => Some(
+                baseline::measure(|t| async move { fanout::run(&t, args).await })
+                    .await?
+                    .figure(),
+            ),
+            Scenario::Send(args) => Some(
+                baseline::measure(|t| async move { send::run(&t, args).await })
+                    .await?
+                    .figure(),
+            ),
+            Scenario::History(args) => Some(
+                baseline::measure(|t| async move { history::run(&t, args).await })
+                    .await?
+                    .figure(),
+            ),
+            _ => anyhow::bail!("--baseline applies to send, fanout and history"),
+        }
+    } else {
+        None
+    };
     let target = harness::Target::open(&cli.target).await?;
     eprintln!("natter-bench: server at {}", target.base_url());
     match &cli.scenario {
-        Scenario::Fanout(args) => {
-            let report = fanout::run(&target, args).await?;
-            print_report(&report, &report.human())
+        Scenario::Fanout(args) => print_compared(fanout::run(&target, args).await?, baseline),
+        Scenario::Send(args) => print_compared(send::run(&target, args).await?, baseline),
+        Scenario::History(args) => print_compared(history::run(&target, args).await?, baseline),
+        // Both returned before the target was opened.
+        Scenario::Baseline(_) | Scenario::Serve => Ok(()),
+    }
+}
+
+/// `natter-bench baseline …`.
+async fn run_baseline(command: &baseline::BaselineCommand) -> anyhow::Result<()> {
+    use baseline::BaselineCommand;
+    match command {
+        BaselineCommand::Send(args) => {
+            baseline::measure(|t| async move { send::run(&t, args).await }).await?;
         }
-        Scenario::Send(args) => {
-            let report = send::run(&target, args).await?;
-            print_report(&report, &report.human())
+        BaselineCommand::Fanout(args) => {
+            baseline::measure(|t| async move { fanout::run(&t, args).await }).await?;
         }
-        Scenario::History(args) => {
-            let report = history::run(&target, args).await?;
-            print_report(&report, &report.human())
+        BaselineCommand::History(args) => {
+            baseline::measure(|t| async move { history::run(&t, args).await }).await?;
+        }
+        BaselineCommand::Sqlite(args) => {
+            let report = baseline::run_sqlite(args).await?;
+            print_report(&report, &report.human())?;
         }
     }
+    Ok(())
+}
+
+/// Prints a scenario's report, with its ratio to the baseline figure when there is one.
+fn print_compared(
+    mut report: impl baseline::Compared,
+    baseline: Option<f64>,
+) -> anyhow::Result<()> {
+    if let Some(baseline) = baseline {
+        report.set_ratio(baseline::Ratio::new(report.figure(), baseline));
+    }
+    print_report(&report, &report.human())
 }
 
 /// The JSON line on stdout, the summary on stderr.
