@@ -1,17 +1,18 @@
 //! `natter-bench`: the load generator of Natter.
 //!
-//! Each subcommand is one scenario (`fanout`, `send`, `history`, one module each) that
-//! prints one JSON line of results on stdout and a short summary on stderr. The server is
-//! either given (`--url`, `--api-key`) or started here (`--spawn PATH_TO_NATTER`); see
-//! `harness.rs`. `baseline` runs a scenario against a minimal server instead, and
-//! `--baseline` runs it first and reports the ratio (`baseline.rs`). Every user acts
-//! through the server API key (`X-Natter-User`), so the benchmark needs no token signing.
-//! Results and the commands behind them are recorded in `BENCHMARKS.md` at the root of the
-//! repository.
+//! Each subcommand is one scenario (`fanout`, `send`, `history`, `connections`, one
+//! module each) that prints one JSON line of results on stdout and a short summary on
+//! stderr. The server is either given (`--url`, `--api-key`) or started here (`--spawn
+//! PATH_TO_NATTER`); see `harness.rs`. `baseline` runs a scenario against a minimal server
+//! instead, and `--baseline` runs it first and reports the ratio (`baseline.rs`). Every
+//! user acts through the server API key (`X-Natter-User`), so the benchmark needs no token
+//! signing. Results and the commands behind them are recorded in `BENCHMARKS.md` at the
+//! root of the repository.
 
 #![forbid(unsafe_code)]
 
 mod baseline;
+mod connections;
 mod fanout;
 mod harness;
 mod history;
@@ -44,6 +45,8 @@ enum Scenario {
     Send(send::SendArgs),
     /// Page back through a long conversation: pages/s and page latency.
     History(history::HistoryArgs),
+    /// Many idle WebSockets: server memory per connection and time to connect.
+    Connections(connections::ConnectionsArgs),
     /// What any server could do here: a scenario against a minimal server, or SQLite alone.
     #[command(subcommand)]
     Baseline(baseline::BaselineCommand),
@@ -89,6 +92,10 @@ async fn main() -> anyhow::Result<()> {
         Scenario::Fanout(args) => print_compared(fanout::run(&target, args).await?, baseline),
         Scenario::Send(args) => print_compared(send::run(&target, args).await?, baseline),
         Scenario::History(args) => print_compared(history::run(&target, args).await?, baseline),
+        Scenario::Connections(args) => {
+            let report = connections::run(&target, args).await?;
+            print_report(&report, &report.human())
+        }
         // Both returned before the target was opened.
         Scenario::Baseline(_) | Scenario::Serve => Ok(()),
     }
