@@ -1,7 +1,7 @@
 //! `natter-bench`: the load generator of Natter.
 //!
-//! Each subcommand is one scenario (`fanout`, `send`, `history`, `connections`, one
-//! module each) that prints one JSON line of results on stdout and a short summary on
+//! Each subcommand is one scenario (`fanout`, `send`, `history`, `connections`, `mixed`,
+//! one module each) that prints one JSON line of results on stdout and a short summary on
 //! stderr. The server is either given (`--url`, `--api-key`) or started here (`--spawn
 //! PATH_TO_NATTER`); see `harness.rs`. `baseline` runs a scenario against a minimal server
 //! instead, and `--baseline` runs it first and reports the ratio (`baseline.rs`). Every
@@ -16,6 +16,7 @@ mod connections;
 mod fanout;
 mod harness;
 mod history;
+mod mixed;
 mod send;
 
 use anyhow::Context;
@@ -47,6 +48,8 @@ enum Scenario {
     History(history::HistoryArgs),
     /// Many idle WebSockets: server memory per connection and time to connect.
     Connections(connections::ConnectionsArgs),
+    /// A realistic mix of operations by many users: throughput and latency per operation.
+    Mixed(mixed::MixedArgs),
     /// What any server could do here: a scenario against a minimal server, or SQLite alone.
     #[command(subcommand)]
     Baseline(baseline::BaselineCommand),
@@ -94,6 +97,10 @@ async fn main() -> anyhow::Result<()> {
         Scenario::History(args) => print_compared(history::run(&target, args).await?, baseline),
         Scenario::Connections(args) => {
             let report = connections::run(&target, args).await?;
+            print_report(&report, &report.human())
+        }
+        Scenario::Mixed(args) => {
+            let report = mixed::run(&target, args).await?;
             print_report(&report, &report.human())
         }
         // Both returned before the target was opened.
