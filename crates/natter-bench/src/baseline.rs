@@ -44,6 +44,12 @@ pub struct SqliteArgs {
     /// `synchronous` pragma, in WAL mode.
     #[arg(long, default_value = "full", value_parser = ["full", "normal"])]
     pub synchronous: String,
+    /// Keep the store's search index (FTS5 tables and trigger of `0002_search.sql`).
+    #[arg(long)]
+    pub search_index: bool,
+    /// Wrap each row in its own savepoint, as the writer thread does with each request.
+    #[arg(long)]
+    pub savepoint_per_row: bool,
     /// Seconds of inserting.
     #[arg(long, default_value_t = 10.0)]
     pub duration: f64,
@@ -128,13 +134,27 @@ pub struct SqliteReport {
 impl SqliteReport {
     /// A few lines for a human, for stderr.
     pub fn human(&self) -> String {
+        let shape = &self.result.shape;
         format!(
-            "baseline sqlite, synchronous={}, {} rows per transaction: {} rows/s, {} commits/s\n  \
-             commit latency: {}",
+            "baseline sqlite, synchronous={}, {} rows per transaction{}{}: {} rows/s, {} \
+             commits/s, {} rows per CPU-second\n  commit latency: {}",
             self.result.synchronous,
-            self.result.batch,
+            shape.batch,
+            if shape.search_index {
+                ", search index"
+            } else {
+                ""
+            },
+            if shape.savepoint_per_row {
+                ", savepoint per row"
+            } else {
+                ""
+            },
             self.result.rows_per_s,
             self.result.commits_per_s,
+            self.result
+                .rows_per_cpu_s
+                .map_or_else(|| "?".to_owned(), |rate| rate.to_string()),
             self.result.commit_latency
         )
     }
@@ -148,7 +168,11 @@ pub async fn run_sqlite(args: &SqliteArgs) -> anyhow::Result<SqliteReport> {
     let args = args.clone();
     let result = tokio::task::spawn_blocking(move || {
         sqlite::run(
-            args.batch,
+            sqlite::LoopShape {
+                batch: args.batch,
+                search_index: args.search_index,
+                savepoint_per_row: args.savepoint_per_row,
+            },
             std::time::Duration::from_secs_f64(args.duration),
             &args.synchronous,
         )

@@ -6,7 +6,13 @@
 //! at most C messages; so the loop runs with the batch size the scenario would reach. The
 //! table has the real `messages` table's key (`WITHOUT ROWID`, clustered by conversation
 //! and seq) and its unique index on the message id, but none of the rest of a send (event
-//! log, counters, read markers, search index).
+//! log, counters, read markers).
+//!
+//! Two switches take it towards the real writer, to show what each costs: `search_index`
+//! adds the two contentless FTS5 tables and the insert trigger of migration
+//! `0002_search.sql` (the same DDL), and `savepoint_per_row` wraps each row in its own
+//! savepoint, as the writer does with each request. FTS5 flushes its pending terms to a new
+//! segment at every savepoint.
 
 use std::time::{Duration, Instant};
 
@@ -15,15 +21,58 @@ use natter_proto::{ConversationId, MessageId};
 use rusqlite::params;
 use serde::Serialize;
 
-use crate::harness::{self, Latencies, LatencySummary};
+use crate::harness::{self, CpuMeter, Latencies, LatencySummary};
+
+/// The search tables and insert trigger of `natter-store-sqlite`'s migration
+/// `0002_search.sql`, on this loop's table (`conversations` has no `encrypted` column
+/// here: every conversation is indexed).
+const SEARCH_INDEX: &str = "
+    CREATE TABLE search_conversations (
+        docbase         INTEGER PRIMARY KEY,
+        conversation_id BLOB NOT NULL UNIQUE
+    );
+    CREATE VIRTUAL TABLE message_words USING fts5 (
+        content,
+        content = '',
+        contentless_delete = 1,
+        tokenize = 'unicode61 remove_diacritics 2'
+    );
+    CREATE VIRTUAL TABLE message_trigrams USING fts5 (
+        content,
+        content = '',
+        contentless_delete = 1,
+        tokenize = 'trigram case_sensitive 0 remove_diacritics 1'
+    );
+    CREATE TRIGGER messages_search_insert AFTER INSERT ON messages
+    WHEN new.content IS NOT NULL
+    BEGIN
+        INSERT OR IGNORE INTO search_conversations (conversation_id) VALUES (new.conversation_id);
+        INSERT INTO message_words (rowid, content)
+            SELECT docbase * 4294967296 + new.seq, new.content
+            FROM search_conversations WHERE conversation_id = new.conversation_id;
+        INSERT INTO message_trigrams (rowid, content)
+            SELECT docbase * 4294967296 + new.seq, new.content
+            FROM search_conversations WHERE conversation_id = new.conversation_id;
+    END;";
+
+/// How the loop writes.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LoopShape {
+    /// Rows per transaction.
+    pub batch: usize,
+    /// Keep the search index of migration `0002_search.sql` (FTS5, by trigger).
+    pub search_index: bool,
+    /// Wrap each row in its own savepoint, like the writer thread's requests.
+    pub savepoint_per_row: bool,
+}
 
 /// What the loop reached.
 #[derive(Debug, Clone, Serialize)]
 pub struct SqliteBaseline {
     /// `synchronous` pragma: `full` or `normal`.
     pub synchronous: String,
-    /// Rows per transaction.
-    pub batch: usize,
+    #[serde(flatten)]
+    pub shape: LoopShape,
     pub duration_s: f64,
     /// Rows committed.
     pub rows: u64,
@@ -31,14 +80,21 @@ pub struct SqliteBaseline {
     pub rows_per_s: f64,
     /// Transactions committed per second.
     pub commits_per_s: f64,
+    /// Rows per second of this process's CPU time (user + system), which is the loop's:
+    /// what one core could insert, whatever else the machine was doing.
+    pub rows_per_cpu_s: Option<f64>,
     /// Time of one transaction, `BEGIN` to the end of `COMMIT`.
     pub commit_latency: LatencySummary,
 }
 
 /// Runs the loop for `duration` in a fresh database under the system's temporary
 /// directory (the disk the spawned server's data directory is on), then deletes it.
-pub fn run(batch: usize, duration: Duration, synchronous: &str) -> anyhow::Result<SqliteBaseline> {
-    if batch == 0 || duration.is_zero() {
+pub fn run(
+    shape: LoopShape,
+    duration: Duration,
+    synchronous: &str,
+) -> anyhow::Result<SqliteBaseline> {
+    if shape.batch == 0 || duration.is_zero() {
         bail!("the batch size and the duration must be positive");
     }
     if !matches!(synchronous, "full" | "normal") {
@@ -50,14 +106,14 @@ pub fn run(batch: usize, duration: Duration, synchronous: &str) -> anyhow::Resul
         harness::unix_nanos()
     ));
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let result = insert_loop(&dir.join("baseline.db"), batch, duration, synchronous);
+    let result = insert_loop(&dir.join("baseline.db"), shape, duration, synchronous);
     let _ = std::fs::remove_dir_all(&dir);
     result
 }
 
 fn insert_loop(
     path: &std::path::Path,
-    batch: usize,
+    shape: LoopShape,
     duration: Duration,
     synchronous: &str,
 ) -> anyhow::Result<SqliteBaseline> {
@@ -82,9 +138,15 @@ fn insert_loop(
              CREATE UNIQUE INDEX messages_by_id ON messages (id);"
         ))
         .context("creating the baseline table")?;
+    if shape.search_index {
+        connection
+            .execute_batch(SEARCH_INDEX)
+            .context("creating the search index")?;
+    }
     let conversation_id = ConversationId::new();
     let mut commits = Latencies::default();
     let mut seq = 0u64;
+    let cpu = CpuMeter::start(None);
     let started = Instant::now();
     let deadline = started + duration;
     while Instant::now() < deadline {
@@ -99,8 +161,13 @@ fn insert_loop(
                      VALUES (?1, ?2, ?3, ?4, 'text', ?5, ?6)",
                 )
                 .context("preparing the insert")?;
-            for _ in 0..batch {
+            for _ in 0..shape.batch {
                 seq += 1;
+                if shape.savepoint_per_row {
+                    transaction
+                        .execute_batch("SAVEPOINT job")
+                        .context("opening a savepoint")?;
+                }
                 // About 100 characters, as in the `history` fill.
                 let content = format!(
                     "baseline message {seq:06}: the quick brown fox jumps over the lazy dog, \
@@ -116,20 +183,30 @@ fn insert_loop(
                         harness::unix_nanos() / 1000,
                     ])
                     .context("inserting a row")?;
+                if shape.savepoint_per_row {
+                    transaction
+                        .execute_batch("RELEASE job")
+                        .context("releasing a savepoint")?;
+                }
             }
         }
         transaction.commit().context("committing")?;
         commits.record(commit_started.elapsed());
     }
     let elapsed = started.elapsed();
+    let cores = cpu.finish().bench_cores;
     let transactions = commits.len() as u64;
     Ok(SqliteBaseline {
         synchronous: synchronous.to_owned(),
-        batch,
+        shape,
         duration_s: duration.as_secs_f64(),
         rows: seq,
         rows_per_s: harness::per_second(seq, elapsed),
         commits_per_s: harness::per_second(transactions, elapsed),
+        rows_per_cpu_s: cores
+            .filter(|cores| *cores > 0.0)
+            .map(|cores| harness::per_second(seq, elapsed) / cores)
+            .map(f64::round),
         commit_latency: commits.summary(),
     })
 }
