@@ -77,6 +77,7 @@ postgres_series() {
 D="$DURATION"
 series "sqlite batch 16 full" baseline sqlite --batch 16 --duration "$D"
 series "sqlite batch 256 full" baseline sqlite --batch 256 --duration "$D"
+series "sqlite batch 16 full, search index, savepoint per row" baseline sqlite --batch 16 --search-index --savepoint-per-row --duration "$D"
 series "send 16 -> 1 group, full" --baseline --spawn "$B/natter" --durability full send --senders 16 --conversations 1 --duration "$D"
 series "send 16 -> 1 group, normal" --spawn "$B/natter" --durability normal send --senders 16 --conversations 1 --duration "$D"
 series "fanout 1 x 100 closed loop" --baseline --spawn "$B/natter" fanout --receivers 100 --closed-loop --duration "$D"
@@ -150,6 +151,8 @@ for (label, server), runs in series.items():
         for name in report["by_operation"]:
             ops = [r["by_operation"][name] for _, r in runs]
             print(f'| {name} | {cell([o["per_s"] for o in ops], 0)} | {cell([o["latency"]["p50_ms"] for o in ops], 2)} | {cell([o["latency"]["p99_ms"] for o in ops], 2)} | {sum(o["errors"] for o in ops)} |')
+    if report["scenario"] == "baseline_sqlite":
+        print(f'\n{label}: {cell([r["rows_per_cpu_s"] for _, r in runs], 0)} rows per CPU-second')
     if report["scenario"] == "connections":
         print(f"\n{label} (median of {len(runs)} runs, min–max):\n")
         for field in ["connected", "failed", "connect_s", "rss_fresh_kb", "rss_before_kb", "rss_after_kb", "kb_per_connection"]:
