@@ -6,7 +6,8 @@
 #   RUNS=5 DURATION=20 scripts/bench-all.sh
 #   ONLY=send scripts/bench-all.sh       # only the series whose label contains "send"
 #
-# Environment: RUNS (3), DURATION seconds per run (10), CONNECTIONS (10000), OUT (directory
+# Environment: RUNS (3), DURATION seconds per run (10), CONNECTIONS (10000), SCALE (1 adds
+# history at 10k, 100k and 1M messages), OUT (directory
 # for results.jsonl and summary.md, default /tmp/natter-bench-all), PGURL (the PostgreSQL
 # server, default postgres://postgres@127.0.0.1:5432; the database natter_bench is dropped
 # and created before each PostgreSQL run; set PGURL= to skip PostgreSQL), ONLY (a substring
@@ -85,6 +86,14 @@ series "fanout 1 x 100 at 100 msg/s" --spawn "$B/natter" fanout --receivers 100 
 series "history 20k" --baseline --spawn "$B/natter" history --messages 20000 --duration "$D"
 series "connections $CONNECTIONS" --spawn "$B/natter" connections --connections "$CONNECTIONS"
 series "mixed 100 users" --spawn "$B/natter" mixed --users 100 --duration "$D"
+# Storage scale (opt-in: SCALE=1; the 1M fill alone takes several minutes through the API).
+# One conversation filled to each size; page latency and the posts of the last 10 % of
+# the fill (fill_tail_latency) show whether reading and sending stay flat as it grows.
+if [[ "${SCALE:-0}" == "1" ]]; then
+  for size in 10000 100000 1000000; do
+    series "history scale $size" --spawn "$B/natter" history --messages "$size" --duration "$D"
+  done
+fi
 postgres_series "postgres send 16 -> 1 group" send --senders 16 --conversations 1 --duration "$D"
 postgres_series "postgres send 16 -> 16 groups" send --senders 16 --conversations 16 --duration "$D"
 postgres_series "postgres history 20k" history --messages 20000 --duration "$D"
