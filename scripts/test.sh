@@ -89,9 +89,12 @@ step "natter-bench smoke run (seconds; a check that every scenario works, not a 
 cargo build -q -p natter-server -p natter-bench
 BIN="${CARGO_TARGET_DIR:-target}/debug"
 "$BIN/natter-bench" --spawn "$BIN/natter" fanout --receivers 5 --rate 20 --duration 1 --drain 1 --settle 0
-"$BIN/natter-bench" --spawn "$BIN/natter" fanout --receivers 5 --closed-loop --duration 1 --drain 1 --settle 0
-"$BIN/natter-bench" --spawn "$BIN/natter" send --senders 2 --duration 1
-"$BIN/natter-bench" --spawn "$BIN/natter" history --messages 200 --duration 1
+"$BIN/natter-bench" --spawn "$BIN/natter" --baseline fanout --receivers 5 --closed-loop --duration 1 --drain 1 --settle 0
+"$BIN/natter-bench" --spawn "$BIN/natter" --baseline send --senders 2 --duration 1
+"$BIN/natter-bench" --spawn "$BIN/natter" --baseline history --messages 200 --duration 1
+"$BIN/natter-bench" baseline sqlite --duration 1
+"$BIN/natter-bench" --spawn "$BIN/natter" connections --connections 50 --idle 0.2
+"$BIN/natter-bench" --spawn "$BIN/natter" mixed --users 10 --groups 3 --group-size 4 --duration 1
 "$BIN/natter-bench" --spawn "$BIN/natter" search --messages 1000 --conversations 20 --user-conversations 10 --rounds 3 --warmup 1
 
 step "all suites passed"

@@ -21,6 +21,7 @@ use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::baseline::{Compared, Ratio};
 use crate::harness::{self, CpuUsage, Latencies, LatencySummary, Target};
 
 /// WebSocket connections opened at the same time during setup.
@@ -84,6 +85,8 @@ pub struct FanoutReport {
     /// The sender's `POST …/messages` round trip.
     send_latency: LatencySummary,
     cpu: CpuUsage,
+    /// `deliveries_per_s` against the baseline server's (with `--baseline`).
+    ratio_to_baseline: Option<Ratio>,
 }
 
 impl FanoutReport {
@@ -113,7 +116,24 @@ impl FanoutReport {
         {
             summary.push_str(&format!("\n  first error: {error}"));
         }
+        if let Some(ratio) = &self.ratio_to_baseline {
+            summary.push_str(&format!("\n  {ratio}"));
+        }
         summary
+    }
+}
+
+impl Compared for FanoutReport {
+    fn human(&self) -> String {
+        FanoutReport::human(self)
+    }
+
+    fn figure(&self) -> f64 {
+        self.deliveries_per_s
+    }
+
+    fn set_ratio(&mut self, ratio: Ratio) {
+        self.ratio_to_baseline = Some(ratio);
     }
 }
 
@@ -275,6 +295,7 @@ fn report(
         latency: latency.summary(),
         send_latency: sender.latencies.summary(),
         cpu,
+        ratio_to_baseline: None,
     }
 }
 

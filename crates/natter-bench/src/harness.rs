@@ -172,7 +172,19 @@ impl Target {
 
     /// Starts measuring the CPU time of the server (when spawned) and of this process.
     pub fn cpu_meter(&self) -> CpuMeter {
-        CpuMeter::start(self.server.as_ref().map(|server| server.child.id()))
+        CpuMeter::start(self.server_pid())
+    }
+
+    /// The process id of the server, when it was spawned here.
+    pub fn server_pid(&self) -> Option<u32> {
+        self.server.as_ref().map(|server| server.child.id())
+    }
+
+    /// The resident memory of the spawned server now, in KB (`VmRSS`).
+    pub fn server_rss_kb(&self) -> Option<u64> {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.server_pid()?)).ok()?;
+        proc_field_kb(&status, "VmRSS:")
     }
 
     async fn wait_until_ready(&mut self) -> anyhow::Result<()> {
@@ -347,6 +359,25 @@ pub async fn create_group(
     Ok(conversation.id)
 }
 
+/// The number of kilobytes on the `name` line of a `/proc/<pid>/status` text.
+fn proc_field_kb(status: &str, name: &str) -> Option<u64> {
+    let line = status.lines().find(|line| line.starts_with(name))?;
+    line[name.len()..].split_whitespace().next()?.parse().ok()
+}
+
+/// The soft limit on open files (`ulimit -n`) of process `pid` (or `self`).
+pub fn open_files_limit(pid: &str) -> Option<u64> {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).ok()?;
+    let line = limits
+        .lines()
+        .find(|line| line.starts_with("Max open files"))?;
+    line["Max open files".len()..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
 /// Random ASCII letters and digits (API keys, secrets, run ids).
 fn random_text(length: usize) -> String {
     rand::thread_rng()
@@ -368,4 +399,23 @@ pub fn unix_nanos() -> u64 {
 /// A finite number above zero (rates, durations).
 pub fn is_positive(value: f64) -> bool {
     value.is_finite() && value > 0.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rss_is_read_from_a_status_text() {
+        let status = "Name:\tnatter\nVmPeak:\t  99 kB\nVmRSS:\t   23312 kB\nThreads:\t4\n";
+        assert_eq!(proc_field_kb(status, "VmRSS:"), Some(23312));
+        assert_eq!(proc_field_kb(status, "VmSwap:"), None);
+    }
+
+    #[test]
+    fn open_files_limit_of_this_process_is_readable_on_linux() {
+        if cfg!(target_os = "linux") {
+            assert!(open_files_limit("self").is_some());
+        }
+    }
 }

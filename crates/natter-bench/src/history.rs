@@ -18,6 +18,7 @@ use natter_proto::{ConversationId, MessageSeq, Page};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::baseline::{Compared, Ratio};
 use crate::harness::{self, BenchUser, CpuUsage, Latencies, LatencySummary, Target};
 
 /// Concurrent posters used to fill the conversation.
@@ -52,6 +53,9 @@ pub struct HistoryReport {
     fill_s: f64,
     /// Messages per second of the fill.
     fill_messages_per_s: f64,
+    /// Post round trip of the last 10 % of the fill: sending into a conversation that
+    /// already holds about `messages` messages.
+    fill_tail_latency: LatencySummary,
     /// Pages read.
     pages: u64,
     pages_per_s: f64,
@@ -66,6 +70,8 @@ pub struct HistoryReport {
     /// Round trip per page.
     latency: LatencySummary,
     cpu: CpuUsage,
+    /// `pages_per_s` against the baseline server's (with `--baseline`).
+    ratio_to_baseline: Option<Ratio>,
 }
 
 impl HistoryReport {
@@ -73,7 +79,8 @@ impl HistoryReport {
     pub fn human(&self) -> String {
         let mut summary = format!(
             "history {} messages (filled in {} s, {} msg/s), {} readers: {} pages ({} pages/s, \
-             {} msg/s), {} errors, {} inconsistent pages\n  page latency: {}\n  {}",
+             {} msg/s), {} errors, {} inconsistent pages\n  page latency: {}\n  \
+             post latency, last 10 % of the fill: {}\n  {}",
             self.messages,
             self.fill_s,
             self.fill_messages_per_s,
@@ -84,6 +91,7 @@ impl HistoryReport {
             self.errors,
             self.inconsistent_pages,
             self.latency,
+            self.fill_tail_latency,
             self.cpu
         );
         for error in [&self.first_error, &self.first_inconsistency]
@@ -92,7 +100,24 @@ impl HistoryReport {
         {
             summary.push_str(&format!("\n  first error: {error}"));
         }
+        if let Some(ratio) = &self.ratio_to_baseline {
+            summary.push_str(&format!("\n  {ratio}"));
+        }
         summary
+    }
+}
+
+impl Compared for HistoryReport {
+    fn human(&self) -> String {
+        HistoryReport::human(self)
+    }
+
+    fn figure(&self) -> f64 {
+        self.pages_per_s
+    }
+
+    fn set_ratio(&mut self, ratio: Ratio) {
+        self.ratio_to_baseline = Some(ratio);
     }
 }
 
@@ -121,7 +146,7 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         .map(|user| user.id.clone())
         .collect();
     let conversation_id = harness::create_group(owner, "history", &member_ids).await?;
-    let fill_time = fill(&fillers, conversation_id, args.messages).await?;
+    let (fill_time, fill_tail) = fill(&fillers, conversation_id, args.messages).await?;
 
     let cpu = target.cpu_meter();
     let started = Instant::now();
@@ -163,6 +188,7 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         duration_s: args.duration,
         fill_s: (fill_time.as_secs_f64() * 100.0).round() / 100.0,
         fill_messages_per_s: harness::per_second(args.messages, fill_time),
+        fill_tail_latency: fill_tail.summary(),
         pages,
         pages_per_s: harness::per_second(pages, elapsed),
         messages_per_s: harness::per_second(total.messages, elapsed),
@@ -172,44 +198,52 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         first_inconsistency: total.first_inconsistency,
         latency: total.latencies.summary(),
         cpu,
+        ratio_to_baseline: None,
     })
 }
 
 /// Posts `count` messages into one conversation, every user in `senders` posting
-/// concurrently with one request in flight; returns how long it took. Any failed post
-/// fails the fill.
+/// concurrently with one request in flight; returns how long it took and the round trips
+/// of the last 10 % of the posts. Any failed post fails the fill.
 async fn fill(
     senders: &[BenchUser],
     conversation_id: ConversationId,
     count: u64,
-) -> anyhow::Result<Duration> {
+) -> anyhow::Result<(Duration, Latencies)> {
+    let tail_from = count - count / 10;
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
     let mut tasks = JoinSet::new();
     for sender in senders {
         let (client, next) = (sender.client.clone(), Arc::clone(&next));
         tasks.spawn(async move {
+            let mut tail = Latencies::default();
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= count {
-                    return anyhow::Ok(());
+                    return anyhow::Ok(tail);
                 }
                 // About 100 characters, a typical chat line.
                 let content = format!(
                     "history message {index:06}: the quick brown fox jumps over the lazy dog, \
                      twice, and then rests"
                 );
+                let posted = Instant::now();
                 client
                     .send_text(conversation_id, &content)
                     .await
                     .with_context(|| format!("posting message {index} of the fill"))?;
+                if index >= tail_from {
+                    tail.record(posted.elapsed());
+                }
             }
         });
     }
+    let mut tail = Latencies::default();
     while let Some(joined) = tasks.join_next().await {
-        joined.context("a fill task panicked")??;
+        tail.merge(joined.context("a fill task panicked")??);
     }
-    Ok(started.elapsed())
+    Ok((started.elapsed(), tail))
 }
 
 /// One reader's view of the conversation.

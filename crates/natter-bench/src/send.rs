@@ -12,6 +12,7 @@ use natter_proto::ConversationId;
 use serde::Serialize;
 use tokio::task::JoinSet;
 
+use crate::baseline::{Compared, Ratio};
 use crate::harness::{self, BenchUser, CpuUsage, Latencies, LatencySummary, Target};
 
 /// Flags of `natter-bench send`.
@@ -45,6 +46,8 @@ pub struct SendReport {
     /// Round trip of accepted posts.
     latency: LatencySummary,
     cpu: CpuUsage,
+    /// `messages_per_s` against the baseline server's (with `--baseline`).
+    ratio_to_baseline: Option<Ratio>,
 }
 
 impl SendReport {
@@ -64,7 +67,24 @@ impl SendReport {
         for error in [&self.first_error].into_iter().flatten() {
             summary.push_str(&format!("\n  first error: {error}"));
         }
+        if let Some(ratio) = &self.ratio_to_baseline {
+            summary.push_str(&format!("\n  {ratio}"));
+        }
         summary
+    }
+}
+
+impl Compared for SendReport {
+    fn human(&self) -> String {
+        SendReport::human(self)
+    }
+
+    fn figure(&self) -> f64 {
+        self.messages_per_s
+    }
+
+    fn set_ratio(&mut self, ratio: Ratio) {
+        self.ratio_to_baseline = Some(ratio);
     }
 }
 
@@ -116,6 +136,7 @@ pub async fn run(target: &Target, args: &SendArgs) -> anyhow::Result<SendReport>
         first_error,
         latency: latency.summary(),
         cpu,
+        ratio_to_baseline: None,
     })
 }
 
