@@ -298,6 +298,32 @@ impl Authenticator {
         Ok(Actor::user(user_id, role))
     }
 
+    /// Signs a download URL: the object variant (`content`, `thumbnail`), the attachment
+    /// id and the expiry (Unix seconds), base64url.
+    pub fn sign_download(&self, variant: &str, id: uuid::Uuid, expires: i64) -> String {
+        let key = hmac_sha256(&self.realtime_key, b"natter downloads v1");
+        let payload = format!("{variant}:{id}:{expires}");
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(hmac_sha256(&key, payload.as_bytes()))
+    }
+
+    /// Whether `signature` is [`Authenticator::sign_download`]'s for these values
+    /// (compared in constant time; the expiry is the caller's to check).
+    pub fn verify_download(
+        &self,
+        variant: &str,
+        id: uuid::Uuid,
+        expires: i64,
+        signature: &str,
+    ) -> bool {
+        let Ok(given) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(signature) else {
+            return false;
+        };
+        let key = hmac_sha256(&self.realtime_key, b"natter downloads v1");
+        let expected = hmac_sha256(&key, format!("{variant}:{id}:{expires}").as_bytes());
+        bool::from(expected.as_slice().ct_eq(given.as_slice()))
+    }
+
     /// Signs an invitation id and its conversation: `inv.<payload>.<signature>`.
     pub fn sign_invitation(
         &self,

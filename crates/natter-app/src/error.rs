@@ -17,6 +17,8 @@ pub enum Resource {
     Participant,
     /// An invitation (or a token that is not one).
     Invitation,
+    /// An attachment (or one the caller may not see).
+    Attachment,
 }
 
 impl Resource {
@@ -28,6 +30,7 @@ impl Resource {
             Self::User => "user_not_found",
             Self::Participant => "participant_not_found",
             Self::Invitation => "invitation_not_found",
+            Self::Attachment => "attachment_not_found",
         }
     }
 }
@@ -125,6 +128,22 @@ pub enum AppError {
     /// The thing existed but is no longer usable (an expired or revoked invitation).
     #[error("{detail}")]
     Gone {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        detail: String,
+    },
+    /// The upload is larger than allowed (HTTP 413); the rest of it was not read.
+    #[error("{detail}")]
+    TooLarge {
+        /// Stable code.
+        code: &'static str,
+        /// Explanation.
+        detail: String,
+    },
+    /// The upload is of a type that is not accepted, or not the type it claims (HTTP 415).
+    #[error("{detail}")]
+    UnsupportedType {
         /// Stable code.
         code: &'static str,
         /// Explanation.

@@ -10,6 +10,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+pub mod attachments;
 pub mod auth;
 pub mod content;
 mod conversations;
@@ -32,6 +33,7 @@ mod users;
 use std::sync::Arc;
 
 pub use admin::{Admin, AdminConversationFilter};
+pub use attachments::{AttachmentSettings, AttachmentSetup, Attachments};
 pub use auth::{Actor, Authenticator, JwtKey, TokenIssuer};
 pub use conversations::{Conversations, ListConversations};
 pub use error::{AppError, AuthFailure, Resource, Validation};
@@ -108,6 +110,8 @@ pub struct App {
     pub admin: Admin,
     /// Message search.
     pub search: Search,
+    /// Uploads and downloads of files.
+    pub attachments: Attachments,
     /// Credential verification.
     pub auth: Arc<Authenticator>,
     /// Process metrics (`/metrics`).
@@ -115,19 +119,41 @@ pub struct App {
     store: Arc<dyn Store>,
 }
 
+/// Everything [`App::new`] is built from (the server's wiring picks each part).
+pub struct AppParts {
+    /// The store.
+    pub store: Arc<dyn Store>,
+    /// The bus between nodes.
+    pub bus: Arc<dyn natter_bus::Bus>,
+    /// Credential verification.
+    pub auth: Authenticator,
+    /// Limits and rates.
+    pub limits: Limits,
+    /// The clock.
+    pub clock: Arc<dyn Clock>,
+    /// This node's name on the bus.
+    pub node: String,
+    /// Search index and PII masking rules.
+    pub text: TextSetup,
+    /// Object store, scanner and attachment settings.
+    pub attachments: AttachmentSetup,
+}
+
 impl App {
     /// Wires the services over a store and a bus. `node` names this node on the bus;
     /// `text` brings the search index and the PII masking rules.
     /// Call [`Hub::start`] on `app.realtime.hub()` to begin delivering events.
-    pub fn new(
-        store: Arc<dyn Store>,
-        bus: Arc<dyn natter_bus::Bus>,
-        auth: Authenticator,
-        limits: Limits,
-        clock: Arc<dyn Clock>,
-        node: String,
-        text: TextSetup,
-    ) -> Self {
+    pub fn new(parts: AppParts) -> Self {
+        let AppParts {
+            store,
+            bus,
+            auth,
+            limits,
+            clock,
+            node,
+            text,
+            attachments,
+        } = parts;
         let queue = limits.session_queue;
         let metrics = Arc::new(metrics::Metrics::default());
         let core = Arc::new(core::Core {
@@ -140,7 +166,9 @@ impl App {
             pii: text.pii,
         });
         let hub = Hub::new(core.clone(), bus, node, queue);
+        let auth = Arc::new(auth);
         Self {
+            attachments: Attachments::new(core.clone(), attachments, auth.clone()),
             users: Users::new(core.clone()),
             conversations: Conversations { core: core.clone() },
             messages: Messages { core: core.clone() },
@@ -152,7 +180,7 @@ impl App {
                 hub,
                 polls: Arc::default(),
             },
-            auth: Arc::new(auth),
+            auth,
             metrics,
             store,
         }

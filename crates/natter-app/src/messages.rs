@@ -4,9 +4,10 @@
 use std::sync::Arc;
 
 use natter_proto::{
-    BulkMarkRead, BulkMarkReadResult, ConversationId, ConversationStatus, ConversationType,
-    CreateConversation, DeliveryState, DirectMessage, DirectMessageSent, MarkRead, MarkReadResult,
-    Message, MessageId, MessageSeq, MessageType, Page, Receipt, Receipts, SendMessage, UserId,
+    AttachmentKind, BulkMarkRead, BulkMarkReadResult, ConversationId, ConversationStatus,
+    ConversationType, CreateConversation, DeliveryState, DirectMessage, DirectMessageSent,
+    MarkRead, MarkReadResult, Message, MessageId, MessageSeq, MessageType, Page, Receipt, Receipts,
+    SendMessage, UserId,
 };
 use natter_store::{
     MessageQuery, MessageRecord, NewMessage, Order, ParticipantRecord, ReadOutcome, ReadTargets,
@@ -124,26 +125,63 @@ impl Messages {
             }
         };
         let mut validation = Validation::new();
-        let kind = request.kind.unwrap_or(MessageType::Text);
-        match kind {
-            MessageType::Text => {}
-            MessageType::System if actor.server => {}
-            MessageType::System => validation.add(
-                "type",
-                "server_only",
-                "system messages come from the server API only",
-            ),
-            _ => validation.add(
-                "type",
-                "attachments_required",
-                "image, file, video and audio messages need attachments",
-            ),
-        }
+        let attachments = if request.attachment_ids.is_empty() {
+            Vec::new()
+        } else {
+            crate::attachments::Attachments::for_message(
+                &self.core,
+                sender.as_ref(),
+                &request.attachment_ids,
+                request.client_message_id.is_some(),
+                &mut validation,
+            )
+            .await?
+        };
+        let with_files = !request.attachment_ids.is_empty();
+        let derived = AttachmentKind::message_type(attachments.iter().map(|a| a.kind));
+        let kind = match request.kind {
+            None if with_files => derived,
+            None => MessageType::Text,
+            Some(kind) if with_files => {
+                if kind != derived && !attachments.is_empty() {
+                    validation.add(
+                        "type",
+                        "type_mismatch",
+                        format!(
+                            "the type follows from the attachments: {}",
+                            derived.as_str()
+                        ),
+                    );
+                }
+                derived
+            }
+            Some(MessageType::Text) => MessageType::Text,
+            Some(MessageType::System) if actor.server => MessageType::System,
+            Some(MessageType::System) => {
+                validation.add(
+                    "type",
+                    "server_only",
+                    "system messages come from the server API only",
+                );
+                MessageType::System
+            }
+            Some(kind) => {
+                validation.add(
+                    "type",
+                    "attachments_required",
+                    "image, file, video and audio messages need attachments",
+                );
+                kind
+            }
+        };
         let content = match request.content.as_deref() {
+            // With attachments the text is an optional caption.
+            Some(raw) if with_files && raw.trim().is_empty() => None,
             Some(raw) => validation.check(
                 "content",
                 content::message_content(raw, self.core.limits.max_message_chars),
             ),
+            None if with_files => None,
             None => {
                 validation.add("content", "required", "content is required");
                 None
@@ -230,11 +268,16 @@ impl Messages {
                 mentions,
                 pii_masked,
                 thread_root,
+                attachments,
                 now: self.core.now(),
             })
             .await
             .map_err(|err| match err {
                 StoreError::NotFound => AppError::NotFound(Resource::Conversation),
+                StoreError::Conflict(what) if what == "attachment" => AppError::conflict(
+                    "attachment_in_use",
+                    "an attachment was attached to another message meanwhile",
+                ),
                 other => other.into(),
             })?;
         if let Some(event_seq) = outcome.event_seq {
@@ -290,6 +333,7 @@ impl Messages {
             reply_to_id: None,
             thread_root_id: None,
             mentions: Vec::new(),
+            attachment_ids: Vec::new(),
         };
         let (message, _) = self.send(actor, conversation.id, send).await?;
         let conversation = conversations.get(actor, conversation.id).await?;

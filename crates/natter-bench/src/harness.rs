@@ -187,6 +187,13 @@ impl Target {
         proc_field_kb(&status, "VmRSS:")
     }
 
+    /// The spawned server's peak resident memory so far, in KB (`VmHWM`).
+    pub fn server_peak_rss_kb(&self) -> Option<u64> {
+        let status =
+            std::fs::read_to_string(format!("/proc/{}/status", self.server_pid()?)).ok()?;
+        proc_field_kb(&status, "VmHWM:")
+    }
+
     async fn wait_until_ready(&mut self) -> anyhow::Result<()> {
         let anonymous = Client::new(&self.base_url);
         let deadline = Instant::now() + READY_TIMEOUT;

@@ -1,7 +1,7 @@
 //! `natter-bench`: the load generator of Natter.
 //!
 //! Each subcommand is one scenario (`fanout`, `send`, `history`, `search`, `connections`,
-//! `mixed`, one module each) that prints one JSON line of results on stdout and a short summary on
+//! `mixed`, `upload`, one module each) that prints one JSON line of results on stdout and a short summary on
 //! stderr. The server is either given (`--url`, `--api-key`) or started here (`--spawn
 //! PATH_TO_NATTER`); see `harness.rs`. `baseline` runs a scenario against a minimal server
 //! instead, and `--baseline` runs it first and reports the ratio (`baseline.rs`). Every
@@ -19,6 +19,7 @@ mod history;
 mod mixed;
 mod search;
 mod send;
+mod upload;
 
 use anyhow::Context;
 use baseline::Compared;
@@ -53,6 +54,8 @@ enum Scenario {
     Connections(connections::ConnectionsArgs),
     /// A realistic mix of operations by many users: throughput and latency per operation.
     Mixed(mixed::MixedArgs),
+    /// Large uploads and a camera JPEG: the server's peak memory and the upload latency.
+    Upload(upload::UploadArgs),
     /// What any server could do here: a scenario against a minimal server, or SQLite alone.
     #[command(subcommand)]
     Baseline(baseline::BaselineCommand),
@@ -104,6 +107,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Scenario::Mixed(args) => {
             let report = mixed::run(&target, args).await?;
+            print_report(&report, &report.human())
+        }
+        Scenario::Upload(args) => {
+            let report = upload::run(&target, args).await?;
             print_report(&report, &report.human())
         }
         Scenario::Search(args) => {

@@ -11,6 +11,7 @@
 //! next: `natter-server/src/http/` for the routes and `docs/protocol.md` for the gateway.
 
 mod admin;
+mod attachments;
 mod conversations;
 mod error;
 mod events;
@@ -28,6 +29,7 @@ use serde::de::DeserializeOwned;
 use serde::Serialize;
 
 pub use admin::AdminConversationFilter;
+pub use attachments::multipart_file;
 pub use conversations::ConversationFilter;
 pub use error::ClientError;
 pub use messages::{MessageFilter, SortOrder};

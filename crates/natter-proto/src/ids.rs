@@ -114,6 +114,10 @@ uuid_id!(
     /// Id of a message (UUIDv7), unique across conversations.
     MessageId
 );
+uuid_id!(
+    /// Id of an uploaded attachment (UUIDv7).
+    AttachmentId
+);
 
 /// Position of a message in its conversation: 1, 2, 3, … without gaps.
 #[derive(

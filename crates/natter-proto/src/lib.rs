@@ -7,6 +7,7 @@
 //! Where to look next: `natter-app` for the rules behind these shapes.
 
 pub mod admin;
+pub mod attachments;
 pub mod conversations;
 pub mod events;
 pub mod ids;
@@ -17,6 +18,7 @@ pub mod search;
 pub mod users;
 
 pub use admin::*;
+pub use attachments::*;
 pub use conversations::*;
 pub use events::*;
 pub use ids::*;

@@ -59,6 +59,10 @@ pub struct SendMessage {
     /// Users mentioned; each must be a participant (at most 50).
     #[serde(default)]
     pub mentions: Vec<UserId>,
+    /// Uploads to attach (at most 10, each the sender's own and not yet attached). With
+    /// attachments, `content` is an optional caption and `type` follows from them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub attachment_ids: Vec<crate::AttachmentId>,
 }
 
 /// Body of `POST /v1/direct-messages`: finds or creates the direct conversation and sends.
@@ -139,6 +143,10 @@ pub struct Message {
     /// For a thread root with replies: the summary.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub thread: Option<ThreadSummary>,
+    /// Attached files (empty once the message is deleted). `GET /v1/attachments/{id}`
+    /// gives their download URLs.
+    #[serde(default)]
+    pub attachments: Vec<crate::MessageAttachment>,
 }
 
 /// The summary a thread root carries.

@@ -49,6 +49,99 @@ pub struct Config {
     pub search: SearchConfig,
     /// PII masking of message content.
     pub pii: PiiConfig,
+    /// Uploaded files.
+    pub attachments: AttachmentsConfig,
+}
+
+/// The `[attachments]` section.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AttachmentsConfig {
+    /// Where files go: a local directory (default `<data_dir>/files`) or
+    /// `s3://bucket/prefix` (credentials, region and endpoint from `AWS_*` variables).
+    pub storage: Option<String>,
+    /// Media types accepted; empty means all that Natter knows.
+    pub allowed_types: Vec<String>,
+    /// Largest image in bytes.
+    pub max_image_bytes: u64,
+    /// Largest document (PDF, DOCX, text, CSV) in bytes.
+    pub max_file_bytes: u64,
+    /// Largest audio or video file in bytes.
+    pub max_media_bytes: u64,
+    /// Largest image width × height decoded.
+    pub max_image_pixels: u64,
+    /// Seconds a signed download URL works.
+    pub url_ttl_secs: u64,
+    /// Prefix of signed download URLs, e.g. `https://chat.example.com`; empty: relative.
+    pub public_url: String,
+    /// ClamAV daemon: `tcp://host:port` or `unix:///path`; empty: no scanning (`skipped`).
+    pub clamd: Option<String>,
+    /// Seconds a scan may take before the file stays `pending`.
+    pub scan_timeout_secs: u64,
+    /// Serve files whose scan is pending (clamd was unreachable).
+    pub serve_pending: bool,
+    /// Seconds after which uploads never attached to a message are deleted.
+    pub unattached_ttl_secs: u64,
+    /// Seconds between cleanup runs (unattached uploads, files of deleted messages,
+    /// pending scans).
+    pub cleanup_interval_secs: u64,
+}
+
+impl Default for AttachmentsConfig {
+    fn default() -> Self {
+        let settings = natter_app::AttachmentSettings::default();
+        Self {
+            storage: None,
+            allowed_types: Vec::new(),
+            max_image_bytes: settings.max_image_bytes,
+            max_file_bytes: settings.max_file_bytes,
+            max_media_bytes: settings.max_media_bytes,
+            max_image_pixels: settings.images.max_pixels,
+            url_ttl_secs: settings.url_ttl.as_secs(),
+            public_url: String::new(),
+            clamd: None,
+            scan_timeout_secs: 60,
+            serve_pending: false,
+            unattached_ttl_secs: settings.unattached_ttl.as_secs(),
+            cleanup_interval_secs: 600,
+        }
+    }
+}
+
+impl AttachmentsConfig {
+    /// The service settings; `deleted_retention_days` comes from `[messages]`.
+    pub fn to_settings(&self, messages: &MessagesConfig) -> natter_app::AttachmentSettings {
+        let defaults = natter_app::AttachmentSettings::default();
+        natter_app::AttachmentSettings {
+            allowed_types: if self.allowed_types.is_empty() {
+                defaults.allowed_types
+            } else {
+                self.allowed_types.clone()
+            },
+            max_image_bytes: self.max_image_bytes,
+            max_file_bytes: self.max_file_bytes,
+            max_media_bytes: self.max_media_bytes,
+            url_ttl: std::time::Duration::from_secs(self.url_ttl_secs),
+            serve_pending: self.serve_pending,
+            unattached_ttl: std::time::Duration::from_secs(self.unattached_ttl_secs),
+            deleted_retention: std::time::Duration::from_secs(
+                messages.deleted_retention_days * 86_400,
+            ),
+            public_url: self.public_url.clone(),
+            images: natter_app::attachments::ImageLimits {
+                max_pixels: self.max_image_pixels,
+                ..defaults.images
+            },
+        }
+    }
+
+    /// The storage location for a data directory.
+    pub fn storage_location(&self, data_dir: &Path) -> String {
+        match &self.storage {
+            Some(location) if !location.is_empty() => location.clone(),
+            _ => data_dir.join("files").display().to_string(),
+        }
+    }
 }
 
 /// The `[messages]` section.
@@ -350,6 +443,7 @@ impl Default for Config {
             rate_limits: RateLimitsConfig::default(),
             search: SearchConfig::default(),
             pii: PiiConfig::default(),
+            attachments: AttachmentsConfig::default(),
         }
     }
 }
@@ -419,6 +513,27 @@ impl Config {
     /// Checks the whole configuration and reports every problem at once.
     pub fn validate(&self) -> anyhow::Result<()> {
         let mut problems = Vec::new();
+        for mime in &self.attachments.allowed_types {
+            if natter_app::attachments::detect::known_type(mime).is_none() {
+                problems.push(format!(
+                    "attachments.allowed_types: {mime} is not one of the types Natter detects"
+                ));
+            }
+        }
+        if let Some(address) = self.attachments.clamd.as_deref().filter(|a| !a.is_empty()) {
+            if natter_app::attachments::ClamdAddress::parse(address).is_none() {
+                problems.push(
+                    "attachments.clamd must be tcp://host:port, host:port or unix:///path"
+                        .to_owned(),
+                );
+            }
+        }
+        if self.attachments.max_image_bytes == 0
+            || self.attachments.max_file_bytes == 0
+            || self.attachments.max_media_bytes == 0
+        {
+            problems.push("attachments: size limits must be above 0".to_owned());
+        }
         if let Some(secret) = &self.auth.jwt_secret {
             if secret.expose_secret().len() < 32 {
                 problems.push("auth.jwt_secret must be at least 32 bytes".to_owned());

@@ -31,6 +31,10 @@ pub async fn serve(
     let hub = app.realtime.hub().clone();
     let hub_task = hub.start();
     let purge_task = tokio::spawn(purge_deleted_content(app.clone(), config.messages.clone()));
+    let cleanup_task = tokio::spawn(clean_attachments(
+        app.clone(),
+        config.attachments.cleanup_interval_secs,
+    ));
     let router = http::router(app.clone(), config.limits.max_body_bytes);
     tracing::info!(
         address = %listener.local_addr().context("reading the listen address")?,
@@ -49,6 +53,7 @@ pub async fn serve(
         .context("serving HTTP")?;
     hub_task.abort();
     purge_task.abort();
+    cleanup_task.abort();
     tracing::info!("natter stopped");
     Ok(())
 }
@@ -67,6 +72,22 @@ async fn purge_deleted_content(app: natter_app::App, config: config::MessagesCon
             Ok(purged) => tracing::info!(purged, "purged the content of deleted messages"),
             Err(err) => {
                 tracing::warn!(error = %err, "purging deleted messages failed; retrying next run")
+            }
+        }
+    }
+}
+
+/// The attachment job: every `interval_secs`, deletes uploads never attached, removes the
+/// files of messages deleted longer than the retention period, and retries pending scans.
+async fn clean_attachments(app: natter_app::App, interval_secs: u64) {
+    let mut every = tokio::time::interval(std::time::Duration::from_secs(interval_secs.max(1)));
+    loop {
+        every.tick().await;
+        match app.attachments.cleanup().await {
+            Ok(0) => {}
+            Ok(removed) => tracing::info!(removed, "removed unused and deleted attachments"),
+            Err(err) => {
+                tracing::warn!(error = ?err, "attachment cleanup failed; retrying next run")
             }
         }
     }

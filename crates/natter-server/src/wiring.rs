@@ -4,7 +4,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use natter_app::{App, Authenticator, JwtKey, Limits, Store, SystemClock, TextSetup};
+use natter_app::attachments::{Clamd, ClamdAddress, Files};
+use natter_app::{
+    App, AppParts, AttachmentSetup, Authenticator, JwtKey, Limits, Store, SystemClock, TextSetup,
+};
 use natter_bus::{Bus, LocalBus, NatsBus};
 use natter_store::SearchStore;
 use natter_store_postgres::{PostgresOptions, PostgresStore};
@@ -121,17 +124,44 @@ pub async fn build_app(config: &Config) -> anyhow::Result<App> {
         max_reactions_per_message: config.messages.max_reactions_per_message,
         rates: config.rate_limits.to_rates(),
     };
-    Ok(App::new(
+    Ok(App::new(AppParts {
         store,
         bus,
-        authenticator(config)?,
+        auth: authenticator(config)?,
         limits,
-        Arc::new(SystemClock),
+        clock: Arc::new(SystemClock),
         node,
-        TextSetup {
+        text: TextSetup {
             search_store,
             search: config.search.to_settings(),
             pii: config.pii.to_rules(),
         },
-    ))
+        attachments: attachment_setup(config)?,
+    }))
+}
+
+/// The object store, scanner and settings of `[attachments]`.
+pub fn attachment_setup(config: &Config) -> anyhow::Result<AttachmentSetup> {
+    let location = config.attachments.storage_location(&config.data_dir);
+    let files =
+        Files::open(&location).with_context(|| format!("opening attachment storage {location}"))?;
+    let scanner = match config
+        .attachments
+        .clamd
+        .as_deref()
+        .filter(|a| !a.is_empty())
+    {
+        Some(raw) => {
+            let address = ClamdAddress::parse(raw)
+                .with_context(|| format!("attachments.clamd {raw:?} is not an address"))?;
+            let timeout = Duration::from_secs(config.attachments.scan_timeout_secs.max(1));
+            Some(Arc::new(Clamd::new(address, timeout)) as Arc<dyn natter_app::attachments::Scanner>)
+        }
+        None => None,
+    };
+    Ok(AttachmentSetup {
+        files,
+        scanner,
+        settings: config.attachments.to_settings(&config.messages),
+    })
 }

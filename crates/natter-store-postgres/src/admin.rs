@@ -360,9 +360,11 @@ async fn erase_locked(
     .map_err(store_error)?;
     sqlx::query(
         "UPDATE messages \
-         SET deleted_at = COALESCE(deleted_at, $3), content = NULL, mentions = NULL \
+         SET deleted_at = COALESCE(deleted_at, $3), content = NULL, mentions = NULL, \
+           attachments = NULL \
          WHERE sender_id = $1 AND conversation_id = ANY($2) \
-         AND (deleted_at IS NULL OR content IS NOT NULL OR mentions IS NOT NULL)",
+         AND (deleted_at IS NULL OR content IS NOT NULL OR mentions IS NOT NULL \
+              OR attachments IS NOT NULL)",
     )
     .bind(user)
     .bind(locked)
@@ -370,6 +372,13 @@ async fn erase_locked(
     .execute(&mut *conn)
     .await
     .map_err(store_error)?;
+    // The user's uploads go at the next cleanup run (deleted "at time 0" is older than any
+    // retention period), attached or not.
+    sqlx::query("UPDATE attachments SET deleted_at = 0 WHERE uploader_id = $1")
+        .bind(user)
+        .execute(&mut *conn)
+        .await
+        .map_err(store_error)?;
     let mut latest: BTreeMap<Uuid, EventSeq> = BTreeMap::new();
     for (conversation, seq) in &erased {
         sqlx::query(

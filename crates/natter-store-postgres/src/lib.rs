@@ -22,6 +22,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod attachments;
 mod error;
 mod queries;
 mod rows;

@@ -1136,11 +1136,16 @@ impl Store for PostgresStore {
             });
         }
         let mentions = (!new.mentions.is_empty()).then_some(Json(&new.mentions));
+        let attachments = if new.attachments.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&new.attachments).map_err(StoreError::backend)?)
+        };
         let inserted = sqlx::query(
             "INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
                client_message_id, reply_to_id, mentions, created_at, pii_masked, \
-               thread_root_id, thread_root_seq) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+               thread_root_id, thread_root_seq, attachments) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(new.conversation_id.0)
         .bind(seq)
@@ -1155,6 +1160,7 @@ impl Store for PostgresStore {
         .bind(new.pii_masked)
         .bind(new.thread_root.map(|(id, _)| id.0))
         .bind(new.thread_root.map(|(_, root)| seq_param(root.0)))
+        .bind(attachments)
         .execute(&mut *tx)
         .await;
         match inserted {
@@ -1176,6 +1182,23 @@ impl Store for PostgresStore {
                 };
             }
             Err(err) => return Err(store_error(err)),
+        }
+        for attachment in &new.attachments {
+            let taken = sqlx::query(
+                "UPDATE attachments SET conversation_id = $2, message_id = $3 \
+                 WHERE id = $1 AND uploader_id = $4 AND message_id IS NULL \
+                 AND deleted_at IS NULL AND scan_status <> 'infected'",
+            )
+            .bind(attachment.id.0)
+            .bind(new.conversation_id.0)
+            .bind(new.id.0)
+            .bind(new.sender_id.as_ref().map(UserId::as_str))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if taken.rows_affected() != 1 {
+                return Err(StoreError::Conflict("attachment".into()));
+            }
         }
         if let Some(sender) = &new.sender_id {
             sqlx::query(
@@ -1249,6 +1272,7 @@ impl Store for PostgresStore {
                 thread_root_seq: new.thread_root.map(|(_, root)| root),
                 thread_reply_count: 0,
                 thread_last_reply_at: None,
+                attachments: new.attachments,
             },
             duplicate: false,
             event_seq: Some(EventSeq(event_seq as u64)),
@@ -1390,6 +1414,12 @@ impl Store for PostgresStore {
             .execute(&mut *tx)
             .await
             .map_err(store_error)?;
+        sqlx::query("UPDATE attachments SET deleted_at = $2 WHERE message_id = $1")
+            .bind(message_id.0)
+            .bind(to_micros(now))
+            .execute(&mut *tx)
+            .await
+            .map_err(store_error)?;
         sqlx::query("DELETE FROM reactions WHERE message_id = $1")
             .bind(message_id.0)
             .execute(&mut *tx)
@@ -1467,9 +1497,10 @@ impl Store for PostgresStore {
     async fn purge_deleted(&self, before: Timestamp, limit: u32) -> Result<u64> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let ids: Vec<Uuid> = sqlx::query_scalar(
-            "UPDATE messages SET content = NULL, mentions = NULL WHERE id IN ( \
+            "UPDATE messages SET content = NULL, mentions = NULL, attachments = NULL WHERE id IN ( \
                SELECT id FROM messages WHERE deleted_at IS NOT NULL AND deleted_at < $1 \
-               AND (content IS NOT NULL OR mentions IS NOT NULL) LIMIT $2 FOR UPDATE SKIP LOCKED) \
+               AND (content IS NOT NULL OR mentions IS NOT NULL OR attachments IS NOT NULL) \
+               LIMIT $2 FOR UPDATE SKIP LOCKED) \
              RETURNING id",
         )
         .bind(to_micros(before))

@@ -5,11 +5,13 @@
 //! come from a corrupt row and surface as `StoreError::Backend`.
 
 use natter_proto::{
-    AppRole, ContextRef, ConversationId, ConversationStatus, ConversationType, EventSeq, MessageId,
-    MessagePreview, MessageSeq, MessageType, NotificationLevel, ParticipantRole, Timestamp, UserId,
+    AppRole, AttachmentId, AttachmentKind, ContextRef, ConversationId, ConversationStatus,
+    ConversationType, EventSeq, MessageId, MessagePreview, MessageSeq, MessageType,
+    NotificationLevel, ParticipantRole, ScanStatus, Timestamp, UserId,
 };
 use natter_store::{
-    from_micros, ConversationRecord, MessageRecord, ParticipantRecord, StoreError, UserRecord,
+    from_micros, AttachmentRecord, ConversationRecord, MessageRecord, ParticipantRecord,
+    StoreError, UserRecord,
 };
 use sqlx::postgres::PgRow;
 use sqlx::types::Json;
@@ -38,7 +40,7 @@ pub(crate) const PARTICIPANT_WIDTH: usize = 14;
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, \
     m.content, m.client_message_id, m.reply_to_id, m.mentions, m.created_at, m.edited_at, \
     m.edit_count, m.deleted_at, m.deleted_by, m.pii_masked, m.thread_root_id, m.thread_root_seq, \
-    m.thread_reply_count, m.thread_last_reply_at";
+    m.thread_reply_count, m.thread_last_reply_at, m.attachments";
 
 fn bad(index: usize, what: &str) -> StoreError {
     StoreError::Backend(format!("invalid {what} in column {index}").into())
@@ -188,10 +190,44 @@ pub(crate) fn message(row: &PgRow, at: usize) -> Result<Option<MessageRecord>> {
         thread_root_seq: get::<Option<i64>>(row, at + 16)?.map(|seq| MessageSeq(seq as u64)),
         thread_reply_count: u32::try_from(get::<i32>(row, at + 17)?).unwrap_or_default(),
         thread_last_reply_at: opt_ts(row, at + 18)?,
+        attachments: match get::<Option<String>>(row, at + 19)? {
+            Some(raw) => serde_json::from_str(&raw).map_err(|_| bad(at + 19, "attachments"))?,
+            None => Vec::new(),
+        },
     }))
 }
 
 /// Reads a message from a query that always has one.
 pub(crate) fn required_message(row: &PgRow) -> Result<MessageRecord> {
     message(row, 0)?.ok_or(StoreError::NotFound)
+}
+
+pub(crate) const ATTACHMENT_COLUMNS: &str = "a.id, a.uploader_id, a.kind, a.content_type, \
+    a.filename, a.size, a.width, a.height, a.storage_key, a.thumbnail_key, a.scan_status, \
+    a.created_at, a.conversation_id, a.message_id, a.deleted_at";
+
+/// Reads [`ATTACHMENT_COLUMNS`].
+pub(crate) fn attachment(row: &PgRow) -> Result<AttachmentRecord> {
+    let dimension = |index: usize| -> Result<Option<u32>> {
+        get::<Option<i32>>(row, index)?
+            .map(|value| u32::try_from(value).map_err(|_| bad(index, "dimension")))
+            .transpose()
+    };
+    Ok(AttachmentRecord {
+        id: AttachmentId(get::<Uuid>(row, 0)?),
+        uploader_id: user_id(row, 1)?,
+        kind: wire(row, 2, AttachmentKind::parse)?,
+        content_type: get(row, 3)?,
+        filename: get(row, 4)?,
+        size: u64::try_from(get::<i64>(row, 5)?).map_err(|_| bad(5, "size"))?,
+        width: dimension(6)?,
+        height: dimension(7)?,
+        storage_key: get(row, 8)?,
+        thumbnail_key: get(row, 9)?,
+        scan_status: wire(row, 10, ScanStatus::parse)?,
+        created_at: ts(row, 11)?,
+        conversation_id: get::<Option<Uuid>>(row, 12)?.map(ConversationId),
+        message_id: get::<Option<Uuid>>(row, 13)?.map(MessageId),
+        deleted_at: opt_ts(row, 14)?,
+    })
 }

@@ -170,6 +170,7 @@ fn message(
         mentions: Vec::new(),
         pii_masked: false,
         thread_root: None,
+        attachments: Vec::new(),
         now,
     }
 }

@@ -358,12 +358,19 @@ fn erase_in(conn: &Connection, erasure: &Erasure) -> Result<ErasureOutcome> {
         .map_err(store_error)?;
     conn.prepare_cached(
         "UPDATE messages \
-         SET deleted_at = COALESCE(deleted_at, ?2), content = NULL, mentions = NULL \
+         SET deleted_at = COALESCE(deleted_at, ?2), content = NULL, mentions = NULL, \
+           attachments = NULL \
          WHERE sender_id = ?1 \
-         AND (deleted_at IS NULL OR content IS NOT NULL OR mentions IS NOT NULL)",
+         AND (deleted_at IS NULL OR content IS NOT NULL OR mentions IS NOT NULL \
+              OR attachments IS NOT NULL)",
     )
     .and_then(|mut stmt| stmt.execute(params![user, to_micros(erasure.now)]))
     .map_err(store_error)?;
+    // The user's uploads go at the next cleanup run (deleted "at time 0" is older than any
+    // retention period), attached or not.
+    conn.prepare_cached("UPDATE attachments SET deleted_at = 0 WHERE uploader_id = ?1")
+        .and_then(|mut stmt| stmt.execute([user]))
+        .map_err(store_error)?;
     let mut latest: BTreeMap<Uuid, EventSeq> = BTreeMap::new();
     for (conversation, seq) in &erased {
         conn.prepare_cached(

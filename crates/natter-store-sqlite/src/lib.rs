@@ -14,6 +14,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod attachments;
 mod error;
 mod migrations;
 mod queries;

@@ -14,6 +14,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (5, include_str!("../migrations/0005_invitations.sql")),
     (6, include_str!("../migrations/0006_settings.sql")),
     (7, include_str!("../migrations/0007_threads.sql")),
+    (10, include_str!("../migrations/0010_attachments.sql")),
 ];
 
 /// Applies the pending migrations inside one transaction each.

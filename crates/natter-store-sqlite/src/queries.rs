@@ -1013,11 +1013,36 @@ impl Store for SqliteStore {
                 } else {
                     Some(serde_json::to_string(&new.mentions).map_err(StoreError::backend)?)
                 };
+                let attachments = if new.attachments.is_empty() {
+                    None
+                } else {
+                    Some(serde_json::to_string(&new.attachments).map_err(StoreError::backend)?)
+                };
+                for attachment in &new.attachments {
+                    let taken = conn
+                        .prepare_cached(
+                            "UPDATE attachments SET conversation_id = ?2, message_id = ?3 \
+                             WHERE id = ?1 AND uploader_id = ?4 AND message_id IS NULL \
+                             AND deleted_at IS NULL AND scan_status <> 'infected'",
+                        )
+                        .and_then(|mut stmt| {
+                            stmt.execute(params![
+                                attachment.id.0,
+                                new.conversation_id.0,
+                                new.id.0,
+                                new.sender_id.as_ref().map(UserId::as_str)
+                            ])
+                        })
+                        .map_err(store_error)?;
+                    if taken != 1 {
+                        return Err(StoreError::Conflict("attachment".into()));
+                    }
+                }
                 conn.prepare_cached(
                     "INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
                        client_message_id, reply_to_id, mentions, created_at, pii_masked, \
-                       thread_root_id, thread_root_seq) \
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                       thread_root_id, thread_root_seq, attachments) \
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
                 )
                 .and_then(|mut stmt| {
                     stmt.execute(params![
@@ -1034,6 +1059,7 @@ impl Store for SqliteStore {
                         new.pii_masked,
                         new.thread_root.map(|(id, _)| id.0),
                         new.thread_root.map(|(_, seq)| seq_param(seq.0)),
+                        attachments,
                     ])
                 })
                 .map_err(store_error)?;
@@ -1080,6 +1106,7 @@ impl Store for SqliteStore {
                         thread_root_seq: new.thread_root.map(|(_, seq)| seq),
                         thread_reply_count: 0,
                         thread_last_reply_at: None,
+                        attachments: new.attachments,
                     },
                     duplicate: false,
                     event_seq: Some(event_seq),
@@ -1244,6 +1271,9 @@ impl Store for SqliteStore {
                 conn.prepare_cached("DELETE FROM reactions WHERE message_id = ?1")
                     .and_then(|mut stmt| stmt.execute([message_id.0]))
                     .map_err(store_error)?;
+                conn.prepare_cached("UPDATE attachments SET deleted_at = ?2 WHERE message_id = ?1")
+                    .and_then(|mut stmt| stmt.execute(params![message_id.0, to_micros(now)]))
+                    .map_err(store_error)?;
                 conn.prepare_cached(
                     "UPDATE conversations SET last_message_text = NULL, last_message_deleted = 1 \
                      WHERE id = ?1 AND last_message_seq = ?2",
@@ -1327,7 +1357,8 @@ impl Store for SqliteStore {
                 let ids: Vec<Uuid> = conn
                     .prepare_cached(
                         "SELECT id FROM messages WHERE deleted_at IS NOT NULL AND deleted_at < ?1 \
-                         AND (content IS NOT NULL OR mentions IS NOT NULL) LIMIT ?2",
+                         AND (content IS NOT NULL OR mentions IS NOT NULL OR attachments IS NOT NULL) \
+                         LIMIT ?2",
                     )
                     .and_then(|mut stmt| {
                         stmt.query_map(params![to_micros(before), i64::from(limit)], |row| {
@@ -1338,7 +1369,8 @@ impl Store for SqliteStore {
                     .map_err(store_error)?;
                 for id in &ids {
                     conn.prepare_cached(
-                        "UPDATE messages SET content = NULL, mentions = NULL WHERE id = ?1",
+                        "UPDATE messages SET content = NULL, mentions = NULL, attachments = NULL \
+                         WHERE id = ?1",
                     )
                     .and_then(|mut stmt| stmt.execute([id]))
                     .map_err(store_error)?;

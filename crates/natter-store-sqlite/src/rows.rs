@@ -1,10 +1,13 @@
 //! Row mappers: column lists and the functions that read them, by position.
 
 use natter_proto::{
-    AppRole, ContextRef, ConversationId, ConversationStatus, ConversationType, EventSeq, MessageId,
-    MessagePreview, MessageSeq, MessageType, NotificationLevel, ParticipantRole, Timestamp, UserId,
+    AppRole, AttachmentId, AttachmentKind, ContextRef, ConversationId, ConversationStatus,
+    ConversationType, EventSeq, MessageId, MessagePreview, MessageSeq, MessageType,
+    NotificationLevel, ParticipantRole, ScanStatus, Timestamp, UserId,
 };
-use natter_store::{from_micros, ConversationRecord, MessageRecord, ParticipantRecord, UserRecord};
+use natter_store::{
+    from_micros, AttachmentRecord, ConversationRecord, MessageRecord, ParticipantRecord, UserRecord,
+};
 use rusqlite::types::Type;
 use rusqlite::Row;
 use uuid::Uuid;
@@ -27,7 +30,7 @@ pub(crate) const PARTICIPANT_WIDTH: usize = 14;
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, \
     m.content, m.client_message_id, m.reply_to_id, m.mentions, m.created_at, m.edited_at, \
     m.edit_count, m.deleted_at, m.deleted_by, m.pii_masked, m.thread_root_id, m.thread_root_seq, \
-    m.thread_reply_count, m.thread_last_reply_at";
+    m.thread_reply_count, m.thread_last_reply_at, m.attachments";
 
 fn bad(index: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, format!("invalid {what}").into())
@@ -168,10 +171,39 @@ pub(crate) fn message(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<Messa
             .map(|seq| MessageSeq(seq as u64)),
         thread_reply_count: row.get(at + 17)?,
         thread_last_reply_at: opt_ts(row, at + 18)?,
+        attachments: match row.get::<_, Option<String>>(at + 19)? {
+            Some(raw) => serde_json::from_str(&raw).map_err(|_| bad(at + 19, "attachments"))?,
+            None => Vec::new(),
+        },
     }))
 }
 
 /// Reads a message from a query that always has one.
 pub(crate) fn required_message(row: &Row<'_>) -> rusqlite::Result<MessageRecord> {
     message(row, 0)?.ok_or(rusqlite::Error::QueryReturnedNoRows)
+}
+
+pub(crate) const ATTACHMENT_COLUMNS: &str = "a.id, a.uploader_id, a.kind, a.content_type, \
+    a.filename, a.size, a.width, a.height, a.storage_key, a.thumbnail_key, a.scan_status, \
+    a.created_at, a.conversation_id, a.message_id, a.deleted_at";
+
+/// Reads [`ATTACHMENT_COLUMNS`].
+pub(crate) fn attachment(row: &Row<'_>) -> rusqlite::Result<AttachmentRecord> {
+    Ok(AttachmentRecord {
+        id: AttachmentId(row.get::<_, Uuid>(0)?),
+        uploader_id: user_id(row, 1)?,
+        kind: wire(row, 2, AttachmentKind::parse)?,
+        content_type: row.get(3)?,
+        filename: row.get(4)?,
+        size: u64::try_from(row.get::<_, i64>(5)?).map_err(|_| bad(5, "size"))?,
+        width: row.get(6)?,
+        height: row.get(7)?,
+        storage_key: row.get(8)?,
+        thumbnail_key: row.get(9)?,
+        scan_status: wire(row, 10, ScanStatus::parse)?,
+        created_at: ts(row, 11)?,
+        conversation_id: row.get::<_, Option<Uuid>>(12)?.map(ConversationId),
+        message_id: row.get::<_, Option<Uuid>>(13)?.map(MessageId),
+        deleted_at: opt_ts(row, 14)?,
+    })
 }

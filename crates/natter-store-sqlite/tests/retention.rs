@@ -55,6 +55,7 @@ async fn purge_clears_content_of_messages_deleted_before_the_cutoff() {
                 mentions: Vec::new(),
                 pii_masked: false,
                 thread_root: None,
+                attachments: Vec::new(),
                 now,
             })
             .await

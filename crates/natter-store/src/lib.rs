@@ -8,6 +8,7 @@
 //! [`payload`], so that both stores write byte-identical event logs.
 
 pub mod admin;
+pub mod attachments;
 mod error;
 pub mod payload;
 mod records;
@@ -15,6 +16,7 @@ pub mod search;
 mod store;
 
 pub use admin::AdminStore;
+pub use attachments::{AttachmentRecord, AttachmentStore};
 pub use error::StoreError;
 pub use records::*;
 pub use search::SearchStore;

@@ -396,6 +396,8 @@ pub struct MessageRecord {
     pub thread_reply_count: u32,
     /// Last reply in that thread.
     pub thread_last_reply_at: Option<Timestamp>,
+    /// Attachments, as they were when the message was sent.
+    pub attachments: Vec<natter_proto::MessageAttachment>,
 }
 
 impl MessageRecord {
@@ -430,6 +432,11 @@ impl MessageRecord {
                 last_reply_at: self.thread_last_reply_at,
                 participants: Vec::new(),
             }),
+            attachments: if self.deleted_at.is_some() {
+                Vec::new()
+            } else {
+                self.attachments.clone()
+            },
         }
     }
 }
@@ -457,6 +464,9 @@ pub struct NewMessage {
     pub pii_masked: bool,
     /// The thread root (already checked: same conversation, not itself a reply).
     pub thread_root: Option<(MessageId, MessageSeq)>,
+    /// Uploads to attach (checked by the store in the same transaction: each must be
+    /// the sender's, not attached yet and not infected).
+    pub attachments: Vec<natter_proto::MessageAttachment>,
     /// Send time.
     pub now: Timestamp,
 }

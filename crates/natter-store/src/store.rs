@@ -22,7 +22,7 @@ use crate::{
 /// "Unread" everywhere means: messages of the conversation with `seq` greater than the
 /// participant's `last_read_seq`, not sent by the participant, not deleted.
 #[async_trait]
-pub trait Store: crate::AdminStore + Send + Sync + 'static {
+pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'static {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 

@@ -208,6 +208,8 @@ impl TestServer {
     ) -> Self {
         init_logging();
         let mut config = test_config(&db.url);
+        // Sibling nodes share the files, as nodes share a bucket.
+        config.attachments.storage = Some(db._dir.path().join("files").display().to_string());
         configure(&mut config);
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await

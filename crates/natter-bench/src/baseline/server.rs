@@ -263,6 +263,7 @@ fn message(
         reactions: Vec::new(),
         thread_root_id: None,
         thread: None,
+        attachments: Vec::new(),
     }
 }
 

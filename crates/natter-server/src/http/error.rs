@@ -141,6 +141,10 @@ impl IntoResponse for ApiError {
             AppError::Forbidden { code, .. } => (StatusCode::FORBIDDEN, code, Vec::new()),
             AppError::Conflict { code, .. } => (StatusCode::CONFLICT, code, Vec::new()),
             AppError::Gone { code, .. } => (StatusCode::GONE, code, Vec::new()),
+            AppError::TooLarge { code, .. } => (StatusCode::PAYLOAD_TOO_LARGE, code, Vec::new()),
+            AppError::UnsupportedType { code, .. } => {
+                (StatusCode::UNSUPPORTED_MEDIA_TYPE, code, Vec::new())
+            }
             AppError::Invalid(errors) => (
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "validation_failed",

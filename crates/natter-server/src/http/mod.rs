@@ -2,6 +2,7 @@
 //! `App` method and convert; they hold no rules and no SQL.
 
 mod admin;
+mod attachments;
 mod conversations;
 pub mod error;
 mod events;
@@ -74,6 +75,7 @@ pub fn router(app: App, max_body_bytes: usize) -> Router {
         .merge(stream::routes())
         .merge(admin::routes())
         .merge(stats::routes())
+        .merge(attachments::routes(app.attachments.settings().largest()))
         .merge(crate::ws::routes())
         .split_for_parts();
     let openapi_json: Arc<str> = api.to_pretty_json().unwrap_or_else(|_| "{}".into()).into();

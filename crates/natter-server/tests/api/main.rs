@@ -2,6 +2,7 @@
 //! real SDK. Runs on SQLite by default and on PostgreSQL with `NATTER_TEST_DB=postgres`.
 
 mod admin;
+mod attachments;
 mod auth;
 mod authz;
 mod bad_input;
