@@ -180,7 +180,7 @@ mod tests {
         ));
         assert!(matches!(
             probe(
-                b"GIF89a<script>alert(1)</script>",
+                b"GIF89a\x10\x00\x10\x00<script>alert(1)</script>",
                 "image/gif",
                 ImageLimits::default()
             ),
