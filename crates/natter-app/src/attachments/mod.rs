@@ -170,6 +170,12 @@ struct Inner {
     scanner: Option<Arc<dyn Scanner>>,
     settings: AttachmentSettings,
     auth: Arc<Authenticator>,
+    /// Images being decoded at once: one per core. A decode holds the whole bitmap
+    /// (48 MB for 12 megapixels), so a burst of uploads waits here instead of multiplying
+    /// the server's memory; the bytes of waiting uploads are at most the image limit each.
+    /// The permit moves into the blocking task, so a cancelled request keeps it until its
+    /// decode has finished.
+    decoding: Arc<tokio::sync::Semaphore>,
 }
 
 impl Attachments {
@@ -181,6 +187,9 @@ impl Attachments {
                 scanner: setup.scanner,
                 settings: setup.settings,
                 auth,
+                decoding: Arc::new(tokio::sync::Semaphore::new(
+                    std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get),
+                )),
             }),
         }
     }
@@ -270,9 +279,18 @@ impl Attachments {
         let (mut width, mut height, mut thumbnail_key) = (None, None, None);
         if let Some(bytes) = received.image.take() {
             let (mime, limits) = (file_type.mime, settings.images);
-            let probed = tokio::task::spawn_blocking(move || images::probe(&bytes, mime, limits))
+            let permit = Arc::clone(&self.inner.decoding)
+                .acquire_owned()
                 .await
-                .map_err(|err| AppError::Internal(anyhow::anyhow!("image task failed: {err}")))?;
+                .map_err(|err| {
+                    AppError::Internal(anyhow::anyhow!("image decoding closed: {err}"))
+                })?;
+            let probed = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                images::probe(&bytes, mime, limits)
+            })
+            .await
+            .map_err(|err| AppError::Internal(anyhow::anyhow!("image task failed: {err}")))?;
             let probed = match probed {
                 Ok(probed) => probed,
                 Err(refusal) => {
