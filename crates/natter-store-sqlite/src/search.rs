@@ -105,7 +105,7 @@ impl Filters {
         self.sql.push_str(&clause.replace('#', &placeholder));
     }
 
-    fn of(search: &MessageSearch, hidden_table: bool) -> Self {
+    fn of(search: &MessageSearch) -> Self {
         let mut filters = Self {
             sql: " AND m.deleted_at IS NULL AND m.content IS NOT NULL".to_owned(),
             params: Vec::new(),
@@ -134,14 +134,12 @@ impl Filters {
                 .push_str(&format!(" AND m.kind NOT IN ({})", attachment_kinds())),
             None => {}
         }
-        if hidden_table {
-            // "Deleted for me" (issue #5): the messages a user hid are never theirs to find.
-            filters.add(
-                " AND NOT EXISTS (SELECT 1 FROM message_hidden h \
-                   WHERE h.user_id = # AND h.message_id = m.id)",
-                Value::Text(search.user_id.as_str().into()),
-            );
-        }
+        // "Deleted for me": the messages a user hid are never theirs to find.
+        filters.add(
+            " AND NOT EXISTS (SELECT 1 FROM message_hidden h \
+               WHERE h.user_id = # AND h.message_id = m.id)",
+            Value::Text(search.user_id.as_str().into()),
+        );
         filters
     }
 }
@@ -153,7 +151,7 @@ fn search_in(conn: &Connection, search: &MessageSearch) -> Result<Vec<SearchMatc
     if scope.conversations.is_empty() || search.terms.is_empty() || search.max_matches == 0 {
         return Ok(Vec::new());
     }
-    let filters = Filters::of(search, hidden_table_exists(conn)?);
+    let filters = Filters::of(search);
     let indexed: Vec<&SearchTerm> = search.terms.iter().filter(|t| t.is_indexed()).collect();
     let words = query_words(&search.terms);
     let (docids, scope_counts) = if indexed.is_empty() || scope.messages <= SCAN_MESSAGES {
@@ -682,15 +680,6 @@ fn is_fold_fixed(text: &str) -> bool {
         .all(|c| fold_char(c) == Some(c) && !targets.contains(&c))
 }
 
-/// Whether the "deleted for me" table of issue #5 exists yet.
-fn hidden_table_exists(conn: &Connection) -> Result<bool> {
-    conn.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'message_hidden')",
-    )
-    .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)))
-    .map_err(store_error)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1067,20 +1056,17 @@ mod tests {
                 .is_empty()
         );
         // Reading the scope finds the same messages (and checks them already).
-        let filters = Filters::of(
-            &MessageSearch {
-                user_id: natter_proto::UserId::parse("u").expect("user id"),
-                terms: vec![term.clone()],
-                conversation_id: None,
-                sender_id: None,
-                kind: None,
-                has_attachment: None,
-                from: None,
-                to: None,
-                max_matches: 10_000,
-            },
-            false,
-        );
+        let filters = Filters::of(&MessageSearch {
+            user_id: natter_proto::UserId::parse("u").expect("user id"),
+            terms: vec![term.clone()],
+            conversation_id: None,
+            sender_id: None,
+            kind: None,
+            has_attachment: None,
+            from: None,
+            to: None,
+            max_matches: 10_000,
+        });
         let words = query_words(std::slice::from_ref(&term));
         let (mut scanned, counts) =
             scan_scope(&conn, &both, &[term], &filters, &words).expect("scan");

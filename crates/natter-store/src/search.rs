@@ -100,8 +100,9 @@ pub struct SearchMatch {
     pub rank: f64,
 }
 
-/// Message types that carry attachments.
-// TODO(#6): attachments will have their own table; until then the type tells.
+/// Message types that carry attachments. The type follows from the attachments
+/// (`natter-app` derives it and refuses these types without attachments), so filtering by
+/// type answers `has_attachment` without reading the attachments table.
 pub const ATTACHMENT_TYPES: [MessageType; 4] = [
     MessageType::Image,
     MessageType::File,
