@@ -20,7 +20,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::broadcast;
 
 #[cfg(feature = "nats")]
-pub use nats::NatsBus;
+pub use nats::{NatsBus, DEFAULT_SUBJECT};
 
 /// Notices buffered per subscriber before it lags (and its node resyncs its clients).
 pub const CAPACITY: usize = 65_536;

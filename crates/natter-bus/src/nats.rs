@@ -9,8 +9,9 @@ use tokio::sync::broadcast;
 
 use crate::{Bus, BusError, Notice, CAPACITY};
 
-/// The subject every node publishes to and subscribes on.
-pub const SUBJECT: &str = "natter.notices";
+/// The default subject every node of a deployment publishes to and subscribes on.
+/// Deployments sharing one NATS must each use their own.
+pub const DEFAULT_SUBJECT: &str = "natter.notices";
 
 /// A notice with the id of the node that published it, so a node can skip its own
 /// (it has delivered them locally already).
@@ -26,21 +27,26 @@ pub struct NatsBus {
     client: async_nats::Client,
     local: broadcast::Sender<Notice>,
     node: Arc<str>,
+    subject: Arc<str>,
 }
 
 impl std::fmt::Debug for NatsBus {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("NatsBus").field("node", &self.node).finish()
+        f.debug_struct("NatsBus")
+            .field("node", &self.node)
+            .field("subject", &self.subject)
+            .finish()
     }
 }
 
 impl NatsBus {
     /// Connects to `url` (e.g. `nats://127.0.0.1:4222`) and starts forwarding other
-    /// nodes' notices into local subscriptions. The first connection must succeed (a node
+    /// nodes' notices on `subject` into local subscriptions. The first connection must succeed (a node
     /// does not start half-connected: its hub would otherwise mistake the first connect
     /// for a reconnect); later the client reconnects by itself, and while it is away local
     /// notices still reach local subscribers.
-    pub async fn connect(url: &str, node: &str) -> Result<Self, BusError> {
+    pub async fn connect(url: &str, node: &str, subject: &str) -> Result<Self, BusError> {
+        let subject: Arc<str> = subject.into();
         let client = async_nats::ConnectOptions::new()
             .connection_timeout(std::time::Duration::from_secs(2))
             .event_callback(|event| async move { tracing::info!(%event, "nats") })
@@ -48,9 +54,9 @@ impl NatsBus {
             .await
             .map_err(|err| BusError(format!("connecting to {url}: {err}")))?;
         let mut subscription = client
-            .subscribe(SUBJECT)
+            .subscribe(subject.to_string())
             .await
-            .map_err(|err| BusError(format!("subscribing to {SUBJECT}: {err}")))?;
+            .map_err(|err| BusError(format!("subscribing to {subject}: {err}")))?;
         let local = broadcast::channel(CAPACITY).0;
         let node: Arc<str> = node.into();
         tokio::spawn({
@@ -74,6 +80,7 @@ impl NatsBus {
             client,
             local,
             node,
+            subject,
         })
     }
 }
@@ -88,7 +95,7 @@ impl Bus for NatsBus {
         })
         .map_err(|err| BusError(err.to_string()))?;
         self.client
-            .publish(SUBJECT, payload.into())
+            .publish(self.subject.to_string(), payload.into())
             .await
             .map_err(|err| BusError(err.to_string()))
     }

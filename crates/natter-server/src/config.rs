@@ -29,6 +29,9 @@ pub struct Config {
     pub database_url: Option<String>,
     /// Event bus: empty for in-process.
     pub bus: Option<String>,
+    /// The NATS subject the nodes of this deployment share. Deployments (or test runs)
+    /// sharing one NATS must each use their own, or they see each other's notices.
+    pub bus_subject: String,
     /// Apply pending database migrations at startup.
     pub migrate_on_start: bool,
     /// Log output: `pretty` or `json`.
@@ -433,6 +436,7 @@ impl Default for Config {
             data_dir: PathBuf::from("./natter-data"),
             database_url: None,
             bus: None,
+            bus_subject: natter_bus::DEFAULT_SUBJECT.to_owned(),
             migrate_on_start: true,
             log_format: LogFormat::Pretty,
             auth: AuthConfig::default(),
@@ -584,6 +588,12 @@ impl Config {
                 ));
             }
         }
+        if !valid_subject(&self.bus_subject) {
+            problems.push(format!(
+                "bus_subject {:?}: use dot-separated tokens of letters, digits, '-' and '_'",
+                self.bus_subject
+            ));
+        }
         if self.search.max_matches == 0 {
             problems.push("search.max_matches must be at least 1".to_owned());
         }
@@ -635,6 +645,17 @@ impl Config {
     }
 }
 
+/// A literal NATS subject: non-empty tokens separated by dots, no wildcards or spaces.
+fn valid_subject(subject: &str) -> bool {
+    subject.len() <= 200
+        && subject.split('.').all(|token| {
+            !token.is_empty()
+                && token
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -667,6 +688,18 @@ mod tests {
             message.contains("jwt_secret") && message.contains("max_message_chars"),
             "{message}"
         );
+    }
+
+    #[test]
+    fn bus_subjects_are_literal_nats_subjects() {
+        for good in ["natter.notices", "acme-prod.natter", "t_1"] {
+            assert!(valid_subject(good), "{good}");
+        }
+        for bad in [
+            "", "natter.", ".natter", "a..b", "natter.*", "natter.>", "a b", "ü",
+        ] {
+            assert!(!valid_subject(bad), "{bad:?}");
+        }
     }
 
     #[test]

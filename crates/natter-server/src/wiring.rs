@@ -97,7 +97,7 @@ pub fn authenticator(config: &Config) -> anyhow::Result<Authenticator> {
 pub async fn open_bus(config: &Config, node: &str) -> anyhow::Result<Arc<dyn Bus>> {
     Ok(match config.bus.as_deref() {
         Some(url) if url.starts_with("nats://") => Arc::new(
-            NatsBus::connect(url, node)
+            NatsBus::connect(url, node, &config.bus_subject)
                 .await
                 .context("connecting to NATS")?,
         ),

@@ -26,7 +26,9 @@ async fn next_of(connection: &mut Connection, kind: &str) -> ServerFrame {
     }
 }
 
-/// Two nodes on one database, each connected to NATS through its own cuttable proxy.
+/// Two nodes on one database, each connected to NATS through its own cuttable proxy, on
+/// a subject of their own: tests running at the same time (both of them have a "bob")
+/// must not see each other's presence.
 async fn two_nodes() -> Option<(TestServer, TestServer, TcpProxy, TcpProxy)> {
     let Some(url) = nats_url() else {
         eprintln!("skipped: NATTER_TEST_NATS_URL not set");
@@ -44,9 +46,18 @@ async fn two_nodes() -> Option<(TestServer, TestServer, TcpProxy, TcpProxy)> {
         format!("nats://{}", proxy_a.address()),
         format!("nats://{}", proxy_b.address()),
     );
-    let node_a = TestServer::spawn_with(move |config| config.bus = Some(bus_a)).await;
+    let subject = format!("natter.test.{:016x}", rand::random::<u64>());
+    let subject_b = subject.clone();
+    let node_a = TestServer::spawn_with(move |config| {
+        config.bus = Some(bus_a);
+        config.bus_subject = subject;
+    })
+    .await;
     let node_b = node_a
-        .spawn_sibling_with(move |config| config.bus = Some(bus_b))
+        .spawn_sibling_with(move |config| {
+            config.bus = Some(bus_b);
+            config.bus_subject = subject_b;
+        })
         .await;
     Some((node_a, node_b, proxy_a, proxy_b))
 }
