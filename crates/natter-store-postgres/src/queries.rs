@@ -25,7 +25,7 @@ use natter_store::{
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
-use sqlx::{PgConnection, PgExecutor, Postgres};
+use sqlx::{PgConnection, PgExecutor, PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::error::store_error;
@@ -257,6 +257,115 @@ async fn find_duplicate<'c>(
 /// Whether an insert failed on a unique index.
 fn is_unique_violation(err: &sqlx::Error) -> bool {
     matches!(err, sqlx::Error::Database(db) if db.is_unique_violation())
+}
+
+/// The outcome of a committed append of `new` at message seq `seq` and event seq
+/// `event_seq`.
+fn appended(new: NewMessage, seq: i64, event_seq: i64) -> AppendOutcome {
+    AppendOutcome {
+        message: MessageRecord {
+            id: new.id,
+            conversation_id: new.conversation_id,
+            seq: MessageSeq(seq as u64),
+            sender_id: new.sender_id,
+            kind: new.kind,
+            content: new.content,
+            client_message_id: new.client_message_id,
+            reply_to_id: new.reply_to_id,
+            mentions: new.mentions,
+            created_at: new.now,
+            edited_at: None,
+            edit_count: 0,
+            deleted_at: None,
+            deleted_by: None,
+            pii_masked: new.pii_masked,
+            thread_root_id: new.thread_root.map(|(id, _)| id),
+            thread_root_seq: new.thread_root.map(|(_, root)| root),
+            thread_reply_count: 0,
+            thread_last_reply_at: None,
+            attachments: new.attachments,
+        },
+        duplicate: false,
+        event_seq: Some(EventSeq(event_seq as u64)),
+    }
+}
+
+/// The earlier message a failed or empty append of `new` stands for: its duplicate by
+/// `client_message_id`, else `NotFound` (the conversation does not exist).
+async fn duplicate_or_missing(pool: &PgPool, new: &NewMessage) -> Result<AppendOutcome> {
+    match find_duplicate(pool, new).await? {
+        Some(message) => Ok(AppendOutcome {
+            message,
+            duplicate: true,
+            event_seq: None,
+        }),
+        None => Err(StoreError::NotFound),
+    }
+}
+
+impl PostgresStore {
+    /// The common append — no attachments, not a thread reply — as one statement in its
+    /// own transaction: one round trip, so the conversation row, locked by the first
+    /// sub-statement until the commit, is held for the statement and the commit flush
+    /// only (the multi-statement transaction held it across five round trips; with many
+    /// senders in one conversation that hold time was the send rate's bound). A retry
+    /// of a message already stored fails on a unique index, which rolls the whole
+    /// statement back (no seq is used up); the original is then looked up and returned.
+    async fn append_plain_message(&self, new: NewMessage) -> Result<AppendOutcome> {
+        let now = to_micros(new.now);
+        let draft = payload::message_created();
+        let mentions = (!new.mentions.is_empty()).then_some(Json(&new.mentions));
+        let result: std::result::Result<Option<(i64, i64)>, sqlx::Error> = sqlx::query_as(
+            "WITH c AS ( \
+               UPDATE conversations SET last_message_seq = last_message_seq + 1, \
+                 message_count = message_count + 1, last_message_sender = $2, \
+                 last_message_kind = $3, last_message_text = $4, last_message_at = $5, \
+                 last_message_deleted = FALSE, last_activity_at = GREATEST(last_activity_at, $5), \
+                 last_event_seq = last_event_seq + 1, last_event_at = GREATEST(last_event_at, $5) \
+               WHERE id = $1 RETURNING last_message_seq AS mseq, last_event_seq AS eseq), \
+             m AS ( \
+               INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
+                 client_message_id, reply_to_id, mentions, created_at, pii_masked) \
+               SELECT $1, c.mseq, $6, $2, $3, $7, $8, $9, $10, $5, $11 FROM c), \
+             p AS ( \
+               UPDATE participants SET last_read_seq = c.mseq, last_read_at = $5, \
+                 last_delivered_seq = GREATEST(last_delivered_seq, c.mseq) \
+               FROM c WHERE conversation_id = $1 AND user_id = $2 AND last_read_seq < c.mseq), \
+             e AS ( \
+               INSERT INTO events (conversation_id, seq, kind, message_seq, data, created_at) \
+               SELECT $1, c.eseq, $12, c.mseq, $13::json, $5 FROM c) \
+             SELECT mseq, eseq FROM c",
+        )
+        .bind(new.conversation_id.0)
+        .bind(new.sender_id.as_ref().map(UserId::as_str))
+        .bind(new.kind.as_str())
+        .bind(preview_text(new.content.as_deref()))
+        .bind(now)
+        .bind(new.id.0)
+        .bind(new.content.as_deref())
+        .bind(new.client_message_id.as_deref())
+        .bind(new.reply_to_id.map(|id| id.0))
+        .bind(mentions)
+        .bind(new.pii_masked)
+        .bind(draft.kind)
+        .bind(draft.data.to_string())
+        .fetch_optional(&self.pool)
+        .await;
+        match result {
+            Ok(Some((seq, event_seq))) => Ok(appended(new, seq, event_seq)),
+            // No such conversation; like SQLite, a known client_message_id wins.
+            Ok(None) => duplicate_or_missing(&self.pool, &new).await,
+            // A retry of a stored message (in this conversation or, by the same sender,
+            // another): any unique index may report the clash first.
+            Err(err) if new.client_message_id.is_some() && is_unique_violation(&err) => {
+                match duplicate_or_missing(&self.pool, &new).await {
+                    Err(StoreError::NotFound) => Err(store_error(err)),
+                    other => other,
+                }
+            }
+            Err(err) => Err(store_error(err)),
+        }
+    }
 }
 
 /// Moves one read marker; shared by `mark_read` and `mark_read_many`. Locks the
@@ -1094,6 +1203,9 @@ impl Store for PostgresStore {
     }
 
     async fn append_message(&self, new: NewMessage) -> Result<AppendOutcome> {
+        if new.attachments.is_empty() && new.thread_root.is_none() {
+            return self.append_plain_message(new).await;
+        }
         let now = to_micros(new.now);
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         // Both seqs in one statement, which also locks the conversation row until commit:
@@ -1251,32 +1363,7 @@ impl Store for PostgresStore {
             .await?;
         }
         tx.commit().await.map_err(store_error)?;
-        Ok(AppendOutcome {
-            message: MessageRecord {
-                id: new.id,
-                conversation_id: new.conversation_id,
-                seq: MessageSeq(seq as u64),
-                sender_id: new.sender_id,
-                kind: new.kind,
-                content: new.content,
-                client_message_id: new.client_message_id,
-                reply_to_id: new.reply_to_id,
-                mentions: new.mentions,
-                created_at: new.now,
-                edited_at: None,
-                edit_count: 0,
-                deleted_at: None,
-                deleted_by: None,
-                pii_masked: new.pii_masked,
-                thread_root_id: new.thread_root.map(|(id, _)| id),
-                thread_root_seq: new.thread_root.map(|(_, root)| root),
-                thread_reply_count: 0,
-                thread_last_reply_at: None,
-                attachments: new.attachments,
-            },
-            duplicate: false,
-            event_seq: Some(EventSeq(event_seq as u64)),
-        })
+        Ok(appended(new, seq, event_seq))
     }
 
     async fn find_message(&self, message_id: MessageId) -> Result<Option<MessageRecord>> {
