@@ -1228,14 +1228,7 @@ impl Store for PostgresStore {
         let Some((seq, event_seq)) = seqs else {
             tx.rollback().await.map_err(store_error)?;
             // Like SQLite, a known client_message_id wins over a missing conversation.
-            return match find_duplicate(&self.pool, &new).await? {
-                Some(message) => Ok(AppendOutcome {
-                    message,
-                    duplicate: true,
-                    event_seq: None,
-                }),
-                None => Err(StoreError::NotFound),
-            };
+            return duplicate_or_missing(&self.pool, &new).await;
         };
         // Under the lock this sees any retry committed on this conversation; the rollback
         // gives the seqs back, so a duplicate leaves no gap.
@@ -1284,13 +1277,9 @@ impl Store for PostgresStore {
             // id too), so look for the original whichever it was.
             Err(err) if new.client_message_id.is_some() && is_unique_violation(&err) => {
                 tx.rollback().await.map_err(store_error)?;
-                return match find_duplicate(&self.pool, &new).await? {
-                    Some(message) => Ok(AppendOutcome {
-                        message,
-                        duplicate: true,
-                        event_seq: None,
-                    }),
-                    None => Err(store_error(err)),
+                return match duplicate_or_missing(&self.pool, &new).await {
+                    Err(StoreError::NotFound) => Err(store_error(err)),
+                    other => other,
                 };
             }
             Err(err) => return Err(store_error(err)),
