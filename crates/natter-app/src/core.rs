@@ -122,21 +122,13 @@ impl Core {
         actor: &Actor,
         conversation_id: ConversationId,
     ) -> Result<(ConversationRecord, Access), AppError> {
-        let conversation = self
+        let (conversation, participant) = self
             .store
-            .find_conversation(conversation_id)
+            .find_conversation_access(conversation_id, actor.user_id.as_ref())
             .await?
             .ok_or(AppError::NotFound(Resource::Conversation))?;
-        if let Some(user_id) = &actor.user_id {
-            if let Some(participant) = self
-                .store
-                .find_participant(conversation_id, user_id)
-                .await?
-            {
-                if participant.is_active() {
-                    return Ok((conversation, Access::Participant(participant)));
-                }
-            }
+        if let Some(participant) = participant.filter(ParticipantRecord::is_active) {
+            return Ok((conversation, Access::Participant(participant)));
         }
         if actor.is_moderator() {
             return Ok((conversation, Access::Moderator));

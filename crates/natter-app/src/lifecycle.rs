@@ -414,22 +414,27 @@ impl Messages {
         if ids.is_empty() {
             return Ok(());
         }
-        let rows = self.core.store.list_reactions(&ids).await?;
-        let mut summaries = summarise(&rows, viewer, USERS_PER_REACTION);
-        for message in messages.iter_mut() {
-            message.reactions = summaries.remove(&message.id).unwrap_or_default();
-        }
         let roots: Vec<MessageSeq> = messages
             .iter()
             .filter(|m| m.thread.is_some())
             .map(|m| m.seq)
             .collect();
-        if let Some(first) = messages.first() {
-            let followers = self
-                .core
-                .store
-                .list_thread_followers(first.conversation_id, &roots)
-                .await?;
+        let conversation_id = messages.first().map(|m| m.conversation_id);
+        // Independent reads, issued together (two round trips at once on PostgreSQL).
+        let (rows, followers) =
+            futures_util::try_join!(self.core.store.list_reactions(&ids), async {
+                match conversation_id {
+                    Some(id) if !roots.is_empty() => {
+                        self.core.store.list_thread_followers(id, &roots).await
+                    }
+                    _ => Ok(Vec::new()),
+                }
+            },)?;
+        let mut summaries = summarise(&rows, viewer, USERS_PER_REACTION);
+        for message in messages.iter_mut() {
+            message.reactions = summaries.remove(&message.id).unwrap_or_default();
+        }
+        if !roots.is_empty() {
             for message in messages.iter_mut() {
                 if let Some(thread) = message.thread.as_mut() {
                     thread.participants = followers

@@ -416,10 +416,10 @@ impl Messages {
         } else {
             Order::Descending
         };
-        let mut rows = self
-            .core
-            .store
-            .list_messages(
+        // The page and the participants (for delivery states) are independent reads: on
+        // PostgreSQL two round trips at once, on SQLite a lookup beside a pool read.
+        let (mut rows, participants) = futures_util::try_join!(
+            self.core.store.list_messages(
                 conversation_id,
                 MessageQuery {
                     thread: None,
@@ -429,15 +429,15 @@ impl Messages {
                     limit,
                     order,
                 },
-            )
-            .await?;
+            ),
+            self.core.store.list_participants(conversation_id),
+        )?;
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|m| m.seq.0.to_string())
         } else {
             None
         };
-        let participants = self.core.store.list_participants(conversation_id).await?;
         let mut items: Vec<Message> = rows
             .iter()
             .map(|m| view(m, actor.user_id.as_ref(), &participants))

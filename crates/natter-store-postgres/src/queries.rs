@@ -263,28 +263,7 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 /// `event_seq`.
 fn appended(new: NewMessage, seq: i64, event_seq: i64) -> AppendOutcome {
     AppendOutcome {
-        message: MessageRecord {
-            id: new.id,
-            conversation_id: new.conversation_id,
-            seq: MessageSeq(seq as u64),
-            sender_id: new.sender_id,
-            kind: new.kind,
-            content: new.content,
-            client_message_id: new.client_message_id,
-            reply_to_id: new.reply_to_id,
-            mentions: new.mentions,
-            created_at: new.now,
-            edited_at: None,
-            edit_count: 0,
-            deleted_at: None,
-            deleted_by: None,
-            pii_masked: new.pii_masked,
-            thread_root_id: new.thread_root.map(|(id, _)| id),
-            thread_root_seq: new.thread_root.map(|(_, root)| root),
-            thread_reply_count: 0,
-            thread_last_reply_at: None,
-            attachments: new.attachments,
-        },
+        message: new.committed(MessageSeq(seq as u64)),
         duplicate: false,
         event_seq: Some(EventSeq(event_seq as u64)),
     }
@@ -1022,6 +1001,34 @@ impl Store for PostgresStore {
         user_id: &UserId,
     ) -> Result<Option<ParticipantRecord>> {
         select_participant(&self.pool, conversation_id, user_id).await
+    }
+
+    async fn find_conversation_access(
+        &self,
+        conversation_id: ConversationId,
+        user_id: Option<&UserId>,
+    ) -> Result<Option<(ConversationRecord, Option<ParticipantRecord>)>> {
+        // One round trip: the participant row joins on (conversation, user), so a NULL user
+        // id (no user acting) or a stranger leaves the participant columns NULL.
+        let Some(row) = sqlx::query(&format!(
+            "SELECT {CONVERSATION_COLUMNS}, {PARTICIPANT_COLUMNS} FROM conversations c \
+             LEFT JOIN participants p ON p.conversation_id = c.id AND p.user_id = $2 \
+             WHERE c.id = $1"
+        ))
+        .bind(conversation_id.0)
+        .bind(user_id.map(UserId::as_str))
+        .fetch_optional(&self.pool)
+        .await
+        .map_err(store_error)?
+        else {
+            return Ok(None);
+        };
+        let conversation = rows::conversation(&row, 0)?;
+        let participant = match rows::get::<Option<String>>(&row, CONVERSATION_WIDTH + 1)? {
+            Some(_) => Some(rows::participant(&row, CONVERSATION_WIDTH)?),
+            None => None,
+        };
+        Ok(Some((conversation, participant)))
     }
 
     async fn list_participants(

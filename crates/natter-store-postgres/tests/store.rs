@@ -360,7 +360,7 @@ async fn append_message_assigns_seqs_and_events_in_order() {
     assert_eq!(record.message_count, 3);
     assert_eq!(record.last_event_seq, EventSeq(4));
     assert_eq!(record.last_activity_at, at(3));
-    let preview = record.last_message.expect("preview");
+    let preview = record.last_message.clone().expect("preview");
     assert_eq!(
         (preview.seq, preview.text.as_str()),
         (MessageSeq(3), "hello 3")
@@ -373,6 +373,29 @@ async fn append_message_assigns_seqs_and_events_in_order() {
         .expect("find")
         .expect("p");
     assert_eq!(alice.last_read_seq, MessageSeq(3));
+
+    // The joined read of `Core::access`: the conversation with the caller's row, with no
+    // row for a stranger or when no user acts, and nothing for an unknown conversation.
+    let (found, participant) = store
+        .find_conversation_access(conv.id, Some(&user("alice")))
+        .await
+        .expect("access")
+        .expect("exists");
+    assert_eq!(found, record);
+    assert_eq!(participant, Some(alice.clone()));
+    for viewer in [Some(user("mallory")), None] {
+        let (found, participant) = store
+            .find_conversation_access(conv.id, viewer.as_ref())
+            .await
+            .expect("access")
+            .expect("exists");
+        assert_eq!((found.id, participant), (conv.id, None));
+    }
+    assert!(store
+        .find_conversation_access(ConversationId::new(), Some(&user("alice")))
+        .await
+        .expect("access")
+        .is_none());
 
     let page = store
         .list_messages(

@@ -478,7 +478,7 @@ impl Store for SqliteStore {
     async fn find_user(&self, user_id: &UserId) -> Result<Option<UserRecord>> {
         let user_id = user_id.clone();
         self.readers
-            .read(move |conn| {
+            .lookup(move |conn| {
                 conn.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE id = ?1"))
                     .and_then(|mut stmt| stmt.query_row([user_id.as_str()], rows::user).optional())
                     .map_err(store_error)
@@ -555,7 +555,7 @@ impl Store for SqliteStore {
         conversation_id: ConversationId,
     ) -> Result<Option<ConversationRecord>> {
         self.readers
-            .read(move |conn| select_conversation(conn, conversation_id))
+            .lookup(move |conn| select_conversation(conn, conversation_id))
             .await
     }
 
@@ -565,7 +565,7 @@ impl Store for SqliteStore {
     ) -> Result<Option<ConversationRecord>> {
         let key = unique_key.to_owned();
         self.readers
-            .read(move |conn| select_conversation_by_key(conn, &key))
+            .lookup(move |conn| select_conversation_by_key(conn, &key))
             .await
     }
 
@@ -795,7 +795,27 @@ impl Store for SqliteStore {
     ) -> Result<Option<ParticipantRecord>> {
         let user_id = user_id.clone();
         self.readers
-            .read(move |conn| select_participant(conn, conversation_id, &user_id))
+            .lookup(move |conn| select_participant(conn, conversation_id, &user_id))
+            .await
+    }
+
+    async fn find_conversation_access(
+        &self,
+        conversation_id: ConversationId,
+        user_id: Option<&UserId>,
+    ) -> Result<Option<(ConversationRecord, Option<ParticipantRecord>)>> {
+        let user_id = user_id.cloned();
+        self.readers
+            .lookup(move |conn| {
+                let Some(conversation) = select_conversation(conn, conversation_id)? else {
+                    return Ok(None);
+                };
+                let participant = match &user_id {
+                    Some(user_id) => select_participant(conn, conversation_id, user_id)?,
+                    None => None,
+                };
+                Ok(Some((conversation, participant)))
+            })
             .await
     }
 
@@ -1086,28 +1106,7 @@ impl Store for SqliteStore {
                     append_event(conn, new.conversation_id, payload::thread_updated(), Some(root_seq.0), new.now)?;
                 }
                 Ok(AppendOutcome {
-                    message: MessageRecord {
-                        id: new.id,
-                        conversation_id: new.conversation_id,
-                        seq: MessageSeq(seq as u64),
-                        sender_id: new.sender_id,
-                        kind: new.kind,
-                        content: new.content,
-                        client_message_id: new.client_message_id,
-                        reply_to_id: new.reply_to_id,
-                        mentions: new.mentions,
-                        created_at: new.now,
-                        edited_at: None,
-                        edit_count: 0,
-                        deleted_at: None,
-                        deleted_by: None,
-                        pii_masked: new.pii_masked,
-                        thread_root_id: new.thread_root.map(|(id, _)| id),
-                        thread_root_seq: new.thread_root.map(|(_, seq)| seq),
-                        thread_reply_count: 0,
-                        thread_last_reply_at: None,
-                        attachments: new.attachments,
-                    },
+                    message: new.committed(MessageSeq(seq as u64)),
                     duplicate: false,
                     event_seq: Some(event_seq),
                 })
@@ -1117,7 +1116,7 @@ impl Store for SqliteStore {
 
     async fn find_message(&self, message_id: MessageId) -> Result<Option<MessageRecord>> {
         self.readers
-            .read(move |conn| {
+            .lookup(move |conn| {
                 conn.prepare_cached(&format!(
                     "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.id = ?1"
                 ))
@@ -1136,7 +1135,7 @@ impl Store for SqliteStore {
         query: MessageQuery,
     ) -> Result<Vec<MessageRecord>> {
         self.readers
-            .read(move |conn| {
+            .lookup(move |conn| {
                 let order = match query.order {
                     Order::Ascending => "ASC",
                     Order::Descending => "DESC",
@@ -1454,7 +1453,7 @@ impl Store for SqliteStore {
         conversation_id: ConversationId,
     ) -> Result<SettingsRecord> {
         self.readers
-            .read(move |conn| select_settings(conn, conversation_id))
+            .lookup(move |conn| select_settings(conn, conversation_id))
             .await
     }
 
@@ -1571,7 +1570,7 @@ impl Store for SqliteStore {
 
     async fn find_invitation(&self, id: Uuid) -> Result<Option<InvitationRecord>> {
         self.readers
-            .read(move |conn| select_invitation(conn, id))
+            .lookup(move |conn| select_invitation(conn, id))
             .await
     }
 
@@ -1720,7 +1719,7 @@ impl Store for SqliteStore {
         }
         let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
         self.readers
-            .read(move |conn| {
+            .lookup(move |conn| {
                 let placeholders = vec!["?"; ids.len()].join(", ");
                 let sql = format!(
                     "SELECT message_id, emoji, user_id, created_at FROM reactions \

@@ -471,6 +471,35 @@ pub struct NewMessage {
     pub now: Timestamp,
 }
 
+impl NewMessage {
+    /// The message as committed at `seq`: what a store returns from a successful append
+    /// (never edited, deleted or replied to yet).
+    pub fn committed(self, seq: MessageSeq) -> MessageRecord {
+        MessageRecord {
+            id: self.id,
+            conversation_id: self.conversation_id,
+            seq,
+            sender_id: self.sender_id,
+            kind: self.kind,
+            content: self.content,
+            client_message_id: self.client_message_id,
+            reply_to_id: self.reply_to_id,
+            mentions: self.mentions,
+            created_at: self.now,
+            edited_at: None,
+            edit_count: 0,
+            deleted_at: None,
+            deleted_by: None,
+            pii_masked: self.pii_masked,
+            thread_root_id: self.thread_root.map(|(id, _)| id),
+            thread_root_seq: self.thread_root.map(|(_, root)| root),
+            thread_reply_count: 0,
+            thread_last_reply_at: None,
+            attachments: self.attachments,
+        }
+    }
+}
+
 /// Result of [`crate::Store::append_message`].
 #[derive(Debug, Clone)]
 pub struct AppendOutcome {

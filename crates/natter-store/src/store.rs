@@ -101,6 +101,15 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
         user_id: &UserId,
     ) -> Result<Option<ParticipantRecord>, StoreError>;
 
+    /// The conversation and, when `user_id` is given, that user's participant row (active
+    /// or left), in one read: what every request about a conversation checks first.
+    /// `None` if the conversation does not exist.
+    async fn find_conversation_access(
+        &self,
+        conversation_id: ConversationId,
+        user_id: Option<&UserId>,
+    ) -> Result<Option<(ConversationRecord, Option<ParticipantRecord>)>, StoreError>;
+
     /// Active participants, longest-standing first (by `joined_at`, then user id).
     async fn list_participants(
         &self,
