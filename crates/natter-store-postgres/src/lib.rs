@@ -14,6 +14,9 @@
 //!   then user rows by id, then participant rows), so writers never deadlock.
 //! - Idempotency races (the same `client_message_id` or `unique_key` sent twice at once)
 //!   are settled by unique indexes; the loser rolls back and returns the winner's row.
+//! - Concurrent plain appends to one conversation are committed in batches, one
+//!   statement each (`appends`), so one busy conversation is not bound to one commit
+//!   flush per message.
 //!
 //! This crate deliberately does not use sqlx's `query!` macros: they need a database at
 //! build time. Where to look next: [`queries`] for the SQL, [`error`] for the error
@@ -22,6 +25,7 @@
 #![forbid(unsafe_code)]
 
 mod admin;
+mod appends;
 mod attachments;
 mod error;
 mod queries;
@@ -65,10 +69,15 @@ impl PostgresOptions {
     }
 }
 
+/// Pooled connections idle at least this long are pinged before use.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
+
 /// The PostgreSQL implementation of [`natter_store::Store`]. Cloning shares the pool.
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Appends waiting for their conversation's append in flight (group commit).
+    appends: std::sync::Arc<appends::Appends>,
 }
 
 impl PostgresStore {
@@ -79,14 +88,28 @@ impl PostgresStore {
         let pool = PgPoolOptions::new()
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
-            .test_before_acquire(true)
+            // sqlx's `test_before_acquire` pings before every query: a second round trip
+            // each. A connection idle for a while is checked; a busy one has just proved
+            // itself (and a failure there surfaces as that query's error).
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= IDLE_CHECK {
+                        conn.ping().await?;
+                    }
+                    Ok(true)
+                })
+            })
             .connect(&options.url)
             .await
             .map_err(store_error)?;
         if options.migrate {
             MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         }
-        Ok(Self { pool })
+        Ok(Self {
+            pool,
+            appends: Default::default(),
+        })
     }
 }
 

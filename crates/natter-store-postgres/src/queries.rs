@@ -271,7 +271,7 @@ fn appended(new: NewMessage, seq: i64, event_seq: i64) -> AppendOutcome {
 
 /// The earlier message a failed or empty append of `new` stands for: its duplicate by
 /// `client_message_id`, else `NotFound` (the conversation does not exist).
-async fn duplicate_or_missing(pool: &PgPool, new: &NewMessage) -> Result<AppendOutcome> {
+pub(crate) async fn duplicate_or_missing(pool: &PgPool, new: &NewMessage) -> Result<AppendOutcome> {
     match find_duplicate(pool, new).await? {
         Some(message) => Ok(AppendOutcome {
             message,
@@ -282,68 +282,67 @@ async fn duplicate_or_missing(pool: &PgPool, new: &NewMessage) -> Result<AppendO
     }
 }
 
-impl PostgresStore {
-    /// The common append — no attachments, not a thread reply — as one statement in its
-    /// own transaction: one round trip, so the conversation row, locked by the first
-    /// sub-statement until the commit, is held for the statement and the commit flush
-    /// only (the multi-statement transaction held it across five round trips; with many
-    /// senders in one conversation that hold time was the send rate's bound). A retry
-    /// of a message already stored fails on a unique index, which rolls the whole
-    /// statement back (no seq is used up); the original is then looked up and returned.
-    async fn append_plain_message(&self, new: NewMessage) -> Result<AppendOutcome> {
-        let now = to_micros(new.now);
-        let draft = payload::message_created();
-        let mentions = (!new.mentions.is_empty()).then_some(Json(&new.mentions));
-        let result: std::result::Result<Option<(i64, i64)>, sqlx::Error> = sqlx::query_as(
-            "WITH c AS ( \
-               UPDATE conversations SET last_message_seq = last_message_seq + 1, \
-                 message_count = message_count + 1, last_message_sender = $2, \
-                 last_message_kind = $3, last_message_text = $4, last_message_at = $5, \
-                 last_message_deleted = FALSE, last_activity_at = GREATEST(last_activity_at, $5), \
-                 last_event_seq = last_event_seq + 1, last_event_at = GREATEST(last_event_at, $5) \
-               WHERE id = $1 RETURNING last_message_seq AS mseq, last_event_seq AS eseq), \
-             m AS ( \
-               INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
-                 client_message_id, reply_to_id, mentions, created_at, pii_masked) \
-               SELECT $1, c.mseq, $6, $2, $3, $7, $8, $9, $10, $5, $11 FROM c), \
-             p AS ( \
-               UPDATE participants SET last_read_seq = c.mseq, last_read_at = $5, \
-                 last_delivered_seq = GREATEST(last_delivered_seq, c.mseq) \
-               FROM c WHERE conversation_id = $1 AND user_id = $2 AND last_read_seq < c.mseq), \
-             e AS ( \
-               INSERT INTO events (conversation_id, seq, kind, message_seq, data, created_at) \
-               SELECT $1, c.eseq, $12, c.mseq, $13::json, $5 FROM c) \
-             SELECT mseq, eseq FROM c",
-        )
-        .bind(new.conversation_id.0)
-        .bind(new.sender_id.as_ref().map(UserId::as_str))
-        .bind(new.kind.as_str())
-        .bind(preview_text(new.content.as_deref()))
-        .bind(now)
-        .bind(new.id.0)
-        .bind(new.content.as_deref())
-        .bind(new.client_message_id.as_deref())
-        .bind(new.reply_to_id.map(|id| id.0))
-        .bind(mentions)
-        .bind(new.pii_masked)
-        .bind(draft.kind)
-        .bind(draft.data.to_string())
-        .fetch_optional(&self.pool)
-        .await;
-        match result {
-            Ok(Some((seq, event_seq))) => Ok(appended(new, seq, event_seq)),
-            // No such conversation; like SQLite, a known client_message_id wins.
-            Ok(None) => duplicate_or_missing(&self.pool, &new).await,
-            // A retry of a stored message (in this conversation or, by the same sender,
-            // another): any unique index may report the clash first.
-            Err(err) if new.client_message_id.is_some() && is_unique_violation(&err) => {
-                match duplicate_or_missing(&self.pool, &new).await {
-                    Err(StoreError::NotFound) => Err(store_error(err)),
-                    other => other,
-                }
+/// The common append — no attachments, not a thread reply — as one statement in its
+/// own transaction: one round trip, so the conversation row, locked by the first
+/// sub-statement until the commit, is held for the statement and the commit flush
+/// only (the multi-statement transaction held it across five round trips; with many
+/// senders in one conversation that hold time was the send rate's bound). A retry
+/// of a message already stored fails on a unique index, which rolls the whole
+/// statement back (no seq is used up); the original is then looked up and returned.
+/// Concurrent appends to one conversation are batched by `crate::appends`.
+pub(crate) async fn append_one(pool: &PgPool, new: NewMessage) -> Result<AppendOutcome> {
+    let now = to_micros(new.now);
+    let draft = payload::message_created();
+    let mentions = (!new.mentions.is_empty()).then_some(Json(&new.mentions));
+    let result: std::result::Result<Option<(i64, i64)>, sqlx::Error> = sqlx::query_as(
+        "WITH c AS ( \
+           UPDATE conversations SET last_message_seq = last_message_seq + 1, \
+             message_count = message_count + 1, last_message_sender = $2, \
+             last_message_kind = $3, last_message_text = $4, last_message_at = $5, \
+             last_message_deleted = FALSE, last_activity_at = GREATEST(last_activity_at, $5), \
+             last_event_seq = last_event_seq + 1, last_event_at = GREATEST(last_event_at, $5) \
+           WHERE id = $1 RETURNING last_message_seq AS mseq, last_event_seq AS eseq), \
+         m AS ( \
+           INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
+             client_message_id, reply_to_id, mentions, created_at, pii_masked) \
+           SELECT $1, c.mseq, $6, $2, $3, $7, $8, $9, $10, $5, $11 FROM c), \
+         p AS ( \
+           UPDATE participants SET last_read_seq = c.mseq, last_read_at = $5, \
+             last_delivered_seq = GREATEST(last_delivered_seq, c.mseq) \
+           FROM c WHERE conversation_id = $1 AND user_id = $2 AND last_read_seq < c.mseq), \
+         e AS ( \
+           INSERT INTO events (conversation_id, seq, kind, message_seq, data, created_at) \
+           SELECT $1, c.eseq, $12, c.mseq, $13::json, $5 FROM c) \
+         SELECT mseq, eseq FROM c",
+    )
+    .bind(new.conversation_id.0)
+    .bind(new.sender_id.as_ref().map(UserId::as_str))
+    .bind(new.kind.as_str())
+    .bind(preview_text(new.content.as_deref()))
+    .bind(now)
+    .bind(new.id.0)
+    .bind(new.content.as_deref())
+    .bind(new.client_message_id.as_deref())
+    .bind(new.reply_to_id.map(|id| id.0))
+    .bind(mentions)
+    .bind(new.pii_masked)
+    .bind(draft.kind)
+    .bind(draft.data.to_string())
+    .fetch_optional(pool)
+    .await;
+    match result {
+        Ok(Some((seq, event_seq))) => Ok(appended(new, seq, event_seq)),
+        // No such conversation; like SQLite, a known client_message_id wins.
+        Ok(None) => duplicate_or_missing(pool, &new).await,
+        // A retry of a stored message (in this conversation or, by the same sender,
+        // another): any unique index may report the clash first.
+        Err(err) if new.client_message_id.is_some() && is_unique_violation(&err) => {
+            match duplicate_or_missing(pool, &new).await {
+                Err(StoreError::NotFound) => Err(store_error(err)),
+                other => other,
             }
-            Err(err) => Err(store_error(err)),
         }
+        Err(err) => Err(store_error(err)),
     }
 }
 
@@ -1211,7 +1210,7 @@ impl Store for PostgresStore {
 
     async fn append_message(&self, new: NewMessage) -> Result<AppendOutcome> {
         if new.attachments.is_empty() && new.thread_root.is_none() {
-            return self.append_plain_message(new).await;
+            return crate::appends::append(&self.pool, &self.appends, new).await;
         }
         let now = to_micros(new.now);
         let mut tx = self.pool.begin().await.map_err(store_error)?;

@@ -523,6 +523,126 @@ async fn fifty_concurrent_appends_get_seqs_one_to_fifty() {
     assert_eq!(message_seqs, (1..=50).collect::<Vec<_>>());
 }
 
+/// Concurrent appends to one conversation are committed in batches (one statement per
+/// batch): every returned record is what was stored, markers and the preview follow the
+/// highest seqs, and a retry inside a burst is answered with the original.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn batched_appends_store_what_they_return() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let conv = created(
+        store
+            .create_conversation(conversation(
+                ConversationType::Group,
+                &[("alice", OWNER), ("bob", MEMBER), ("carol", MEMBER)],
+                None,
+                at(0),
+            ))
+            .await
+            .expect("create"),
+    );
+    let first = store
+        .append_message(message(
+            conv.id,
+            Some("carol"),
+            "first",
+            Some("again"),
+            at(1),
+        ))
+        .await
+        .expect("append");
+    let senders = ["alice", "bob", "carol"];
+    let mut returned = Vec::new();
+    // A burst that commits in batches, then one with a retry of `first` in the middle,
+    // which fails its batch on the unique index and is answered one by one.
+    for (burst, size) in [(0, 120), (1, 10)] {
+        let mut tasks = Vec::new();
+        for n in 0..size {
+            let store = store.clone();
+            let mut new = if burst == 1 && n == 5 {
+                message(conv.id, Some("carol"), "first", Some("again"), at(2))
+            } else {
+                let text = format!("b{burst} m{n}");
+                message(conv.id, Some(senders[n % 3]), &text, None, at(2 + n as i64))
+            };
+            if n % 7 == 0 && new.client_message_id.is_none() {
+                new.mentions = vec![user("bob")];
+                new.pii_masked = true;
+            }
+            tasks.push(tokio::spawn(async move { store.append_message(new).await }));
+        }
+        for task in tasks {
+            let outcome = task.await.expect("task").expect("append");
+            if outcome.duplicate {
+                assert_eq!(outcome.message, first.message);
+                assert_eq!(outcome.event_seq, None);
+            } else {
+                returned.push(outcome);
+            }
+        }
+    }
+    assert_eq!(returned.len(), 129);
+    let mut seqs: Vec<u64> = returned.iter().map(|o| o.message.seq.0).collect();
+    seqs.sort_unstable();
+    assert_eq!(seqs, (2..=130).collect::<Vec<u64>>());
+    for outcome in &returned {
+        let stored = store
+            .find_message(outcome.message.id)
+            .await
+            .expect("find")
+            .expect("stored");
+        assert_eq!(stored, outcome.message);
+    }
+    let events = store
+        .list_events(conv.id, EventSeq(0), 200)
+        .await
+        .expect("events");
+    assert_eq!(
+        events.iter().map(|e| e.seq.0).collect::<Vec<_>>(),
+        (1..=131).collect::<Vec<_>>()
+    );
+    for outcome in &returned {
+        let event = outcome.event_seq.expect("event seq");
+        let logged = &events[event.0 as usize - 1];
+        assert_eq!(
+            logged.message.as_ref().map(|m| m.seq),
+            Some(outcome.message.seq)
+        );
+    }
+    let record = store
+        .find_conversation(conv.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(
+        (record.message_count, record.last_message_seq),
+        (130, MessageSeq(130))
+    );
+    let newest = returned
+        .iter()
+        .find(|o| o.message.seq == MessageSeq(130))
+        .expect("newest");
+    let preview = record.last_message.expect("preview");
+    assert_eq!(preview.text, newest.message.content.clone().expect("text"));
+    for sender in senders {
+        let highest = returned
+            .iter()
+            .chain([&first])
+            .filter(|o| o.message.sender_id.as_ref() == Some(&user(sender)))
+            .map(|o| o.message.seq)
+            .max()
+            .expect("sent");
+        let marker = store
+            .find_participant(conv.id, &user(sender))
+            .await
+            .expect("find")
+            .expect("participant");
+        assert_eq!(marker.last_read_seq, highest, "{sender}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_retries_create_one_message() {
     let Some(db) = TestDb::create().await else {

@@ -1,0 +1,272 @@
+//! Group commit of the common append (no attachments, not a thread reply).
+//!
+//! Appends to one conversation serialise on its row lock, which each append holds for its
+//! statement and its commit's WAL flush: one at a time, one flush each, so one busy
+//! conversation could not pass a few thousand messages per second however many
+//! connections the pool has. Here appends to the same conversation that arrive while one
+//! is in flight wait in that conversation's queue; when it finishes, everything queued
+//! goes to PostgreSQL as **one** statement (arrays, one row per message) in one
+//! transaction: one round trip, one lock hold and one flush for the whole batch.
+//!
+//! The first append to an idle conversation runs at once on the caller's task, so a quiet
+//! conversation pays nothing. Queued batches run on a spawned task, which keeps draining
+//! the queue until it is empty; a caller that goes away (a disconnected client) neither
+//! loses its message nor stalls the queue, because the hand-over also runs when the
+//! caller's future is dropped.
+//!
+//! A batch fails as a whole — typically a retried `client_message_id` hitting the unique
+//! index, which rolls the statement back with no seq used — and then each of its messages
+//! is appended alone, where a retry is answered with the original message.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+
+use natter_proto::{ConversationId, EventSeq, MessageSeq, UserId};
+use natter_store::payload;
+use natter_store::{preview_text, to_micros, AppendOutcome, NewMessage, StoreError};
+use sqlx::PgPool;
+use tokio::sync::oneshot;
+use uuid::Uuid;
+
+use crate::queries::{append_one, duplicate_or_missing};
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Messages per batch statement; more stay queued for the next one.
+const MAX_BATCH: usize = 128;
+
+struct Pending {
+    new: NewMessage,
+    reply: oneshot::Sender<Result<AppendOutcome>>,
+}
+
+/// Per conversation with an append in flight: the appends waiting for it.
+#[derive(Default)]
+pub(crate) struct Appends {
+    queues: Mutex<HashMap<ConversationId, Vec<Pending>>>,
+}
+
+/// Runs the queue's hand-over when the append in flight finishes or is dropped.
+struct InFlight {
+    pool: PgPool,
+    appends: Arc<Appends>,
+    conversation_id: ConversationId,
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        hand_over(&self.pool, &self.appends, self.conversation_id);
+    }
+}
+
+/// Appends `new`: at once when its conversation has no append in flight, else with the
+/// next batch.
+pub(crate) async fn append(
+    pool: &PgPool,
+    appends: &Arc<Appends>,
+    new: NewMessage,
+) -> Result<AppendOutcome> {
+    let conversation_id = new.conversation_id;
+    let waiting = {
+        let mut queues = lock(appends);
+        match queues.get_mut(&conversation_id) {
+            Some(queue) => {
+                let (reply, answer) = oneshot::channel();
+                queue.push(Pending { new, reply });
+                Err(answer)
+            }
+            None => {
+                queues.insert(conversation_id, Vec::new());
+                Ok(new)
+            }
+        }
+    };
+    match waiting {
+        Ok(new) => {
+            let _in_flight = InFlight {
+                pool: pool.clone(),
+                appends: appends.clone(),
+                conversation_id,
+            };
+            append_one(pool, new).await
+        }
+        Err(answer) => answer
+            .await
+            .map_err(|_| StoreError::Unavailable("the append was abandoned".into()))?,
+    }
+}
+
+fn lock(appends: &Appends) -> std::sync::MutexGuard<'_, HashMap<ConversationId, Vec<Pending>>> {
+    // A panic while holding this lock cannot leave the map half-changed (every change is
+    // one insert, take or remove), so a poisoned lock is still usable.
+    appends
+        .queues
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// The append in flight for the conversation finished: if appends queued meanwhile, a
+/// task runs them (and whatever queues after) as batches; if not, the conversation is idle.
+fn hand_over(pool: &PgPool, appends: &Arc<Appends>, conversation_id: ConversationId) {
+    let Some(batch) = take_batch(appends, conversation_id) else {
+        return;
+    };
+    let pool = pool.clone();
+    let appends = appends.clone();
+    tokio::spawn(async move {
+        let mut batch = batch;
+        loop {
+            run_batch(&pool, conversation_id, batch).await;
+            match take_batch(&appends, conversation_id) {
+                Some(next) => batch = next,
+                None => break,
+            }
+        }
+    });
+}
+
+/// Up to [`MAX_BATCH`] queued appends, or `None` (and the conversation marked idle) when
+/// none are queued.
+fn take_batch(appends: &Appends, conversation_id: ConversationId) -> Option<Vec<Pending>> {
+    let mut queues = lock(appends);
+    let queue = queues.get_mut(&conversation_id)?;
+    if queue.is_empty() {
+        queues.remove(&conversation_id);
+        return None;
+    }
+    let rest = queue.split_off(queue.len().min(MAX_BATCH));
+    Some(std::mem::replace(queue, rest))
+}
+
+async fn run_batch(pool: &PgPool, conversation_id: ConversationId, batch: Vec<Pending>) {
+    if batch.len() == 1 {
+        for pending in batch {
+            let outcome = append_one(pool, pending.new).await;
+            let _ = pending.reply.send(outcome);
+        }
+        return;
+    }
+    match append_many(pool, conversation_id, &batch).await {
+        Ok(Some((message_base, event_base))) => {
+            for (n, pending) in (1..).zip(batch) {
+                let outcome = AppendOutcome {
+                    message: pending.new.committed(MessageSeq(message_base + n)),
+                    duplicate: false,
+                    event_seq: Some(EventSeq(event_base + n)),
+                };
+                let _ = pending.reply.send(Ok(outcome));
+            }
+        }
+        // No such conversation: each one answers as a single append would.
+        Ok(None) => {
+            for pending in batch {
+                let outcome = duplicate_or_missing(pool, &pending.new).await;
+                let _ = pending.reply.send(outcome);
+            }
+        }
+        Err(err) => {
+            tracing::debug!(%conversation_id, error = %err, size = batch.len(),
+                "batch append failed; appending one by one");
+            for pending in batch {
+                let outcome = append_one(pool, pending.new).await;
+                let _ = pending.reply.send(outcome);
+            }
+        }
+    }
+}
+
+/// The batch as one statement: the conversation's counters move by the batch size, and
+/// message `n` (1-based, queue order) gets seq `base + n` and event `event base + n`.
+/// Returns the two bases, or `None` when the conversation does not exist.
+async fn append_many(
+    pool: &PgPool,
+    conversation_id: ConversationId,
+    batch: &[Pending],
+) -> std::result::Result<Option<(u64, u64)>, sqlx::Error> {
+    let size = i64::try_from(batch.len()).unwrap_or(i64::MAX);
+    let last = &batch[batch.len() - 1].new;
+    let newest = batch
+        .iter()
+        .map(|p| to_micros(p.new.now))
+        .max()
+        .unwrap_or(0);
+    let draft = payload::message_created();
+    let mut ids: Vec<Uuid> = Vec::with_capacity(batch.len());
+    let mut senders: Vec<Option<&str>> = Vec::with_capacity(batch.len());
+    let mut kinds: Vec<&str> = Vec::with_capacity(batch.len());
+    let mut contents: Vec<Option<&str>> = Vec::with_capacity(batch.len());
+    let mut client_ids: Vec<Option<&str>> = Vec::with_capacity(batch.len());
+    let mut replies: Vec<Option<Uuid>> = Vec::with_capacity(batch.len());
+    let mut mentions: Vec<Option<String>> = Vec::with_capacity(batch.len());
+    let mut times: Vec<i64> = Vec::with_capacity(batch.len());
+    let mut masked: Vec<bool> = Vec::with_capacity(batch.len());
+    for Pending { new, .. } in batch {
+        ids.push(new.id.0);
+        senders.push(new.sender_id.as_ref().map(UserId::as_str));
+        kinds.push(new.kind.as_str());
+        contents.push(new.content.as_deref());
+        client_ids.push(new.client_message_id.as_deref());
+        replies.push(new.reply_to_id.map(|id| id.0));
+        mentions.push(if new.mentions.is_empty() {
+            None
+        } else {
+            Some(serde_json::to_string(&new.mentions).unwrap_or_else(|_| "[]".into()))
+        });
+        times.push(to_micros(new.now));
+        masked.push(new.pii_masked);
+    }
+    let bases: Option<(i64, i64)> = sqlx::query_as(
+        "WITH b AS ( \
+           SELECT * FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], \
+             $10::uuid[], $11::text[], $12::bigint[], $13::bool[]) WITH ORDINALITY \
+             AS b(id, sender_id, kind, content, client_message_id, reply_to_id, mentions, \
+                  created_at, pii_masked, n)), \
+         c AS ( \
+           UPDATE conversations SET last_message_seq = last_message_seq + $2, \
+             message_count = message_count + $2, last_message_sender = $3, \
+             last_message_kind = $4, last_message_text = $14, last_message_at = $15, \
+             last_message_deleted = FALSE, last_activity_at = GREATEST(last_activity_at, $16), \
+             last_event_seq = last_event_seq + $2, last_event_at = GREATEST(last_event_at, $16) \
+           WHERE id = $1 \
+           RETURNING last_message_seq - $2 AS mbase, last_event_seq - $2 AS ebase), \
+         m AS ( \
+           INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
+             client_message_id, reply_to_id, mentions, created_at, pii_masked) \
+           SELECT $1, c.mbase + b.n, b.id, b.sender_id, b.kind, b.content, \
+             b.client_message_id, b.reply_to_id, b.mentions::jsonb, b.created_at, b.pii_masked \
+           FROM c, b), \
+         s AS ( \
+           SELECT sender_id, max(n) AS n, max(created_at) AS at FROM b \
+           WHERE sender_id IS NOT NULL GROUP BY sender_id), \
+         p AS ( \
+           UPDATE participants SET last_read_seq = c.mbase + s.n, last_read_at = s.at, \
+             last_delivered_seq = GREATEST(last_delivered_seq, c.mbase + s.n) \
+           FROM c, s WHERE conversation_id = $1 AND user_id = s.sender_id \
+             AND last_read_seq < c.mbase + s.n), \
+         e AS ( \
+           INSERT INTO events (conversation_id, seq, kind, message_seq, data, created_at) \
+           SELECT $1, c.ebase + b.n, $17, c.mbase + b.n, $18::json, b.created_at FROM c, b) \
+         SELECT mbase, ebase FROM c",
+    )
+    .bind(conversation_id.0)
+    .bind(size)
+    .bind(last.sender_id.as_ref().map(UserId::as_str))
+    .bind(last.kind.as_str())
+    .bind(&ids)
+    .bind(&senders)
+    .bind(&kinds)
+    .bind(&contents)
+    .bind(&client_ids)
+    .bind(&replies)
+    .bind(&mentions)
+    .bind(&times)
+    .bind(&masked)
+    .bind(preview_text(last.content.as_deref()))
+    .bind(to_micros(last.now))
+    .bind(newest)
+    .bind(draft.kind)
+    .bind(draft.data.to_string())
+    .fetch_optional(pool)
+    .await?;
+    Ok(bases.map(|(m, e)| (m as u64, e as u64)))
+}
