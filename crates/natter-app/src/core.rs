@@ -63,14 +63,16 @@ impl Core {
     /// Rings the doorbell after a commit: every node's hub loads the conversation's events
     /// up to `seq`. A failed publish only delays live delivery (clients catch up by seq).
     pub(crate) async fn committed(&self, conversation_id: ConversationId, seq: EventSeq) {
-        if let Err(err) = self
+        let started = std::time::Instant::now();
+        let published = self
             .bus
             .publish(Notice::Committed {
                 conversation_id,
                 seq,
             })
-            .await
-        {
+            .await;
+        self.metrics.observe_bus_publish(started.elapsed());
+        if let Err(err) = published {
             tracing::warn!(%conversation_id, error = %err, "publish failed; clients will resync");
         }
     }

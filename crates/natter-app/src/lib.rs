@@ -190,4 +190,9 @@ impl App {
     pub async fn store_ready(&self) -> bool {
         self.store.ping().await.is_ok()
     }
+
+    /// The store's group-commit statistics since start.
+    pub fn store_commit_stats(&self) -> natter_store::CommitSnapshot {
+        self.store.commit_stats()
+    }
 }

@@ -69,6 +69,7 @@ pub struct Metrics {
     /// Requests answered 429.
     pub rate_limited: AtomicU64,
     delivery: Mutex<Histogram>,
+    bus_publish: Mutex<Histogram>,
 }
 
 impl Metrics {
@@ -88,8 +89,21 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition, with the gauges the caller adds.
-    pub fn render(&self, store_up: bool, bus_up: bool) -> String {
+    /// Records how long one publish on the bus took.
+    pub fn observe_bus_publish(&self, latency: Duration) {
+        if let Ok(mut publish) = self.bus_publish.lock() {
+            publish.observe(latency);
+        }
+    }
+
+    /// The Prometheus text exposition, with the gauges and the store's commit statistics
+    /// the caller adds.
+    pub fn render(
+        &self,
+        store_up: bool,
+        bus_up: bool,
+        commits: &natter_store::CommitSnapshot,
+    ) -> String {
         let mut out = String::with_capacity(4096);
         let _ = writeln!(out, "# HELP natter_http_request_duration_seconds HTTP requests by method, route and status.");
         let _ = writeln!(out, "# TYPE natter_http_request_duration_seconds histogram");
@@ -155,8 +169,71 @@ impl Metrics {
         if let Ok(delivery) = self.delivery.lock() {
             delivery.render(&mut out, "natter_delivery_latency_seconds", "");
         }
+        let _ = writeln!(
+            out,
+            "# HELP natter_bus_publish_duration_seconds Time to publish one notice on the bus."
+        );
+        let _ = writeln!(out, "# TYPE natter_bus_publish_duration_seconds histogram");
+        if let Ok(publish) = self.bus_publish.lock() {
+            publish.render(&mut out, "natter_bus_publish_duration_seconds", "");
+        }
+        render_commits(&mut out, commits);
         out
     }
+}
+
+/// The store's group commits: writes per commit and commit duration, as histograms.
+fn render_commits(out: &mut String, commits: &natter_store::CommitSnapshot) {
+    use natter_store::stats::{BATCH_BUCKETS, DURATION_BUCKETS};
+    let _ = writeln!(out, "# HELP natter_store_commit_batch_size Writes per store commit (group commit; PostgreSQL: message appends only).");
+    let _ = writeln!(out, "# TYPE natter_store_commit_batch_size histogram");
+    let mut cumulative = 0;
+    for (count, bound) in commits.batches.iter().zip(BATCH_BUCKETS) {
+        cumulative += count;
+        // The last bucket also holds larger batches, so it is reported as +Inf only.
+        if bound < BATCH_BUCKETS[BATCH_BUCKETS.len() - 1] {
+            let _ = writeln!(
+                out,
+                "natter_store_commit_batch_size_bucket{{le=\"{bound}\"}} {cumulative}"
+            );
+        }
+    }
+    let _ = writeln!(
+        out,
+        "natter_store_commit_batch_size_bucket{{le=\"+Inf\"}} {}",
+        commits.commits
+    );
+    let _ = writeln!(out, "natter_store_commit_batch_size_sum {}", commits.writes);
+    let _ = writeln!(
+        out,
+        "natter_store_commit_batch_size_count {}",
+        commits.commits
+    );
+    let _ = writeln!(out, "# HELP natter_store_commit_duration_seconds Time from the start of a store commit's transaction to the end of the commit.");
+    let _ = writeln!(out, "# TYPE natter_store_commit_duration_seconds histogram");
+    let mut cumulative = 0;
+    for (count, bound) in commits.durations.iter().zip(DURATION_BUCKETS) {
+        cumulative += count;
+        let _ = writeln!(
+            out,
+            "natter_store_commit_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
+        );
+    }
+    let _ = writeln!(
+        out,
+        "natter_store_commit_duration_seconds_bucket{{le=\"+Inf\"}} {}",
+        commits.commits
+    );
+    let _ = writeln!(
+        out,
+        "natter_store_commit_duration_seconds_sum {}",
+        commits.total.as_secs_f64()
+    );
+    let _ = writeln!(
+        out,
+        "natter_store_commit_duration_seconds_count {}",
+        commits.commits
+    );
 }
 
 #[cfg(test)]
@@ -169,8 +246,20 @@ mod tests {
         metrics.observe_http("GET", "/v1/users/me", 200, Duration::from_millis(3));
         metrics.observe_http("GET", "/v1/users/me", 200, Duration::from_millis(30));
         metrics.messages_sent.fetch_add(2, Ordering::Relaxed);
-        let text = metrics.render(true, false);
+        metrics.observe_bus_publish(Duration::from_micros(40));
+        let commits = natter_store::CommitStats::default();
+        commits.record(1, Duration::from_micros(300));
+        commits.record(12, Duration::from_millis(2));
+        let text = metrics.render(true, false, &commits.snapshot());
         assert!(text.contains(r#"natter_http_request_duration_seconds_bucket{method="GET",route="/v1/users/me",status="200",le="0.005"} 1"#));
+        assert!(text.contains(r#"natter_store_commit_batch_size_bucket{le="1"} 1"#));
+        assert!(text.contains(r#"natter_store_commit_batch_size_bucket{le="8"} 1"#));
+        assert!(text.contains(r#"natter_store_commit_batch_size_bucket{le="16"} 2"#));
+        assert!(text.contains(r#"natter_store_commit_batch_size_bucket{le="+Inf"} 2"#));
+        assert!(text.contains("natter_store_commit_batch_size_sum 13\n"));
+        assert!(text.contains(r#"natter_store_commit_duration_seconds_bucket{le="0.0005"} 1"#));
+        assert!(text.contains(r#"natter_store_commit_duration_seconds_bucket{le="0.0025"} 2"#));
+        assert!(text.contains("natter_bus_publish_duration_seconds_count 1"));
         assert!(text.contains(r#"natter_http_request_duration_seconds_bucket{method="GET",route="/v1/users/me",status="200",le="0.05"} 2"#));
         assert!(text.contains("natter_messages_sent_total 2"));
         assert!(text.contains("natter_bus_up 0"));

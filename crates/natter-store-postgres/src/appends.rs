@@ -20,10 +20,11 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use natter_proto::{ConversationId, EventSeq, MessageSeq, UserId};
 use natter_store::payload;
-use natter_store::{preview_text, to_micros, AppendOutcome, NewMessage, StoreError};
+use natter_store::{preview_text, to_micros, AppendOutcome, CommitStats, NewMessage, StoreError};
 use sqlx::PgPool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
@@ -44,6 +45,8 @@ struct Pending {
 #[derive(Default)]
 pub(crate) struct Appends {
     queues: Mutex<HashMap<ConversationId, Vec<Pending>>>,
+    /// Every plain append's commit (other writes are not counted).
+    pub(crate) stats: CommitStats,
 }
 
 /// Runs the queue's hand-over when the append in flight finishes or is dropped.
@@ -88,7 +91,10 @@ pub(crate) async fn append(
                 appends: appends.clone(),
                 conversation_id,
             };
-            append_one(pool, new).await
+            let started = Instant::now();
+            let outcome = append_one(pool, new).await;
+            record_one(&appends.stats, &outcome, started);
+            outcome
         }
         Err(answer) => answer
             .await
@@ -108,15 +114,20 @@ fn lock(appends: &Appends) -> std::sync::MutexGuard<'_, HashMap<ConversationId, 
 /// The append in flight for the conversation finished: if appends queued meanwhile, a
 /// task runs them (and whatever queues after) as batches; if not, the conversation is idle.
 fn hand_over(pool: &PgPool, appends: &Arc<Appends>, conversation_id: ConversationId) {
+    // Without a runtime (it is shutting down and dropping tasks) nothing can run the
+    // queue, and nobody is left to wait for it.
+    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        return;
+    };
     let Some(batch) = take_batch(appends, conversation_id) else {
         return;
     };
     let pool = pool.clone();
     let appends = appends.clone();
-    tokio::spawn(async move {
+    runtime.spawn(async move {
         let mut batch = batch;
         loop {
-            run_batch(&pool, conversation_id, batch).await;
+            run_batch(&pool, &appends.stats, conversation_id, batch).await;
             match take_batch(&appends, conversation_id) {
                 Some(next) => batch = next,
                 None => break,
@@ -138,15 +149,35 @@ fn take_batch(appends: &Appends, conversation_id: ConversationId) -> Option<Vec<
     Some(std::mem::replace(queue, rest))
 }
 
-async fn run_batch(pool: &PgPool, conversation_id: ConversationId, batch: Vec<Pending>) {
+/// Counts a single append that committed (not a duplicate, which rolled back).
+fn record_one(stats: &CommitStats, outcome: &Result<AppendOutcome>, started: Instant) {
+    if matches!(outcome, Ok(appended) if appended.event_seq.is_some()) {
+        stats.record(1, started.elapsed());
+    }
+}
+
+/// Runs a batch and answers its callers; a batch that commits is recorded in `stats`
+/// first (a failed one is counted as the single appends that redo it).
+async fn run_batch(
+    pool: &PgPool,
+    stats: &CommitStats,
+    conversation_id: ConversationId,
+    batch: Vec<Pending>,
+) {
+    let started = Instant::now();
     if batch.len() == 1 {
         for pending in batch {
             let outcome = append_one(pool, pending.new).await;
+            record_one(stats, &outcome, started);
             let _ = pending.reply.send(outcome);
         }
         return;
     }
-    match append_many(pool, conversation_id, &batch).await {
+    let result = append_many(pool, conversation_id, &batch).await;
+    if let Ok(Some(_)) = result {
+        stats.record(batch.len(), started.elapsed());
+    }
+    match result {
         Ok(Some((message_base, event_base))) => {
             for (n, pending) in (1..).zip(batch) {
                 let outcome = AppendOutcome {
@@ -168,7 +199,9 @@ async fn run_batch(pool: &PgPool, conversation_id: ConversationId, batch: Vec<Pe
             tracing::debug!(%conversation_id, error = %err, size = batch.len(),
                 "batch append failed; appending one by one");
             for pending in batch {
+                let started = Instant::now();
                 let outcome = append_one(pool, pending.new).await;
+                record_one(stats, &outcome, started);
                 let _ = pending.reply.send(outcome);
             }
         }

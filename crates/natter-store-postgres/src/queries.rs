@@ -687,6 +687,10 @@ fn list_item(row: &PgRow) -> Result<ConversationListItem> {
 
 #[async_trait]
 impl Store for PostgresStore {
+    fn commit_stats(&self) -> natter_store::CommitSnapshot {
+        self.appends.stats.snapshot()
+    }
+
     async fn ping(&self) -> Result<()> {
         sqlx::query("SELECT 1")
             .execute(&self.pool)

@@ -76,6 +76,7 @@ impl SqliteOptions {
 pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     readers: Arc<readers::Readers>,
+    stats: Arc<natter_store::CommitStats>,
 }
 
 impl SqliteStore {
@@ -92,7 +93,8 @@ impl SqliteStore {
         if options.migrate {
             migrations::apply(&mut write_conn).map_err(error::store_error)?;
         }
-        let writer = writer::Writer::start(write_conn, options.max_batch)?;
+        let stats = Arc::new(natter_store::CommitStats::default());
+        let writer = writer::Writer::start(write_conn, options.max_batch, stats.clone())?;
         let readers = readers::Readers::new(
             options.path.clone(),
             options.durability,
@@ -101,6 +103,7 @@ impl SqliteStore {
         Ok(Self {
             writer: Arc::new(writer),
             readers: Arc::new(readers),
+            stats,
         })
     }
 }

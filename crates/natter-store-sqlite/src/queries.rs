@@ -437,6 +437,10 @@ fn opt_bool_filter(
 
 #[async_trait]
 impl Store for SqliteStore {
+    fn commit_stats(&self) -> natter_store::CommitSnapshot {
+        self.stats.snapshot()
+    }
+
     async fn ping(&self) -> Result<()> {
         self.readers
             .read(|conn| {

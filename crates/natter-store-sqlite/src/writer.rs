@@ -11,9 +11,10 @@
 //! A std thread (not a tokio task) because every step blocks on SQLite.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
+use std::sync::{mpsc, Arc};
+use std::time::Instant;
 
-use natter_store::StoreError;
+use natter_store::{CommitStats, StoreError};
 use rusqlite::Connection;
 use tokio::sync::oneshot;
 
@@ -39,12 +40,16 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread owning `conn`.
-    pub(crate) fn start(conn: Connection, max_batch: usize) -> Result<Self, StoreError> {
+    /// Starts the writer thread owning `conn`; it records each commit in `stats`.
+    pub(crate) fn start(
+        conn: Connection,
+        max_batch: usize,
+        stats: Arc<CommitStats>,
+    ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("natter-sqlite-writer".into())
-            .spawn(move || run(conn, queue, max_batch.max(1)))
+            .spawn(move || run(conn, queue, max_batch.max(1), &stats))
             .map_err(StoreError::backend)?;
         Ok(Self { jobs })
     }
@@ -87,7 +92,7 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>, max_batch: usize) {
+fn run(conn: Connection, queue: mpsc::Receiver<Job>, max_batch: usize, stats: &CommitStats) {
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -97,12 +102,16 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, max_batch: usize) {
                 Err(_) => break,
             }
         }
-        commit_batch(&conn, batch);
+        commit_batch(&conn, batch, stats);
     }
     tracing::debug!("sqlite writer stopped: every store handle was dropped");
 }
 
-fn commit_batch(conn: &Connection, batch: Vec<Job>) {
+/// Runs the batch in one transaction and records it in `stats` if it committed, before
+/// anyone is answered (so a caller's next look at `/metrics` includes its write).
+fn commit_batch(conn: &Connection, batch: Vec<Job>, stats: &CommitStats) {
+    let started = Instant::now();
+    let size = batch.len();
     if let Err(err) = conn.execute_batch("BEGIN IMMEDIATE") {
         tracing::error!(error = %err, "could not begin a write transaction");
         for job in batch {
@@ -122,6 +131,9 @@ fn commit_batch(conn: &Connection, batch: Vec<Job>) {
             Some(err.to_string())
         }
     };
+    if commit_error.is_none() {
+        stats.record(size, started.elapsed());
+    }
     for done in finished {
         (done.deliver)(commit_error.as_deref());
     }

@@ -13,6 +13,7 @@ mod error;
 pub mod payload;
 mod records;
 pub mod search;
+pub mod stats;
 mod store;
 
 pub use admin::AdminStore;
@@ -20,6 +21,7 @@ pub use attachments::{AttachmentRecord, AttachmentStore};
 pub use error::StoreError;
 pub use records::*;
 pub use search::SearchStore;
+pub use stats::{CommitSnapshot, CommitStats};
 pub use store::Store;
 
 /// Microseconds since the Unix epoch: how both stores keep timestamps.

@@ -26,6 +26,9 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
 
+    /// Group-commit statistics since start (for `/metrics`).
+    fn commit_stats(&self) -> crate::CommitSnapshot;
+
     // --- users ---
 
     /// Creates the user or updates the fields given. A new user gets role `user` unless

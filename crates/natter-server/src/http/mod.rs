@@ -142,7 +142,8 @@ async fn metrics(axum::extract::State(app): axum::extract::State<App>) -> Respon
     let bus_up = app.realtime.hub().bus_connected();
     (
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        app.metrics.render(store_up, bus_up),
+        app.metrics
+            .render(store_up, bus_up, &app.store_commit_stats()),
     )
         .into_response()
 }

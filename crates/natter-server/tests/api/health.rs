@@ -121,4 +121,19 @@ async fn metrics_count_requests_messages_and_connections() {
     );
     assert!(text.contains("natter_store_up 1"));
     assert!(text.contains("natter_delivery_latency_seconds_count"));
+    // The send was one commit of the store (alone, so a batch of one) and one publish.
+    let count = |name: &str| -> u64 {
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' ')?.parse().ok())
+            .unwrap_or_else(|| panic!("{name} missing:\n{text}"))
+    };
+    assert!(count("natter_store_commit_batch_size_count") >= 1, "{text}");
+    assert!(
+        count("natter_store_commit_duration_seconds_count") >= 1,
+        "{text}"
+    );
+    assert!(
+        count("natter_bus_publish_duration_seconds_count") >= 1,
+        "{text}"
+    );
 }
