@@ -9,10 +9,9 @@
 //! transaction: one round trip, one lock hold and one flush for the whole batch.
 //!
 //! The first append to an idle conversation runs at once on the caller's task, so a quiet
-//! conversation pays nothing. Queued batches run on a spawned task, which keeps draining
-//! the queue until it is empty; a caller that goes away (a disconnected client) neither
-//! loses its message nor stalls the queue, because the hand-over also runs when the
-//! caller's future is dropped.
+//! conversation pays nothing. Each queued batch runs on a spawned task; whichever append
+//! or batch is in flight hands the queue over when it ends — also when its future is
+//! dropped (a disconnected client) or panics — so a conversation's queue never stalls.
 //!
 //! A batch fails as a whole — typically a retried `client_message_id` hitting the unique
 //! index, which rolls the statement back with no seq used — and then each of its messages
@@ -112,7 +111,8 @@ fn lock(appends: &Appends) -> std::sync::MutexGuard<'_, HashMap<ConversationId, 
 }
 
 /// The append in flight for the conversation finished: if appends queued meanwhile, a
-/// task runs them (and whatever queues after) as batches; if not, the conversation is idle.
+/// task runs them as one batch, itself in flight, so that when it finishes (or panics)
+/// the next batch is handed over the same way; if not, the conversation is idle.
 fn hand_over(pool: &PgPool, appends: &Arc<Appends>, conversation_id: ConversationId) {
     // Without a runtime (it is shutting down and dropping tasks) nothing can run the
     // queue, and nobody is left to wait for it.
@@ -122,17 +122,20 @@ fn hand_over(pool: &PgPool, appends: &Arc<Appends>, conversation_id: Conversatio
     let Some(batch) = take_batch(appends, conversation_id) else {
         return;
     };
-    let pool = pool.clone();
-    let appends = appends.clone();
+    let in_flight = InFlight {
+        pool: pool.clone(),
+        appends: appends.clone(),
+        conversation_id,
+    };
     runtime.spawn(async move {
-        let mut batch = batch;
-        loop {
-            run_batch(&pool, &appends.stats, conversation_id, batch).await;
-            match take_batch(&appends, conversation_id) {
-                Some(next) => batch = next,
-                None => break,
-            }
-        }
+        run_batch(
+            &in_flight.pool,
+            &in_flight.appends.stats,
+            conversation_id,
+            batch,
+        )
+        .await;
+        drop(in_flight);
     });
 }
 
