@@ -231,16 +231,24 @@ impl Hub {
     }
 
     async fn handle_batch(&self, batch: Vec<Notice>) {
-        // Coalesce doorbells: one load per conversation, up to its highest seq.
-        let mut committed: Vec<(ConversationId, EventSeq)> = Vec::new();
+        // Coalesce doorbells: one load per conversation, up to its highest seq. The lowest
+        // is kept too: for a conversation this node has not delivered yet, the load starts
+        // there (group commit answers several senders at once, who publish in any order).
+        let mut committed: Vec<(ConversationId, EventSeq, EventSeq)> = Vec::new();
         for notice in batch {
             match notice {
                 Notice::Committed {
                     conversation_id,
                     seq,
-                } => match committed.iter_mut().find(|(id, _)| *id == conversation_id) {
-                    Some((_, highest)) => *highest = (*highest).max(seq),
-                    None => committed.push((conversation_id, seq)),
+                } => match committed
+                    .iter_mut()
+                    .find(|(id, _, _)| *id == conversation_id)
+                {
+                    Some((_, lowest, highest)) => {
+                        *lowest = (*lowest).min(seq);
+                        *highest = (*highest).max(seq);
+                    }
+                    None => committed.push((conversation_id, seq, seq)),
                 },
                 Notice::Typing {
                     conversation_id,
@@ -258,8 +266,8 @@ impl Hub {
                 }
             }
         }
-        for (conversation_id, seq) in committed {
-            if let Err(err) = self.fan_out(conversation_id, seq).await {
+        for (conversation_id, lowest, seq) in committed {
+            if let Err(err) = self.fan_out(conversation_id, lowest, seq).await {
                 tracing::warn!(%conversation_id, error = %err, "fan-out failed; clients will catch up from the log");
             }
         }
@@ -286,6 +294,7 @@ impl Hub {
     async fn fan_out(
         &self,
         conversation_id: ConversationId,
+        lowest: EventSeq,
         seq: EventSeq,
     ) -> Result<(), StoreError> {
         let after = {
@@ -294,7 +303,7 @@ impl Hub {
             };
             let after = *delivered
                 .entry(conversation_id)
-                .or_insert(EventSeq(seq.0.saturating_sub(1)));
+                .or_insert(EventSeq(lowest.0.saturating_sub(1)));
             if seq <= after {
                 return Ok(());
             }

@@ -182,11 +182,14 @@ impl Metrics {
     }
 }
 
-/// The store's group commits: writes per commit and commit duration, as histograms.
+/// The store's group commits: writes per commit and commit duration, as histograms. The
+/// counts are those of the buckets (every commit is in exactly one of each), so `+Inf`
+/// and `_count` agree with the buckets even when a commit lands during the snapshot.
 fn render_commits(out: &mut String, commits: &natter_store::CommitSnapshot) {
     use natter_store::stats::{BATCH_BUCKETS, DURATION_BUCKETS};
     let _ = writeln!(out, "# HELP natter_store_commit_batch_size Writes per store commit (group commit; PostgreSQL: message appends only).");
     let _ = writeln!(out, "# TYPE natter_store_commit_batch_size histogram");
+    let batches: u64 = commits.batches.iter().sum();
     let mut cumulative = 0;
     for (count, bound) in commits.batches.iter().zip(BATCH_BUCKETS) {
         cumulative += count;
@@ -200,17 +203,13 @@ fn render_commits(out: &mut String, commits: &natter_store::CommitSnapshot) {
     }
     let _ = writeln!(
         out,
-        "natter_store_commit_batch_size_bucket{{le=\"+Inf\"}} {}",
-        commits.commits
+        "natter_store_commit_batch_size_bucket{{le=\"+Inf\"}} {batches}"
     );
     let _ = writeln!(out, "natter_store_commit_batch_size_sum {}", commits.writes);
-    let _ = writeln!(
-        out,
-        "natter_store_commit_batch_size_count {}",
-        commits.commits
-    );
+    let _ = writeln!(out, "natter_store_commit_batch_size_count {batches}");
     let _ = writeln!(out, "# HELP natter_store_commit_duration_seconds Time from the start of a store commit's transaction to the end of the commit.");
     let _ = writeln!(out, "# TYPE natter_store_commit_duration_seconds histogram");
+    let timed: u64 = commits.durations.iter().sum();
     let mut cumulative = 0;
     for (count, bound) in commits.durations.iter().zip(DURATION_BUCKETS) {
         cumulative += count;
@@ -221,19 +220,14 @@ fn render_commits(out: &mut String, commits: &natter_store::CommitSnapshot) {
     }
     let _ = writeln!(
         out,
-        "natter_store_commit_duration_seconds_bucket{{le=\"+Inf\"}} {}",
-        commits.commits
+        "natter_store_commit_duration_seconds_bucket{{le=\"+Inf\"}} {timed}"
     );
     let _ = writeln!(
         out,
         "natter_store_commit_duration_seconds_sum {}",
         commits.total.as_secs_f64()
     );
-    let _ = writeln!(
-        out,
-        "natter_store_commit_duration_seconds_count {}",
-        commits.commits
-    );
+    let _ = writeln!(out, "natter_store_commit_duration_seconds_count {timed}");
 }
 
 #[cfg(test)]

@@ -35,6 +35,10 @@ type Result<T> = std::result::Result<T, StoreError>;
 /// Messages per batch statement; more stay queued for the next one.
 const MAX_BATCH: usize = 128;
 
+/// Appends that may wait for one conversation; beyond, an append is refused as
+/// `Unavailable` (the conversation is taking writes faster than PostgreSQL commits them).
+const MAX_QUEUED: usize = 4 * 1024;
+
 struct Pending {
     new: NewMessage,
     reply: oneshot::Sender<Result<AppendOutcome>>,
@@ -72,6 +76,11 @@ pub(crate) async fn append(
     let waiting = {
         let mut queues = lock(appends);
         match queues.get_mut(&conversation_id) {
+            Some(queue) if queue.len() >= MAX_QUEUED => {
+                return Err(StoreError::Unavailable(
+                    "too many messages waiting for this conversation".into(),
+                ));
+            }
             Some(queue) => {
                 let (reply, answer) = oneshot::channel();
                 queue.push(Pending { new, reply });
@@ -115,8 +124,10 @@ fn lock(appends: &Appends) -> std::sync::MutexGuard<'_, HashMap<ConversationId, 
 /// the next batch is handed over the same way; if not, the conversation is idle.
 fn hand_over(pool: &PgPool, appends: &Arc<Appends>, conversation_id: ConversationId) {
     // Without a runtime (it is shutting down and dropping tasks) nothing can run the
-    // queue, and nobody is left to wait for it.
+    // queue: its appends are dropped (their callers hear "abandoned") and the
+    // conversation is idle again.
     let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+        lock(appends).remove(&conversation_id);
         return;
     };
     let Some(batch) = take_batch(appends, conversation_id) else {
@@ -140,10 +151,12 @@ fn hand_over(pool: &PgPool, appends: &Arc<Appends>, conversation_id: Conversatio
 }
 
 /// Up to [`MAX_BATCH`] queued appends, or `None` (and the conversation marked idle) when
-/// none are queued.
+/// none are queued. Appends whose caller went away meanwhile (a cancelled request) are
+/// dropped unwritten, as they would have been had they not waited.
 fn take_batch(appends: &Appends, conversation_id: ConversationId) -> Option<Vec<Pending>> {
     let mut queues = lock(appends);
     let queue = queues.get_mut(&conversation_id)?;
+    queue.retain(|pending| !pending.reply.is_closed());
     if queue.is_empty() {
         queues.remove(&conversation_id);
         return None;
@@ -198,7 +211,10 @@ async fn run_batch(
                 let _ = pending.reply.send(outcome);
             }
         }
-        Err(err) => {
+        // A batch the database refused (typically a retried `client_message_id` on the
+        // unique index; nothing was written): each message alone, where a retry is
+        // answered with the original.
+        Err(sqlx::Error::Database(err)) => {
             tracing::debug!(%conversation_id, error = %err, size = batch.len(),
                 "batch append failed; appending one by one");
             for pending in batch {
@@ -206,6 +222,27 @@ async fn run_batch(
                 let outcome = append_one(pool, pending.new).await;
                 record_one(stats, &outcome, started);
                 let _ = pending.reply.send(outcome);
+            }
+        }
+        // The connection or the pool failed (the outcome may be unknown): redoing each
+        // message alone could write one twice and would wait out the pool per message.
+        Err(err) => {
+            let message = err.to_string();
+            let unavailable = matches!(
+                err,
+                sqlx::Error::PoolTimedOut
+                    | sqlx::Error::PoolClosed
+                    | sqlx::Error::Io(_)
+                    | sqlx::Error::WorkerCrashed
+            );
+            tracing::warn!(%conversation_id, error = %message, size = batch.len(), "batch append failed");
+            for pending in batch {
+                let failure = if unavailable {
+                    StoreError::Unavailable(message.clone().into())
+                } else {
+                    StoreError::Backend(message.clone().into())
+                };
+                let _ = pending.reply.send(Err(failure));
             }
         }
     }
@@ -272,8 +309,8 @@ async fn append_many(
              b.client_message_id, b.reply_to_id, b.mentions::jsonb, b.created_at, b.pii_masked \
            FROM c, b), \
          s AS ( \
-           SELECT sender_id, max(n) AS n, max(created_at) AS at FROM b \
-           WHERE sender_id IS NOT NULL GROUP BY sender_id), \
+           SELECT DISTINCT ON (sender_id) sender_id, n, created_at AS at FROM b \
+           WHERE sender_id IS NOT NULL ORDER BY sender_id, n DESC), \
          p AS ( \
            UPDATE participants SET last_read_seq = c.mbase + s.n, last_read_at = s.at, \
              last_delivered_seq = GREATEST(last_delivered_seq, c.mbase + s.n) \

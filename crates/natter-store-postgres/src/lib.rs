@@ -89,8 +89,9 @@ impl PostgresStore {
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             // sqlx's `test_before_acquire` pings before every query: a second round trip
-            // each. A connection idle for a while is checked; a busy one has just proved
-            // itself (and a failure there surfaces as that query's error).
+            // on each request's path. A connection idle for a while is checked; a busy one
+            // has just proved itself (and a failure there surfaces as that query's error).
+            // sqlx 0.8 still pings each connection it takes back, off the request's path.
             .test_before_acquire(false)
             .before_acquire(|conn, meta| {
                 Box::pin(async move {

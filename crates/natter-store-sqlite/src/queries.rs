@@ -1139,7 +1139,7 @@ impl Store for SqliteStore {
         query: MessageQuery,
     ) -> Result<Vec<MessageRecord>> {
         self.readers
-            .lookup(move |conn| {
+            .read(move |conn| {
                 let order = match query.order {
                     Order::Ascending => "ASC",
                     Order::Descending => "DESC",
@@ -1723,7 +1723,7 @@ impl Store for SqliteStore {
         }
         let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
         self.readers
-            .lookup(move |conn| {
+            .read(move |conn| {
                 let placeholders = vec!["?"; ids.len()].join(", ");
                 let sql = format!(
                     "SELECT message_id, emoji, user_id, created_at FROM reactions \

@@ -7,9 +7,11 @@
 //! Why two ways: a point read by primary key takes a few microseconds on a warm page
 //! cache, while handing it to the blocking pool and back costs two thread wake-ups — in
 //! the send profile the scheduler took more of the server's CPU than HTTP, JSON and the
-//! app together. So lookups that read a bounded handful of rows through an index run
-//! inline on the async worker, like any other short computation; scans, searches and
-//! anything whose cost grows with the data keep using the blocking pool.
+//! app together. So lookups of one row (or a few) by a unique key run inline on the async
+//! worker, like any other short computation; anything whose cost can grow with the data
+//! keeps using the blocking pool — also a history page (a timeline page skips thread
+//! replies and hidden messages, however many lie in its range) and a page's reactions
+//! (any number of users per emoji).
 
 use std::path::PathBuf;
 use std::sync::Mutex;

@@ -17,7 +17,8 @@ pub const DURATION_BUCKETS: [f64; 12] = [
 #[derive(Debug, Default)]
 pub struct CommitStats {
     batches: [AtomicU64; BATCH_BUCKETS.len()],
-    durations: [AtomicU64; DURATION_BUCKETS.len()],
+    /// One more than the bounds: the last counts commits slower than every bound.
+    durations: [AtomicU64; DURATION_BUCKETS.len() + 1],
     commits: AtomicU64,
     writes: AtomicU64,
     micros: AtomicU64,
@@ -28,7 +29,7 @@ pub struct CommitStats {
 pub struct CommitSnapshot {
     /// Commits per batch-size bucket of [`BATCH_BUCKETS`] (larger batches in the last).
     pub batches: Vec<u64>,
-    /// Commits per duration bucket of [`DURATION_BUCKETS`]; slower ones only in `commits`.
+    /// Commits per duration bucket of [`DURATION_BUCKETS`], then the slower ones.
     pub durations: Vec<u64>,
     /// Commits.
     pub commits: u64,
@@ -49,16 +50,19 @@ impl CommitStats {
             .unwrap_or(BATCH_BUCKETS.len() - 1);
         self.batches[batch].fetch_add(1, Ordering::Relaxed);
         let seconds = took.as_secs_f64();
-        if let Some(bucket) = DURATION_BUCKETS.iter().position(|&bound| seconds <= bound) {
-            self.durations[bucket].fetch_add(1, Ordering::Relaxed);
-        }
+        let bucket = DURATION_BUCKETS
+            .iter()
+            .position(|&bound| seconds <= bound)
+            .unwrap_or(DURATION_BUCKETS.len());
+        self.durations[bucket].fetch_add(1, Ordering::Relaxed);
         self.commits.fetch_add(1, Ordering::Relaxed);
         self.writes.fetch_add(writes, Ordering::Relaxed);
         let micros = u64::try_from(took.as_micros()).unwrap_or(u64::MAX);
         self.micros.fetch_add(micros, Ordering::Relaxed);
     }
 
-    /// The counts so far.
+    /// The counts so far. Each counter is read on its own, so a commit recorded meanwhile
+    /// may show in some and not others: renderers derive totals from the buckets.
     pub fn snapshot(&self) -> CommitSnapshot {
         let load = |counter: &AtomicU64| counter.load(Ordering::Relaxed);
         CommitSnapshot {
@@ -83,7 +87,7 @@ mod tests {
         stats.record(1000, Duration::from_secs(3));
         let snapshot = stats.snapshot();
         assert_eq!(snapshot.batches, [1, 0, 1, 0, 0, 0, 0, 0, 1]);
-        assert_eq!(snapshot.durations, [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(snapshot.durations, [1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 1]);
         assert_eq!((snapshot.commits, snapshot.writes), (3, 1004));
         assert_eq!(snapshot.total, Duration::from_micros(3_002_080));
     }

@@ -129,6 +129,19 @@ async fn deleting_for_everyone_leaves_a_tombstone_and_fixes_unread_and_preview()
         tombstone.reactions.is_empty(),
         "reactions go with the content"
     );
+    let page = bob
+        .list_messages(g.id, &MessageFilter::default())
+        .await
+        .expect("history");
+    let in_history = page
+        .items
+        .iter()
+        .find(|m| m.id == gone.id)
+        .expect("the tombstone is in the history");
+    assert!(
+        in_history.deleted_at.is_some() && in_history.reactions.is_empty(),
+        "a tombstone in a history page has no reactions either"
+    );
     let view = bob.conversation(g.id).await.expect("get");
     assert_eq!(view.unread_count, 1, "a deleted message is not unread");
     let preview = view.last_message.expect("preview");
