@@ -250,17 +250,16 @@ impl Hub {
                     }
                     None => committed.push((conversation_id, seq, seq)),
                 },
-                Notice::Typing {
-                    conversation_id,
-                    user_id,
-                    typing,
-                } => self.apply_typing(conversation_id, &user_id, typing),
-                Notice::Presence {
-                    user_id,
-                    node,
-                    online,
-                    at,
-                } => {
+                Notice::Typing(typing) => {
+                    self.apply_typing(typing.conversation_id, &typing.user_id, typing.typing)
+                }
+                Notice::Presence(presence) => {
+                    let natter_bus::PresenceNotice {
+                        user_id,
+                        node,
+                        online,
+                        at,
+                    } = *presence;
                     self.apply_presence(user_id, node, online, natter_store::from_micros(at))
                         .await
                 }
@@ -503,11 +502,11 @@ impl Hub {
         user_id: &UserId,
         typing: bool,
     ) {
-        let notice = Notice::Typing {
+        let notice = Notice::Typing(Box::new(natter_bus::TypingNotice {
             conversation_id,
             user_id: user_id.clone(),
             typing,
-        };
+        }));
         if let Err(err) = self.inner.bus.publish(notice).await {
             tracing::warn!(error = %err, "typing notice not published");
         }
@@ -674,12 +673,12 @@ impl Hub {
     }
 
     async fn announce(&self, user_id: &UserId, online: bool) {
-        let notice = Notice::Presence {
+        let notice = Notice::Presence(Box::new(natter_bus::PresenceNotice {
             user_id: user_id.clone(),
             node: self.inner.node.clone(),
             online,
             at: natter_store::to_micros(self.inner.core.now()),
-        };
+        }));
         if let Err(err) = self.inner.bus.publish(notice).await {
             tracing::warn!(error = %err, "presence notice not published");
         }
