@@ -643,6 +643,86 @@ async fn batched_appends_store_what_they_return() {
     }
 }
 
+/// Callers that go away while their append waits (aborted requests) neither stall the
+/// conversation's queue nor leave a gap: what was stored is gap-free and counted, and
+/// the next append goes through at once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn abandoned_appends_leave_no_gap_and_no_stall() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let store = db.store().await;
+    let conv = created(
+        store
+            .create_conversation(conversation(
+                ConversationType::Group,
+                &[("alice", OWNER), ("bob", MEMBER)],
+                None,
+                at(0),
+            ))
+            .await
+            .expect("create"),
+    );
+    let mut tasks = Vec::new();
+    for n in 0..100 {
+        let store = store.clone();
+        let new = message(conv.id, Some("alice"), &format!("m{n}"), None, at(1));
+        tasks.push(tokio::spawn(async move { store.append_message(new).await }));
+    }
+    for task in tasks.iter().skip(1).step_by(2) {
+        task.abort();
+    }
+    let mut kept = 0;
+    for task in tasks {
+        match task.await {
+            Ok(outcome) => {
+                outcome.expect("append");
+                kept += 1;
+            }
+            Err(err) => assert!(err.is_cancelled()),
+        }
+    }
+    assert!(kept >= 50, "{kept}");
+    let next = tokio::time::timeout(
+        Duration::from_secs(10),
+        store.append_message(message(conv.id, Some("bob"), "after", None, at(2))),
+    )
+    .await
+    .expect("the queue is not stalled")
+    .expect("append");
+    let record = store
+        .find_conversation(conv.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    // Aborted appends were either written whole or not at all.
+    assert_eq!(record.last_message_seq, next.message.seq);
+    assert_eq!(record.message_count, next.message.seq.0);
+    let page = store
+        .list_messages(
+            conv.id,
+            MessageQuery {
+                thread: None,
+                viewer: None,
+                before: None,
+                after: None,
+                limit: 100,
+                order: Order::Ascending,
+            },
+        )
+        .await
+        .expect("page");
+    assert_eq!(
+        page.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
+        (1..=next.message.seq.0).collect::<Vec<_>>()
+    );
+    let events = store
+        .list_events(conv.id, EventSeq(0), 200)
+        .await
+        .expect("events");
+    assert_eq!(events.len() as u64, next.message.seq.0 + 1);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_retries_create_one_message() {
     let Some(db) = TestDb::create().await else {
