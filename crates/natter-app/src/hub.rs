@@ -240,16 +240,7 @@ impl Hub {
                 Notice::Committed {
                     conversation_id,
                     seq,
-                } => match committed
-                    .iter_mut()
-                    .find(|(id, _, _)| *id == conversation_id)
-                {
-                    Some((_, lowest, highest)) => {
-                        *lowest = (*lowest).min(seq);
-                        *highest = (*highest).max(seq);
-                    }
-                    None => committed.push((conversation_id, seq, seq)),
-                },
+                } => note_commit(&mut committed, conversation_id, seq),
                 Notice::Typing(typing) => {
                     self.apply_typing(typing.conversation_id, &typing.user_id, typing.typing)
                 }
@@ -817,5 +808,44 @@ impl CloseSignal {
 impl Drop for Session {
     fn drop(&mut self) {
         self.hub.disconnect(&self.shared);
+    }
+}
+
+/// Adds one doorbell to a batch's coalesced commits: per conversation, the lowest and the
+/// highest seq rung.
+fn note_commit(
+    committed: &mut Vec<(ConversationId, EventSeq, EventSeq)>,
+    conversation_id: ConversationId,
+    seq: EventSeq,
+) {
+    match committed
+        .iter_mut()
+        .find(|(id, _, _)| *id == conversation_id)
+    {
+        Some((_, lowest, highest)) => {
+            *lowest = (*lowest).min(seq);
+            *highest = (*highest).max(seq);
+        }
+        None => committed.push((conversation_id, seq, seq)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Group commit answers several senders at once and they ring in any order: the batch
+    /// keeps where each conversation's new events start, not only where they end.
+    #[test]
+    fn doorbells_coalesce_to_the_lowest_and_highest_seq() {
+        let (a, b) = (ConversationId::new(), ConversationId::new());
+        let mut committed = Vec::new();
+        for (id, seq) in [(a, 7), (b, 3), (a, 5), (a, 6)] {
+            note_commit(&mut committed, id, EventSeq(seq));
+        }
+        assert_eq!(
+            committed,
+            [(a, EventSeq(5), EventSeq(7)), (b, EventSeq(3), EventSeq(3))]
+        );
     }
 }

@@ -416,8 +416,8 @@ impl Messages {
         } else {
             Order::Descending
         };
-        // The page and the participants (for delivery states) are independent reads: on
-        // PostgreSQL two round trips at once, on SQLite a lookup beside a pool read.
+        // The page and the participants (for delivery states) are independent reads, issued
+        // together: two round trips at once on PostgreSQL, two pool reads on SQLite.
         let (mut rows, participants) = futures_util::try_join!(
             self.core.store.list_messages(
                 conversation_id,

@@ -182,52 +182,53 @@ impl Metrics {
     }
 }
 
-/// The store's group commits: writes per commit and commit duration, as histograms. The
-/// counts are those of the buckets (every commit is in exactly one of each), so `+Inf`
-/// and `_count` agree with the buckets even when a commit lands during the snapshot.
+/// The store's group commits: writes per commit and commit duration, as histograms.
 fn render_commits(out: &mut String, commits: &natter_store::CommitSnapshot) {
     use natter_store::stats::{BATCH_BUCKETS, DURATION_BUCKETS};
-    let _ = writeln!(out, "# HELP natter_store_commit_batch_size Writes per store commit (group commit; PostgreSQL: message appends only).");
-    let _ = writeln!(out, "# TYPE natter_store_commit_batch_size histogram");
-    let batches: u64 = commits.batches.iter().sum();
+    // The last batch bucket also holds larger batches, so it is reported as +Inf only.
+    let batch_bounds: Vec<String> = BATCH_BUCKETS[..BATCH_BUCKETS.len() - 1]
+        .iter()
+        .map(u64::to_string)
+        .collect();
+    render_bucket_counts(
+        out,
+        "natter_store_commit_batch_size",
+        "Writes per store commit (group commit; PostgreSQL: message appends only).",
+        &batch_bounds,
+        &commits.batches,
+        &commits.writes.to_string(),
+    );
+    let duration_bounds: Vec<String> = DURATION_BUCKETS.iter().map(f64::to_string).collect();
+    render_bucket_counts(
+        out,
+        "natter_store_commit_duration_seconds",
+        "Time from the start of a store commit's transaction to the end of the commit.",
+        &duration_bounds,
+        &commits.durations,
+        &commits.total.as_secs_f64().to_string(),
+    );
+}
+
+/// A histogram from per-bucket counts (not cumulative; counts past the last bound are
+/// in the trailing entries). `+Inf` and `_count` are the sum of the counts, so they agree
+/// with the buckets even when a snapshot raced an observation.
+fn render_bucket_counts(
+    out: &mut String,
+    name: &str,
+    help: &str,
+    bounds: &[String],
+    counts: &[u64],
+    sum: &str,
+) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
     let mut cumulative = 0;
-    for (count, bound) in commits.batches.iter().zip(BATCH_BUCKETS) {
+    for (count, bound) in counts.iter().zip(bounds) {
         cumulative += count;
-        // The last bucket also holds larger batches, so it is reported as +Inf only.
-        if bound < BATCH_BUCKETS[BATCH_BUCKETS.len() - 1] {
-            let _ = writeln!(
-                out,
-                "natter_store_commit_batch_size_bucket{{le=\"{bound}\"}} {cumulative}"
-            );
-        }
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
     }
-    let _ = writeln!(
-        out,
-        "natter_store_commit_batch_size_bucket{{le=\"+Inf\"}} {batches}"
-    );
-    let _ = writeln!(out, "natter_store_commit_batch_size_sum {}", commits.writes);
-    let _ = writeln!(out, "natter_store_commit_batch_size_count {batches}");
-    let _ = writeln!(out, "# HELP natter_store_commit_duration_seconds Time from the start of a store commit's transaction to the end of the commit.");
-    let _ = writeln!(out, "# TYPE natter_store_commit_duration_seconds histogram");
-    let timed: u64 = commits.durations.iter().sum();
-    let mut cumulative = 0;
-    for (count, bound) in commits.durations.iter().zip(DURATION_BUCKETS) {
-        cumulative += count;
-        let _ = writeln!(
-            out,
-            "natter_store_commit_duration_seconds_bucket{{le=\"{bound}\"}} {cumulative}"
-        );
-    }
-    let _ = writeln!(
-        out,
-        "natter_store_commit_duration_seconds_bucket{{le=\"+Inf\"}} {timed}"
-    );
-    let _ = writeln!(
-        out,
-        "natter_store_commit_duration_seconds_sum {}",
-        commits.total.as_secs_f64()
-    );
-    let _ = writeln!(out, "natter_store_commit_duration_seconds_count {timed}");
+    let total: u64 = counts.iter().sum();
+    let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {total}");
+    let _ = writeln!(out, "{name}_sum {sum}\n{name}_count {total}");
 }
 
 #[cfg(test)]

@@ -196,11 +196,9 @@ async fn run_batch(
     match result {
         Ok(Some((message_base, event_base))) => {
             for (n, pending) in (1..).zip(batch) {
-                let outcome = AppendOutcome {
-                    message: pending.new.committed(MessageSeq(message_base + n)),
-                    duplicate: false,
-                    event_seq: Some(EventSeq(event_base + n)),
-                };
+                let outcome = pending
+                    .new
+                    .appended(MessageSeq(message_base + n), EventSeq(event_base + n));
                 let _ = pending.reply.send(Ok(outcome));
             }
         }

@@ -260,13 +260,9 @@ fn is_unique_violation(err: &sqlx::Error) -> bool {
 }
 
 /// The outcome of a committed append of `new` at message seq `seq` and event seq
-/// `event_seq`.
+/// `event_seq` (as PostgreSQL returns them).
 fn appended(new: NewMessage, seq: i64, event_seq: i64) -> AppendOutcome {
-    AppendOutcome {
-        message: new.committed(MessageSeq(seq as u64)),
-        duplicate: false,
-        event_seq: Some(EventSeq(event_seq as u64)),
-    }
+    new.appended(MessageSeq(seq as u64), EventSeq(event_seq as u64))
 }
 
 /// The earlier message a failed or empty append of `new` stands for: its duplicate by

@@ -1109,11 +1109,7 @@ impl Store for SqliteStore {
                     }
                     append_event(conn, new.conversation_id, payload::thread_updated(), Some(root_seq.0), new.now)?;
                 }
-                Ok(AppendOutcome {
-                    message: new.committed(MessageSeq(seq as u64)),
-                    duplicate: false,
-                    event_seq: Some(event_seq),
-                })
+                Ok(new.appended(MessageSeq(seq as u64), event_seq))
             })
             .await
     }

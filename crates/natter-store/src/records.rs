@@ -472,10 +472,11 @@ pub struct NewMessage {
 }
 
 impl NewMessage {
-    /// The message as committed at `seq`: what a store returns from a successful append
-    /// (never edited, deleted or replied to yet).
-    pub fn committed(self, seq: MessageSeq) -> MessageRecord {
-        MessageRecord {
+    /// What a store returns from a successful append of this message at message seq
+    /// `seq` with its `message.created` event at `event_seq` (the record never edited,
+    /// deleted or replied to yet).
+    pub fn appended(self, seq: MessageSeq, event_seq: EventSeq) -> AppendOutcome {
+        let message = MessageRecord {
             id: self.id,
             conversation_id: self.conversation_id,
             seq,
@@ -496,6 +497,11 @@ impl NewMessage {
             thread_reply_count: 0,
             thread_last_reply_at: None,
             attachments: self.attachments,
+        };
+        AppendOutcome {
+            message,
+            duplicate: false,
+            event_seq: Some(event_seq),
         }
     }
 }
