@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # What the SQLite search index costs the send path: two `natter serve` of the same release
-# build side by side, one with the `messages_search_*` triggers of migration
-# 0002_search.sql dropped (so nothing is indexed), and `natter-bench send` against each in
-# turn, RUNS rounds (default 3). Prints msg/s, p50 and p99 ms per run. Needs sqlite3.
+# build side by side, one with the `messages_search_*` triggers dropped (migration
+# 0011_search_queue.sql: they queue each change for the indexer thread, so without them
+# nothing is queued or indexed), and `natter-bench send` against each in turn, RUNS rounds
+# (default 3). Prints msg/s, p50 and p99 ms per run. Needs sqlite3.
 #
 #   scripts/bench-search-index-ab.sh
 set -euo pipefail

@@ -182,9 +182,16 @@ impl Metrics {
     }
 }
 
-/// The store's group commits: writes per commit and commit duration, as histograms.
+/// The store's group commits: writes per commit and commit duration, as histograms; and
+/// the search index's backlog.
 fn render_commits(out: &mut String, commits: &natter_store::CommitSnapshot) {
     use natter_store::stats::{BATCH_BUCKETS, DURATION_BUCKETS};
+    let _ = writeln!(
+        out,
+        "# HELP natter_search_index_backlog Committed message changes not in the full-text index yet (SQLite indexes behind the writer; searches stay exact).\n\
+         # TYPE natter_search_index_backlog gauge\nnatter_search_index_backlog {}",
+        commits.search_backlog
+    );
     // The last batch bucket also holds larger batches, so it is reported as +Inf only.
     let batch_bounds: Vec<String> = BATCH_BUCKETS[..BATCH_BUCKETS.len() - 1]
         .iter()

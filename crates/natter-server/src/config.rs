@@ -25,7 +25,8 @@ pub struct Config {
     /// Directory for the SQLite database, demo secrets and (later) files.
     pub data_dir: PathBuf,
     /// `postgres://…` selects PostgreSQL; `sqlite://PATH` or empty selects SQLite
-    /// (default: `<data_dir>/natter.db`).
+    /// (default: `<data_dir>/natter.db`; its search index is the file beside it whose
+    /// name ends in `.search.db`).
     pub database_url: Option<String>,
     /// Event bus: empty for in-process.
     pub bus: Option<String>,

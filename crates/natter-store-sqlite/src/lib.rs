@@ -5,7 +5,9 @@
 //! together ([`writer`]: group commit, each request in its own savepoint, each answered
 //! only after the commit that holds it). Reads run on a small pool of read connections
 //! on tokio's blocking pool ([`readers`]). Messages and events are clustered by
-//! conversation (`WITHOUT ROWID`, primary key `(conversation_id, seq)`).
+//! conversation (`WITHOUT ROWID`, primary key `(conversation_id, seq)`). The full-text
+//! index lives in a second database file kept up to date by an indexer thread from a
+//! queue that writes append to ([`search_index`]).
 //!
 //! This crate deliberately uses `rusqlite` rather than sqlx: the writer is a plain
 //! thread running synchronous closures, which is what group commit needs, and it avoids
@@ -21,6 +23,7 @@ mod queries;
 mod readers;
 mod rows;
 mod search;
+mod search_index;
 mod writer;
 
 use std::path::{Path, PathBuf};
@@ -77,33 +80,65 @@ pub struct SqliteStore {
     writer: Arc<writer::Writer>,
     readers: Arc<readers::Readers>,
     stats: Arc<natter_store::CommitStats>,
+    indexer: Arc<search_index::Indexer>,
 }
 
 impl SqliteStore {
-    /// Opens (creating if needed) the database, applies migrations unless disabled, and
-    /// starts the writer thread.
+    /// Opens (creating if needed) the database and its search database, applies
+    /// migrations unless disabled, and starts the writer and indexer threads.
     pub fn open(options: SqliteOptions) -> Result<Self, StoreError> {
         if let Some(dir) = options.path.parent() {
             if !dir.as_os_str().is_empty() {
                 std::fs::create_dir_all(dir).map_err(StoreError::backend)?;
             }
         }
-        let mut write_conn =
-            open_connection(&options.path, options.durability).map_err(error::store_error)?;
+        let search_path = search_index::search_path(&options.path);
+        let open = |path: &Path| open_connection(path, options.durability);
+        let mut write_conn = open(&options.path).map_err(error::store_error)?;
         if options.migrate {
             migrations::apply(&mut write_conn).map_err(error::store_error)?;
         }
+        // The writer never writes the index: it attaches the search database only to
+        // prepare it, before anything else runs.
+        let prepared: rusqlite::Result<_> = (|| {
+            search_index::attach(&write_conn, &search_path, options.durability)?;
+            search_index::prepare(&write_conn)?;
+            let pair = search_index::Indexer::pair(&write_conn)?;
+            write_conn.execute("DETACH DATABASE search", [])?;
+            // The indexer thread checkpoints the WAL; the writer only if the WAL grows far.
+            write_conn.pragma_update(
+                None,
+                "wal_autocheckpoint",
+                search_index::WRITER_AUTOCHECKPOINT_PAGES,
+            )?;
+            Ok(pair)
+        })();
+        let (after_commit, indexer) = prepared.map_err(error::store_error)?;
         let stats = Arc::new(natter_store::CommitStats::default());
-        let writer = writer::Writer::start(write_conn, options.max_batch, stats.clone())?;
+        let writer = Arc::new(writer::Writer::start(
+            write_conn,
+            options.max_batch,
+            stats.clone(),
+            move |conn| after_commit.run(conn),
+        )?);
+        let index_conn = open(&options.path)
+            .and_then(|conn| {
+                search_index::attach(&conn, &search_path, options.durability)?;
+                Ok(conn)
+            })
+            .map_err(error::store_error)?;
+        let indexer = indexer.start(index_conn, Arc::downgrade(&writer))?;
         let readers = readers::Readers::new(
             options.path.clone(),
+            search_path,
             options.durability,
             options.read_connections.max(1),
         );
         Ok(Self {
-            writer: Arc::new(writer),
+            writer,
             readers: Arc::new(readers),
             stats,
+            indexer: Arc::new(indexer),
         })
     }
 }

@@ -15,6 +15,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (6, include_str!("../migrations/0006_settings.sql")),
     (7, include_str!("../migrations/0007_threads.sql")),
     (10, include_str!("../migrations/0010_attachments.sql")),
+    (11, include_str!("../migrations/0011_search_queue.sql")),
 ];
 
 /// Applies the pending migrations inside one transaction each.

@@ -438,7 +438,10 @@ fn opt_bool_filter(
 #[async_trait]
 impl Store for SqliteStore {
     fn commit_stats(&self) -> natter_store::CommitSnapshot {
-        self.stats.snapshot()
+        natter_store::CommitSnapshot {
+            search_backlog: self.indexer.backlog(),
+            ..self.stats.snapshot()
+        }
     }
 
     async fn ping(&self) -> Result<()> {

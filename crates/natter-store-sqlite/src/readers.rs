@@ -21,19 +21,26 @@ use rusqlite::Connection;
 use tokio::sync::Semaphore;
 
 use crate::error::store_error;
-use crate::{open_connection, Durability};
+use crate::{open_connection, search_index, Durability};
 
 pub(crate) struct Readers {
     path: PathBuf,
+    search_path: PathBuf,
     durability: Durability,
     idle: Mutex<Vec<Connection>>,
     permits: Semaphore,
 }
 
 impl Readers {
-    pub(crate) fn new(path: PathBuf, durability: Durability, size: usize) -> Self {
+    pub(crate) fn new(
+        path: PathBuf,
+        search_path: PathBuf,
+        durability: Durability,
+        size: usize,
+    ) -> Self {
         Self {
             path,
+            search_path,
             durability,
             idle: Mutex::new(Vec::with_capacity(size)),
             permits: Semaphore::new(size),
@@ -58,7 +65,7 @@ impl Readers {
             .pop();
         let conn = match idle {
             Some(conn) => conn,
-            None => open_connection(&self.path, self.durability).map_err(store_error)?,
+            None => self.open().map_err(store_error)?,
         };
         let (conn, result) = tokio::task::spawn_blocking(move || {
             let result = work(&conn);
@@ -70,6 +77,13 @@ impl Readers {
             idle.push(conn);
         }
         result
+    }
+
+    /// A new read connection, with the search database attached (as `search`).
+    fn open(&self) -> rusqlite::Result<Connection> {
+        let conn = open_connection(&self.path, self.durability)?;
+        search_index::attach(&conn, &self.search_path, self.durability)?;
+        Ok(conn)
     }
 
     /// Runs `work` — a lookup of a bounded number of rows by key — on the calling task

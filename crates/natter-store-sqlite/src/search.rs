@@ -1,13 +1,16 @@
-//! [`SearchStore`] for SQLite: FTS5 lookups over the indexes of `migrations/0002_search.sql`.
+//! [`SearchStore`] for SQLite: FTS5 lookups over the indexes of the search database
+//! ([`crate::search_index`], attached as `search`), or a read of the whole scope.
 //!
-//! One search reads, in one snapshot:
+//! One search reads, in one snapshot of each database (the store's first):
 //! 1. the caller's scope: active, unencrypted conversations, each owning the docid range
 //!    `docbase * 2^32 + seq` (see the migration);
 //! 2. the candidates. With at least one term of [`INDEXED_TERM_CHARS`] characters, the
 //!    `message_trigrams` rows matching all such terms, either by one global lookup
 //!    (filtered to the scope) or by one rowid-range lookup per conversation, whichever
 //!    reads less: the document count of the rarest trigram (from `fts5vocab`) against
-//!    the number of conversations. Without such a term, every message of the scope;
+//!    the number of conversations; plus the scope's messages changed since the indexer's
+//!    mark (queued, not indexed yet), so that search never lags the writes. Without such
+//!    a term, or for a scope of at most [`SCAN_MESSAGES`], every message of the scope;
 //! 3. each candidate's row, with the filters, by primary key.
 //!
 //! Every candidate is confirmed with [`natter_store::search::matches_folded`] (short terms
@@ -68,9 +71,9 @@ const SCOPE_SQL: &str =
 
 /// Per-connection views of the indexes' vocabularies (document count per term).
 const VOCABULARIES: &str = "CREATE VIRTUAL TABLE IF NOT EXISTS temp.message_trigram_terms \
-       USING fts5vocab (main, message_trigrams, row); \
+       USING fts5vocab (search, message_trigrams, row); \
      CREATE VIRTUAL TABLE IF NOT EXISTS temp.message_word_terms \
-       USING fts5vocab (main, message_words, row);";
+       USING fts5vocab (search, message_words, row);";
 
 #[async_trait]
 impl SearchStore for SqliteStore {
@@ -158,7 +161,10 @@ fn search_in(conn: &Connection, search: &MessageSearch) -> Result<Vec<SearchMatc
         profile.plan = "scan";
         scan_scope(conn, &scope, &search.terms, &filters, &words)?
     } else {
-        let docids = trigram_candidates(conn, &scope, &indexed, &mut profile)?;
+        let mut docids = trigram_candidates(conn, &scope, &indexed, &mut profile)?;
+        docids.extend(pending_docids(conn, &scope)?);
+        docids.sort_unstable();
+        docids.dedup();
         (docids, None)
     };
     profile.lap("lookup");
@@ -398,6 +404,33 @@ fn trigram_candidates(
     Ok(docids)
 }
 
+/// Docids in the scope whose latest change is committed but not in the index yet: the
+/// queue past the indexer's mark. Read after the index (the store's snapshot is the
+/// older one), so every change is in one or the other; candidates are confirmed against
+/// their rows, so a stale index row is harmless.
+fn pending_docids(conn: &Connection, scope: &Scope) -> Result<Vec<i64>> {
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT docid FROM main.search_queue \
+             WHERE id > (SELECT indexed_up_to FROM search.search_state WHERE id = 1)",
+        )
+        .map_err(store_error)?;
+    let rows = stmt
+        .query_map([], |row| row.get::<_, i64>(0))
+        .map_err(store_error)?;
+    let mut docids = Vec::new();
+    for docid in rows {
+        let docid = docid.map_err(store_error)?;
+        if scope
+            .conversations
+            .contains_key(&(docid / DOCS_PER_CONVERSATION))
+        {
+            docids.push(docid);
+        }
+    }
+    Ok(docids)
+}
+
 /// How many messages contain `trigram` (folded), from the trigram index's vocabulary.
 fn trigram_documents(conn: &Connection, trigram: &str) -> Result<u64> {
     conn.prepare_cached("SELECT doc FROM temp.message_trigram_terms WHERE term = ?1")
@@ -584,7 +617,7 @@ impl WordStats {
 /// Rows and words in `message_words`, from FTS5's averages record (two varints).
 fn word_totals(conn: &Connection) -> Result<(u64, u64)> {
     let block: Option<Vec<u8>> = conn
-        .prepare_cached("SELECT block FROM message_words_data WHERE id = 1")
+        .prepare_cached("SELECT block FROM search.message_words_data WHERE id = 1")
         .and_then(|mut stmt| stmt.query_row([], |row| row.get(0)).optional())
         .map_err(store_error)?;
     let Some(block) = block else {
@@ -689,7 +722,28 @@ mod tests {
     fn memory() -> Connection {
         let mut conn = Connection::open_in_memory().expect("in-memory database");
         crate::migrations::apply(&mut conn).expect("migrations");
+        attach_search(&conn);
         conn
+    }
+
+    /// Attaches an empty in-memory search database and prepares it.
+    fn attach_search(conn: &Connection) -> u64 {
+        crate::search_index::attach(
+            conn,
+            std::path::Path::new(":memory:"),
+            crate::Durability::Full,
+        )
+        .expect("attach");
+        crate::search_index::prepare(conn).expect("prepare")
+    }
+
+    /// Brings the index up to date, as the indexer thread does.
+    fn index(conn: &Connection) {
+        while crate::search_index::index_pending(conn, 100)
+            .expect("index")
+            .entries
+            > 0
+        {}
     }
 
     /// The Rust port folds every character exactly as the FTS5 trigram tokenizer does:
@@ -769,8 +823,10 @@ mod tests {
         .expect("message");
     }
 
-    /// Docids whose trigram row matches the (already folded) substring.
+    /// Docids whose trigram row matches the (already folded) substring, once the
+    /// indexer has caught up.
     fn found(conn: &Connection, text: &str) -> Vec<i64> {
+        index(conn);
         let mut stmt = conn
             .prepare(
                 "SELECT rowid FROM message_trigrams WHERE message_trigrams MATCH ?1 ORDER BY rowid",
@@ -784,6 +840,7 @@ mod tests {
     }
 
     fn word_hits(conn: &Connection, text: &str) -> usize {
+        index(conn);
         conn.query_row(
             "SELECT COUNT(*) FROM message_words WHERE message_words MATCH ?1",
             [format!("\"{text}\"")],
@@ -793,7 +850,7 @@ mod tests {
     }
 
     #[test]
-    fn triggers_follow_inserts_edits_deletes_and_purges() {
+    fn the_index_follows_inserts_edits_deletes_and_purges() {
         let conn = memory();
         let first = conversation(&conn, false);
         let second = conversation(&conn, false);
@@ -895,18 +952,11 @@ mod tests {
     fn encrypted_conversations_are_never_found_by_either_plan() {
         let conn = memory();
         conn.execute_batch(VOCABULARIES).expect("vocabularies");
-        conn.execute("INSERT INTO users (id, created_at) VALUES ('alice', 1)", [])
-            .expect("user");
         let (secret, open) = (conversation(&conn, true), conversation(&conn, false));
+        alice_joins(&conn, &[secret, open]);
         for (conversation_id, text) in
             [(secret, "the secret contract"), (open, "the open contract")]
         {
-            conn.execute(
-                "INSERT INTO participants (conversation_id, user_id, role, joined_at) \
-                 VALUES (?1, 'alice', 'member', 1)",
-                [conversation_id.0],
-            )
-            .expect("participant");
             insert(&conn, conversation_id, 1, text);
             conn.execute(
                 "UPDATE conversations SET last_message_seq = 1 WHERE id = ?1",
@@ -914,27 +964,8 @@ mod tests {
             )
             .expect("counter");
         }
-        let search = MessageSearch {
-            user_id: natter_proto::UserId::parse("alice").expect("user id"),
-            terms: vec![SearchTerm {
-                text: "contract".into(),
-                kind: TermKind::Substring,
-            }],
-            conversation_id: None,
-            sender_id: None,
-            kind: None,
-            has_attachment: None,
-            from: None,
-            to: None,
-            max_matches: 100,
-        };
-        let found = |conn: &Connection| -> Vec<String> {
-            search_in(conn, &search)
-                .expect("search")
-                .into_iter()
-                .filter_map(|hit| hit.message.content)
-                .collect()
-        };
+        let search = alice_searches("contract");
+        let found = |conn: &Connection| contents(conn, &search);
         // Two messages in scope: read whole.
         assert_eq!(found(&conn), vec!["the open contract".to_owned()]);
         // A scope that claims more messages than a scan reads takes the index.
@@ -959,9 +990,161 @@ mod tests {
         let old = conversation(&conn, false);
         insert(&conn, old, 1, "written before search existed");
         crate::migrations::apply(&mut conn).expect("migrate");
+        assert_eq!(attach_search(&conn), 1, "the old message is queued");
         assert_eq!(found(&conn, "before search").len(), 1);
         insert(&conn, old, 2, "and after");
         assert_eq!(found(&conn, "after").len(), 1);
+    }
+
+    /// The user alice, a member of each of `conversations`.
+    fn alice_joins(conn: &Connection, conversations: &[ConversationId]) {
+        conn.execute(
+            "INSERT OR IGNORE INTO users (id, created_at) VALUES ('alice', 1)",
+            [],
+        )
+        .expect("user");
+        for conversation_id in conversations {
+            conn.execute(
+                "INSERT INTO participants (conversation_id, user_id, role, joined_at) \
+                 VALUES (?1, 'alice', 'member', 1)",
+                [conversation_id.0],
+            )
+            .expect("participant");
+        }
+    }
+
+    /// A search for `text` by alice, as the API asks it.
+    fn alice_searches(text: &str) -> MessageSearch {
+        MessageSearch {
+            user_id: natter_proto::UserId::parse("alice").expect("user id"),
+            terms: vec![SearchTerm {
+                text: text.into(),
+                kind: TermKind::Substring,
+            }],
+            conversation_id: None,
+            sender_id: None,
+            kind: None,
+            has_attachment: None,
+            from: None,
+            to: None,
+            max_matches: 100,
+        }
+    }
+
+    fn contents(conn: &Connection, search: &MessageSearch) -> Vec<String> {
+        let snapshot = conn.unchecked_transaction().expect("snapshot");
+        let found = search_in(&snapshot, search)
+            .expect("search")
+            .into_iter()
+            .filter_map(|hit| hit.message.content)
+            .collect();
+        snapshot.finish().expect("end snapshot");
+        found
+    }
+
+    /// The index plan finds what is committed but not indexed yet (the queue past the
+    /// mark), never finds a stale index row, and finds nothing twice.
+    #[test]
+    fn search_finds_changes_the_index_does_not_have_yet() {
+        let conn = memory();
+        conn.execute_batch(VOCABULARIES).expect("vocabularies");
+        let c = conversation(&conn, false);
+        alice_joins(&conn, &[c]);
+        // A scope that claims more messages than a scan reads takes the index.
+        conn.execute(
+            "UPDATE conversations SET last_message_seq = ?1",
+            [i64::try_from(SCAN_MESSAGES + 1).expect("small")],
+        )
+        .expect("counter");
+        insert(&conn, c, 1, "the open contract");
+        insert(&conn, c, 2, "another contract");
+        let pending = |conn: &Connection| -> i64 {
+            conn.query_row(
+                "SELECT COUNT(*) FROM search_queue \
+                 WHERE id > (SELECT indexed_up_to FROM search.search_state)",
+                [],
+                |row| row.get(0),
+            )
+            .expect("pending")
+        };
+        assert_eq!(pending(&conn), 2);
+        assert_eq!(contents(&conn, &alice_searches("contract")).len(), 2);
+
+        crate::search_index::index_pending(&conn, 1).expect("index one");
+        assert_eq!(pending(&conn), 1);
+        assert_eq!(contents(&conn, &alice_searches("contract")).len(), 2);
+        index(&conn);
+        assert_eq!(pending(&conn), 0);
+        assert_eq!(contents(&conn, &alice_searches("contract")).len(), 2);
+
+        // An edit not indexed yet: the old text's index row is confirmed away, the new
+        // text comes from the queue.
+        conn.execute(
+            "UPDATE messages SET content = 'no deal' WHERE conversation_id = ?1 AND seq = 1",
+            [c.0],
+        )
+        .expect("edit");
+        assert_eq!(
+            contents(&conn, &alice_searches("contract")),
+            vec!["another contract".to_owned()]
+        );
+        assert_eq!(
+            contents(&conn, &alice_searches("deal")),
+            vec!["no deal".to_owned()]
+        );
+        index(&conn);
+        assert_eq!(contents(&conn, &alice_searches("deal")).len(), 1);
+        assert_eq!(found(&conn, "contract").len(), 1);
+
+        // The writer's clean-up keeps the newest row, so queue ids never go back.
+        let mark: i64 = conn
+            .query_row("SELECT indexed_up_to FROM search.search_state", [], |row| {
+                row.get(0)
+            })
+            .expect("mark");
+        crate::search_index::delete_indexed(&conn, mark).expect("clean up");
+        let (rows, newest): (i64, i64) = conn
+            .query_row("SELECT COUNT(*), MAX(id) FROM search_queue", [], |row| {
+                Ok((row.get(0)?, row.get(1)?))
+            })
+            .expect("queue");
+        assert_eq!((rows, newest), (1, mark));
+        insert(&conn, c, 3, "a third contract");
+        assert_eq!(contents(&conn, &alice_searches("contract")).len(), 2);
+        assert_eq!(found(&conn, "contract").len(), 2);
+    }
+
+    /// A search database that is missing, or whose mark is past the store's queue (it
+    /// belongs to another copy of the database), is rebuilt from the messages.
+    #[test]
+    fn a_missing_or_foreign_search_database_is_rebuilt() {
+        let conn = memory();
+        let c = conversation(&conn, false);
+        insert(&conn, c, 1, "kept through rebuilds");
+        insert(&conn, c, 2, "deleted before the rebuild");
+        conn.execute(
+            "UPDATE messages SET deleted_at = 5 WHERE conversation_id = ?1 AND seq = 2",
+            [c.0],
+        )
+        .expect("delete");
+        assert_eq!(found(&conn, "rebuild").len(), 1);
+        // A healthy index is kept as it is.
+        assert_eq!(crate::search_index::prepare(&conn).expect("prepare"), 0);
+
+        conn.execute("UPDATE search.search_state SET indexed_up_to = 1000", [])
+            .expect("foreign mark");
+        assert_eq!(crate::search_index::prepare(&conn).expect("rebuild"), 1);
+        assert_eq!(found(&conn, "rebuild").len(), 1);
+        assert!(found(&conn, "before the").is_empty());
+
+        conn.execute("DETACH DATABASE search", []).expect("detach");
+        assert_eq!(attach_search(&conn), 1, "a new, empty search database");
+        assert_eq!(found(&conn, "rebuild").len(), 1);
+        conn.execute(
+            "INSERT INTO message_trigrams (message_trigrams) VALUES ('integrity-check')",
+            [],
+        )
+        .expect("trigram index is consistent");
     }
 
     #[test]
@@ -972,6 +1155,7 @@ mod tests {
         insert(&conn, c, 1, "the contract is signed");
         insert(&conn, c, 2, "the contract, the contractor");
         insert(&conn, c, 3, "nothing here");
+        index(&conn);
         assert_eq!(word_totals(&conn).expect("totals"), (3, 4 + 4 + 2));
         assert_eq!(word_documents(&conn, "contract").expect("docs"), 2);
         assert_eq!(prefix_documents(&conn, "contract").expect("docs"), 3);
@@ -1016,6 +1200,7 @@ mod tests {
             insert(&conn, quiet, seq, "contract talk");
         }
         insert(&conn, quiet, 4, "nothing to see");
+        index(&conn);
         let docbase = |id: ConversationId| -> i64 {
             conn.query_row(
                 "SELECT docbase FROM search_conversations WHERE conversation_id = ?1",

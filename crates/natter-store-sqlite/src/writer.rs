@@ -11,7 +11,8 @@
 //! A std thread (not a tokio task) because every step blocks on SQLite.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{mpsc, Arc};
+use std::sync::mpsc;
+use std::sync::Arc;
 use std::time::Instant;
 
 use natter_store::{CommitStats, StoreError};
@@ -40,18 +41,45 @@ pub(crate) struct Writer {
 }
 
 impl Writer {
-    /// Starts the writer thread owning `conn`; it records each commit in `stats`.
+    /// Starts the writer thread owning `conn`; it records each commit in `stats` and then
+    /// calls `after_commit` (which the search indexer uses; it is dropped when the writer
+    /// stops).
     pub(crate) fn start(
         conn: Connection,
         max_batch: usize,
         stats: Arc<CommitStats>,
+        after_commit: impl Fn(&Connection) + Send + 'static,
     ) -> Result<Self, StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
         std::thread::Builder::new()
             .name("natter-sqlite-writer".into())
-            .spawn(move || run(conn, queue, max_batch.max(1), &stats))
+            .spawn(move || run(conn, queue, max_batch.max(1), &stats, &after_commit))
             .map_err(StoreError::backend)?;
         Ok(Self { jobs })
+    }
+
+    /// Queues `work` for the next group commit without waiting for it: for the store's own
+    /// housekeeping, whose failure is only logged.
+    pub(crate) fn submit<F>(&self, work: F)
+    where
+        F: FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static,
+    {
+        let job: Job = Box::new(move |conn: Option<&Connection>| {
+            let keep = match conn.map(work) {
+                Some(Ok(())) => true,
+                Some(Err(err)) => {
+                    tracing::warn!(error = %err, "a housekeeping write failed");
+                    false
+                }
+                None => false,
+            };
+            Finished {
+                keep,
+                deliver: Box::new(|_| ()),
+            }
+        });
+        // A stopped writer means the store is gone: nothing is left to keep.
+        let _ = self.jobs.send(job);
     }
 
     /// Runs `work` in the next group commit and returns its result after the commit.
@@ -92,7 +120,13 @@ impl Writer {
     }
 }
 
-fn run(conn: Connection, queue: mpsc::Receiver<Job>, max_batch: usize, stats: &CommitStats) {
+fn run(
+    conn: Connection,
+    queue: mpsc::Receiver<Job>,
+    max_batch: usize,
+    stats: &CommitStats,
+    after_commit: &dyn Fn(&Connection),
+) {
     while let Ok(first) = queue.recv() {
         let mut batch = Vec::with_capacity(16);
         batch.push(first);
@@ -103,6 +137,7 @@ fn run(conn: Connection, queue: mpsc::Receiver<Job>, max_batch: usize, stats: &C
             }
         }
         commit_batch(&conn, batch, stats);
+        after_commit(&conn);
     }
     tracing::debug!("sqlite writer stopped: every store handle was dropped");
 }

@@ -37,6 +37,9 @@ pub struct CommitSnapshot {
     pub writes: u64,
     /// Total commit time.
     pub total: Duration,
+    /// Committed message changes not yet in the full-text index (0 where the index is
+    /// written in the same transaction, as on PostgreSQL). Searches are exact either way.
+    pub search_backlog: u64,
 }
 
 impl CommitStats {
@@ -71,6 +74,7 @@ impl CommitStats {
             commits: load(&self.commits),
             writes: load(&self.writes),
             total: Duration::from_micros(load(&self.micros)),
+            search_backlog: 0,
         }
     }
 }

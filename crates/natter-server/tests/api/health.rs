@@ -136,4 +136,6 @@ async fn metrics_count_requests_messages_and_connections() {
         count("natter_bus_publish_duration_seconds_count") >= 1,
         "{text}"
     );
+    // A gauge on both stores; at most the one message (SQLite indexes behind the writer).
+    assert!(count("natter_search_index_backlog") <= 1, "{text}");
 }
