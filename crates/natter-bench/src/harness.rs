@@ -408,6 +408,43 @@ pub fn is_positive(value: f64) -> bool {
     value.is_finite() && value > 0.0
 }
 
+/// Waits (up to 60 s) until the server's search index has caught up with its writes;
+/// returns the backlog when called and how long the wait took. `None` when the server
+/// has no `natter_search_index_backlog` in `/metrics` (the baseline server).
+pub async fn search_index_caught_up(target: &Target) -> Option<(u64, Duration)> {
+    let started = Instant::now();
+    let at_start = search_index_backlog(target).await?;
+    let mut backlog = at_start;
+    while backlog > 0 && started.elapsed() < Duration::from_secs(60) {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        backlog = search_index_backlog(target).await?;
+    }
+    let waited = if at_start == 0 {
+        Duration::ZERO
+    } else {
+        started.elapsed()
+    };
+    Some((at_start, waited))
+}
+
+/// `natter_search_index_backlog` from the server's `/metrics`, if it has one.
+async fn search_index_backlog(target: &Target) -> Option<u64> {
+    let metrics = target
+        .server_client()
+        .raw(natter_client::Method::GET, "/metrics", None)
+        .await
+        .ok()?;
+    if metrics.status != 200 {
+        return None;
+    }
+    metrics.text().lines().find_map(|line| {
+        line.strip_prefix("natter_search_index_backlog ")?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -147,6 +147,8 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         .collect();
     let conversation_id = harness::create_group(owner, "history", &member_ids).await?;
     let (fill_time, fill_tail) = fill(&fillers, conversation_id, args.messages).await?;
+    // Pages are measured once the server is done with the fill (its search indexer too).
+    harness::search_index_caught_up(target).await;
 
     let cpu = target.cpu_meter();
     let started = Instant::now();

@@ -46,8 +46,24 @@ pub struct SendReport {
     /// Round trip of accepted posts.
     latency: LatencySummary,
     cpu: CpuUsage,
+    /// The server's search index backlog when the senders stopped, and the seconds it
+    /// took to reach 0 after that (`natter_search_index_backlog` in `/metrics`; absent for
+    /// a server without it). A store that indexes behind its writer (SQLite) can accept
+    /// messages faster than it indexes them for a while: this shows whether it did.
+    search_backlog: Option<SearchBacklog>,
     /// `messages_per_s` against the baseline server's (with `--baseline`).
     ratio_to_baseline: Option<Ratio>,
+}
+
+/// How far the search index was behind at the end of a run.
+#[derive(Debug, Serialize)]
+pub struct SearchBacklog {
+    /// Changes not indexed yet when the senders stopped.
+    at_end: u64,
+    /// Seconds from the end of sending until the backlog was 0 (or the wait gave up).
+    catch_up_s: f64,
+    /// Accepted messages per second counting the catch-up: what the store can sustain.
+    indexed_messages_per_s: f64,
 }
 
 impl SendReport {
@@ -66,6 +82,12 @@ impl SendReport {
         );
         for error in [&self.first_error].into_iter().flatten() {
             summary.push_str(&format!("\n  first error: {error}"));
+        }
+        if let Some(backlog) = &self.search_backlog {
+            summary.push_str(&format!(
+                "\n  search index: {} behind at the end, caught up {:.2} s later ({:.0} msg/s with the catch-up)",
+                backlog.at_end, backlog.catch_up_s, backlog.indexed_messages_per_s
+            ));
         }
         if let Some(ratio) = &self.ratio_to_baseline {
             summary.push_str(&format!("\n  {ratio}"));
@@ -125,6 +147,13 @@ pub async fn run(target: &Target, args: &SendArgs) -> anyhow::Result<SendReport>
     let elapsed = started.elapsed();
     let cpu = cpu.finish();
     let accepted = latency.len() as u64;
+    let search_backlog = harness::search_index_caught_up(target)
+        .await
+        .map(|(at_end, catch_up)| SearchBacklog {
+            at_end,
+            catch_up_s: catch_up.as_secs_f64(),
+            indexed_messages_per_s: harness::per_second(accepted, elapsed + catch_up),
+        });
     Ok(SendReport {
         scenario: "send",
         senders: args.senders,
@@ -136,6 +165,7 @@ pub async fn run(target: &Target, args: &SendArgs) -> anyhow::Result<SendReport>
         first_error,
         latency: latency.summary(),
         cpu,
+        search_backlog,
         ratio_to_baseline: None,
     })
 }
