@@ -105,7 +105,8 @@ impl SqliteStore {
             search_index::prepare(&write_conn)?;
             let pair = search_index::Indexer::pair(&write_conn)?;
             write_conn.execute("DETACH DATABASE search", [])?;
-            // The indexer thread checkpoints the WAL; the writer only if the WAL grows far.
+            // The indexer thread copies the WAL into the database; the writer completes
+            // the checkpoint only when the WAL has grown (see the constant).
             write_conn.pragma_update(
                 None,
                 "wal_autocheckpoint",

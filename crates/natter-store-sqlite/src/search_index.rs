@@ -44,12 +44,16 @@ const BATCH: usize = 4096;
 const BATCH_INTERVAL: Duration = Duration::from_millis(20);
 
 /// How often the indexer checkpoints the store's WAL into its database file while there
-/// are writes. The writer's own automatic checkpoints are a fallback for a much larger WAL
-/// (`WRITER_AUTOCHECKPOINT_PAGES`), so they do not stall a group commit.
+/// are writes: it copies the pages beside the writer, on the other core.
 const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
 
-/// The writer's `wal_autocheckpoint`, in pages: only if the indexer stopped checkpointing.
-pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 16_384;
+/// The writer's `wal_autocheckpoint`, in pages. A checkpoint that runs while the writer
+/// appends never catches up with the end of the WAL, and only a complete one lets the next
+/// write start the WAL from its beginning again; so the writer still checkpoints when the
+/// WAL reaches this size, but finds nearly every page already copied by the indexer's
+/// checkpoints (the default, 1,000 pages, had the writer copy them all, inside a group
+/// commit). The WAL stays under ~16 MB.
+pub(crate) const WRITER_AUTOCHECKPOINT_PAGES: u32 = 4_000;
 
 /// The writer deletes indexed queue rows once this many have accumulated (and whenever
 /// the indexer has caught up).
