@@ -7,7 +7,7 @@
 #   ONLY=send scripts/bench-all.sh       # only the series whose label contains "send"
 #
 # Environment: RUNS (3), DURATION seconds per run (10), CONNECTIONS (10000), SCALE (1 adds
-# history at 10k, 100k and 1M messages), OUT (directory
+# history at 10k, 100k and 1M messages, and 20k beside 1M in other conversations), OUT (directory
 # for results.jsonl and summary.md, default /tmp/natter-bench-all), PGURL (the PostgreSQL
 # server, default postgres://postgres@127.0.0.1:5432; the database natter_bench is dropped
 # and created before each PostgreSQL run; set PGURL= to skip PostgreSQL), ONLY (a substring
@@ -89,10 +89,13 @@ series "mixed 100 users" --spawn "$B/natter" mixed --users 100 --duration "$D"
 # Storage scale (opt-in: SCALE=1; the 1M fill alone takes several minutes through the API).
 # One conversation filled to each size; page latency and the posts of the last 10 % of
 # the fill (fill_tail_latency) show whether reading and sending stay flat as it grows.
+# Then the same 20,000-message conversation beside 1M messages of 10,000 other
+# conversations (the search corpus: realistic texts, 2–6 members each).
 if [[ "${SCALE:-0}" == "1" ]]; then
   for size in 10000 100000 1000000; do
     series "history scale $size" --spawn "$B/natter" history --messages "$size" --duration "$D"
   done
+  series "history 20k beside 1M" --spawn "$B/natter" history --messages 20000 --background-messages 1000000 --duration "$D"
 fi
 postgres_series "postgres send 16 -> 1 group" send --senders 16 --conversations 1 --duration "$D"
 postgres_series "postgres send 16 -> 16 groups" send --senders 16 --conversations 16 --duration "$D"

@@ -7,6 +7,10 @@
 //! where the previous page stopped; a page that does not counts as `inconsistent_pages`.
 //! The fill is timed as well, but with 16 closed-loop senders it is the `send` scenario
 //! again; `send.rs` is the place to measure writes.
+//!
+//! With `--background-messages N`, the store first gets the `search` scenario's corpus of
+//! N messages spread over N/100 conversations (`search::load_background`), so that the
+//! fill's posts and the pages are measured in a store of that size, not an empty one.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -39,6 +43,14 @@ pub struct HistoryArgs {
     /// Seconds of reading.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
+    /// Messages of other conversations loaded first (the `search` corpus: one
+    /// conversation per 100 messages, 2–6 members each, chat-sized texts).
+    #[arg(long, default_value_t = 0)]
+    pub background_messages: u64,
+    /// Keep the background corpus when the server already holds it (with `--data-dir`
+    /// or a kept PostgreSQL database), as `search --reuse` does.
+    #[arg(long)]
+    reuse: bool,
 }
 
 /// Results of one run, printed as one JSON line.
@@ -46,6 +58,10 @@ pub struct HistoryArgs {
 pub struct HistoryReport {
     scenario: &'static str,
     messages: u64,
+    /// Messages of other conversations in the store (`--background-messages`).
+    background_messages: u64,
+    /// Seconds the background load took (`None`: none, or found loaded).
+    background_load_s: Option<f64>,
     readers: usize,
     page_size: u32,
     duration_s: f64,
@@ -94,6 +110,14 @@ impl HistoryReport {
             self.fill_tail_latency,
             self.cpu
         );
+        if self.background_messages > 0 {
+            summary.push_str(&format!(
+                "\n  beside {} messages of other conversations (loaded in {})",
+                self.background_messages,
+                self.background_load_s
+                    .map_or("an earlier run".to_owned(), |took| format!("{took} s"))
+            ));
+        }
         for error in [&self.first_error, &self.first_inconsistency]
             .into_iter()
             .flatten()
@@ -137,6 +161,11 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
     if args.messages == 0 || args.readers == 0 || !harness::is_positive(args.duration) {
         bail!("--messages, --readers and --duration must be positive");
     }
+    let background_load = if args.background_messages > 0 {
+        crate::search::load_background(target, args.background_messages, args.reuse).await?
+    } else {
+        None
+    };
     let fillers = target.users("filler", FILL_SENDERS)?;
     let readers = target.users("reader", args.readers)?;
     let (owner, other_fillers) = fillers.split_first().context("at least one filler")?;
@@ -185,6 +214,8 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
     Ok(HistoryReport {
         scenario: "history",
         messages: args.messages,
+        background_messages: args.background_messages,
+        background_load_s: background_load.map(|took| (took.as_secs_f64() * 10.0).round() / 10.0),
         readers: args.readers,
         page_size: args.page_size,
         duration_s: args.duration,

@@ -85,6 +85,9 @@ async fn main() -> anyhow::Result<()> {
                     .await?
                     .figure(),
             ),
+            Scenario::History(args) if args.background_messages > 0 => {
+                anyhow::bail!("--background-messages needs a Natter server: not with --baseline")
+            }
             Scenario::History(args) => Some(
                 baseline::measure(|t| async move { history::run(&t, args).await })
                     .await?

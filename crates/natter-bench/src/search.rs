@@ -211,23 +211,9 @@ pub async fn run(target: &Target, args: &SearchArgs) -> anyhow::Result<SearchRep
         conversations: args.conversations,
         user_conversations: args.user_conversations,
     };
-    let prefix = if args.reuse {
-        format!("search-{}", corpus.key())
-    } else {
-        format!("{}-{}", target.run_id(), corpus.key())
-    };
-    let names = Names { prefix };
-    let server = target.server_client();
-
-    let reused = args.reuse && manifest_exists(target, &names, &corpus).await?;
-    let load_time = if reused {
-        eprintln!("search: corpus {} found, not loading", corpus.key());
-        Duration::ZERO
-    } else {
-        let load_time = load(&server, &names, &corpus, args.load_concurrency).await?;
-        write_manifest(&server, &names, &corpus).await?;
-        load_time
-    };
+    let (names, loaded) = ensure_loaded(target, &corpus, args.reuse, args.load_concurrency).await?;
+    let reused = loaded.is_none();
+    let load_time = loaded.unwrap_or_default();
 
     let expected = expected_totals(&corpus);
     let scope_messages = corpus
@@ -306,6 +292,50 @@ pub async fn run(target: &Target, args: &SearchArgs) -> anyhow::Result<SearchRep
         first_error,
         cpu,
     })
+}
+
+/// Loads `corpus` through the API, unless `reuse` finds its manifest (it was loaded
+/// completely before); returns its names and the load time (`None` when reused).
+async fn ensure_loaded(
+    target: &Target,
+    corpus: &Corpus,
+    reuse: bool,
+    concurrency: usize,
+) -> anyhow::Result<(Names, Option<Duration>)> {
+    let prefix = if reuse {
+        format!("search-{}", corpus.key())
+    } else {
+        format!("{}-{}", target.run_id(), corpus.key())
+    };
+    let names = Names { prefix };
+    if reuse && manifest_exists(target, &names, corpus).await? {
+        eprintln!("search: corpus {} found, not loading", corpus.key());
+        return Ok((names, None));
+    }
+    let server = target.server_client();
+    let load_time = load(&server, &names, corpus, concurrency).await?;
+    write_manifest(&server, &names, corpus).await?;
+    Ok((names, Some(load_time)))
+}
+
+/// Fills the store with this scenario's corpus of `messages` messages (one conversation
+/// per 100, 2–6 members each from a pool of 5,000 users, chat-sized texts in four
+/// languages, seed 1), unless `reuse` finds it loaded: the data other scenarios run beside
+/// (`history --background-messages`). Returns the load time (`None` when reused).
+pub async fn load_background(
+    target: &Target,
+    messages: u64,
+    reuse: bool,
+) -> anyhow::Result<Option<Duration>> {
+    let conversations = (messages / 100).max(1);
+    let corpus = Corpus {
+        seed: 1,
+        messages,
+        conversations,
+        user_conversations: conversations.min(50),
+    };
+    let (_, loaded) = ensure_loaded(target, &corpus, reuse, 16).await?;
+    Ok(loaded)
 }
 
 /// What the searches of one query gave.

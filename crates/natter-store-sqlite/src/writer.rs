@@ -11,8 +11,7 @@
 //! A std thread (not a tokio task) because every step blocks on SQLite.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::mpsc;
-use std::sync::Arc;
+use std::sync::{mpsc, Arc};
 use std::time::Instant;
 
 use natter_store::{CommitStats, StoreError};
