@@ -81,6 +81,25 @@ pub struct SqliteStore {
     readers: Arc<readers::Readers>,
     stats: Arc<natter_store::CommitStats>,
     indexer: Arc<search_index::Indexer>,
+    /// Declared last, so dropped last: by then the writer's queue is closed.
+    #[expect(dead_code, reason = "held for its Drop, which joins the threads")]
+    threads: Arc<Threads>,
+}
+
+/// The store's writer and indexer threads, joined when the last handle to the store is
+/// dropped: their connections are closed when dropping returns (a store opened again on
+/// the same files, or files removed afterwards, then meet no connection of the old one).
+struct Threads(Vec<std::thread::JoinHandle<()>>);
+
+impl Drop for Threads {
+    fn drop(&mut self) {
+        for thread in self.0.drain(..) {
+            // Never a join of the thread that runs this (a job holding the last handle).
+            if thread.thread().id() != std::thread::current().id() && thread.join().is_err() {
+                tracing::error!("a SQLite store thread panicked");
+            }
+        }
+    }
 }
 
 impl SqliteStore {
@@ -101,7 +120,7 @@ impl SqliteStore {
         // The writer never writes the index: it attaches the search database only to
         // prepare it, before anything else runs.
         let prepared: rusqlite::Result<_> = (|| {
-            search_index::attach(&write_conn, &search_path, options.durability)?;
+            search_index::attach(&write_conn, &search_path)?;
             search_index::prepare(&write_conn)?;
             let pair = search_index::Indexer::pair(&write_conn)?;
             write_conn.execute("DETACH DATABASE search", [])?;
@@ -116,19 +135,18 @@ impl SqliteStore {
         })();
         let (after_commit, indexer) = prepared.map_err(error::store_error)?;
         let stats = Arc::new(natter_store::CommitStats::default());
-        let writer = Arc::new(writer::Writer::start(
-            write_conn,
-            options.max_batch,
-            stats.clone(),
-            move |conn| after_commit.run(conn),
-        )?);
+        let (writer, writer_thread) =
+            writer::Writer::start(write_conn, options.max_batch, stats.clone(), move |conn| {
+                after_commit.run(conn)
+            })?;
+        let writer = Arc::new(writer);
         let index_conn = open(&options.path)
             .and_then(|conn| {
-                search_index::attach(&conn, &search_path, options.durability)?;
+                search_index::attach(&conn, &search_path)?;
                 Ok(conn)
             })
             .map_err(error::store_error)?;
-        let indexer = indexer.start(index_conn, Arc::downgrade(&writer))?;
+        let (indexer, indexer_thread) = indexer.start(index_conn, Arc::downgrade(&writer))?;
         let readers = readers::Readers::new(
             options.path.clone(),
             search_path,
@@ -140,6 +158,7 @@ impl SqliteStore {
             readers: Arc::new(readers),
             stats,
             indexer: Arc::new(indexer),
+            threads: Arc::new(Threads(vec![writer_thread, indexer_thread])),
         })
     }
 }

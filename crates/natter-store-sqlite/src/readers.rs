@@ -82,7 +82,7 @@ impl Readers {
     /// A new read connection, with the search database attached (as `search`).
     fn open(&self) -> rusqlite::Result<Connection> {
         let conn = open_connection(&self.path, self.durability)?;
-        search_index::attach(&conn, &self.search_path, self.durability)?;
+        search_index::attach(&conn, &self.search_path)?;
         Ok(conn)
     }
 

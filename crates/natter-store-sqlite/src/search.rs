@@ -149,6 +149,8 @@ impl Filters {
 
 fn search_in(conn: &Connection, search: &MessageSearch) -> Result<Vec<SearchMatch>> {
     let mut profile = Profile::start();
+    // First statement of the read transaction, and it reads only the store's database:
+    // so the store's snapshot is older than the index's (see `pending_docids`).
     let scope = select_scope(conn, search)?;
     profile.lap("scope");
     if scope.conversations.is_empty() || search.terms.is_empty() || search.max_matches == 0 {
@@ -405,9 +407,13 @@ fn trigram_candidates(
 }
 
 /// Docids in the scope whose latest change is committed but not in the index yet: the
-/// queue past the indexer's mark. Read after the index (the store's snapshot is the
-/// older one), so every change is in one or the other; candidates are confirmed against
-/// their rows, so a stale index row is harmless.
+/// queue past the indexer's mark. The store's snapshot is taken first (by the scope), the
+/// index's later, so every change the store's snapshot holds is in the index or past the
+/// mark, and the queue rows below the mark that a clean-up deleted are in the index.
+/// Candidates are confirmed against their rows, so an index row newer or older than the
+/// store's snapshot is harmless; a message edited while the search runs may be matched
+/// by either of its two texts, or (when the edit was indexed between the two snapshots,
+/// and the search matches only the old text) by neither.
 fn pending_docids(conn: &Connection, scope: &Scope) -> Result<Vec<i64>> {
     let mut stmt = conn
         .prepare_cached(
@@ -728,12 +734,7 @@ mod tests {
 
     /// Attaches an empty in-memory search database and prepares it.
     fn attach_search(conn: &Connection) -> u64 {
-        crate::search_index::attach(
-            conn,
-            std::path::Path::new(":memory:"),
-            crate::Durability::Full,
-        )
-        .expect("attach");
+        crate::search_index::attach(conn, std::path::Path::new(":memory:")).expect("attach");
         crate::search_index::prepare(conn).expect("prepare")
     }
 
@@ -968,12 +969,15 @@ mod tests {
         let found = |conn: &Connection| contents(conn, &search);
         // Two messages in scope: read whole.
         assert_eq!(found(&conn), vec!["the open contract".to_owned()]);
-        // A scope that claims more messages than a scan reads takes the index.
+        // A scope that claims more messages than a scan reads takes the index: first
+        // with both messages only queued, then indexed.
         conn.execute(
             "UPDATE conversations SET last_message_seq = ?1",
-            [i64::try_from(SCAN_MESSAGES).expect("small")],
+            [i64::try_from(SCAN_MESSAGES + 1).expect("small")],
         )
         .expect("counters");
+        assert_eq!(found(&conn), vec!["the open contract".to_owned()]);
+        index(&conn);
         assert_eq!(found(&conn), vec!["the open contract".to_owned()]);
     }
 
@@ -1137,8 +1141,31 @@ mod tests {
         assert_eq!(found(&conn, "rebuild").len(), 1);
         assert!(found(&conn, "before the").is_empty());
 
+        // A mark below the queue rows the clean-up kept: the search database is older
+        // than the queue (restored from a backup, or its last commits lost).
+        let mark: i64 = conn
+            .query_row("SELECT indexed_up_to FROM search.search_state", [], |row| {
+                row.get(0)
+            })
+            .expect("mark");
+        insert(&conn, c, 3, "after a clean-up");
+        index(&conn);
+        let newest: i64 = conn
+            .query_row("SELECT MAX(id) FROM search_queue", [], |row| row.get(0))
+            .expect("newest");
+        crate::search_index::delete_indexed(&conn, newest).expect("clean up");
+        assert_eq!(crate::search_index::prepare(&conn).expect("kept"), 0);
+        conn.execute(
+            "UPDATE search.search_state SET indexed_up_to = ?1",
+            [mark - 1],
+        )
+        .expect("older mark");
+        assert_eq!(crate::search_index::prepare(&conn).expect("rebuild"), 2);
+        assert_eq!(found(&conn, "clean-up").len(), 1);
+        assert_eq!(found(&conn, "rebuild").len(), 1);
+
         conn.execute("DETACH DATABASE search", []).expect("detach");
-        assert_eq!(attach_search(&conn), 1, "a new, empty search database");
+        assert_eq!(attach_search(&conn), 2, "a new, empty search database");
         assert_eq!(found(&conn, "rebuild").len(), 1);
         conn.execute(
             "INSERT INTO message_trigrams (message_trigrams) VALUES ('integrity-check')",

@@ -21,10 +21,12 @@
 //!
 //! What this module does not do: decide how a search reads the index (see [`crate::search`]).
 
+use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicI64, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
 use std::sync::{Arc, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use natter_store::StoreError;
@@ -32,7 +34,6 @@ use rusqlite::{params, Connection, OptionalExtension};
 
 use crate::error::store_error;
 use crate::writer::Writer;
-use crate::Durability;
 
 /// Queue entries indexed in one transaction at most.
 const BATCH: usize = 4096;
@@ -87,22 +88,15 @@ pub(crate) fn search_path(store_path: &Path) -> PathBuf {
     store_path.with_file_name(format!("{stem}.search.db"))
 }
 
-/// Attaches the search database as schema `search`, in WAL mode with the store's
-/// durability (the mark must be as durable as the queue rows the writer then deletes).
-pub(crate) fn attach(
-    conn: &Connection,
-    search_path: &Path,
-    durability: Durability,
-) -> rusqlite::Result<()> {
+/// Attaches the search database as schema `search`, in WAL mode with
+/// `synchronous = FULL` whatever the store's durability: the writer deletes the queue rows
+/// below the indexer's mark, so the mark must be on disk before they are, and under
+/// `NORMAL` the two files reach the disk in no particular order. (The indexer commits at
+/// most every [`BATCH_INTERVAL`], so the syncs cost little.)
+pub(crate) fn attach(conn: &Connection, search_path: &Path) -> rusqlite::Result<()> {
     let name = search_path.to_string_lossy();
     conn.execute("ATTACH DATABASE ?1 AS search", [name.as_ref()])?;
-    let synchronous = match durability {
-        Durability::Full => "FULL",
-        Durability::Normal => "NORMAL",
-    };
-    conn.execute_batch(&format!(
-        "PRAGMA search.journal_mode = WAL; PRAGMA search.synchronous = {synchronous};"
-    ))
+    conn.execute_batch("PRAGMA search.journal_mode = WAL; PRAGMA search.synchronous = FULL;")
 }
 
 /// Makes the attached search database ready: creates it, or rebuilds it when it is
@@ -125,13 +119,29 @@ pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<u64> {
     } else {
         None
     };
-    let newest = newest_queued(conn)?;
-    if matches!(mark, Some(mark) if mark <= newest) {
+    let (oldest, newest): (Option<i64>, i64) = conn.query_row(
+        "SELECT MIN(id), COALESCE(MAX(id), 0) FROM main.search_queue",
+        [],
+        |row| Ok((row.get(0)?, row.get(1)?)),
+    )?;
+    // A mark belongs to this queue when it is not past its newest row, and not below the
+    // rows the clean-up kept (it deletes only below a mark, and keeps the row at it).
+    let belongs = |mark: i64| mark <= newest && oldest.is_none_or(|oldest| mark + 1 >= oldest);
+    if matches!(mark, Some(mark) if belongs(mark)) {
         return Ok(0);
     }
-    // Queue everything first, in the store's database; then, in a second transaction, an
-    // empty index whose mark skips the queue rows that were there before. A crash between
-    // the two leaves no mark, so the next start does both again.
+    // Three steps, each durable before the next: forget the old index (so that a crash
+    // later leaves no mark, and the next start begins again), queue every message in the
+    // store's database, then an empty index whose mark skips the rows queued before.
+    conn.execute_batch(
+        "BEGIN;
+         DROP TABLE IF EXISTS search.message_words;
+         DROP TABLE IF EXISTS search.message_trigrams;
+         DROP TABLE IF EXISTS search.search_state;
+         COMMIT;",
+    )?;
+    let synchronous: i64 = conn.query_row("PRAGMA main.synchronous", [], |row| row.get(0))?;
+    conn.execute_batch("PRAGMA main.synchronous = FULL")?;
     let queued = conn.execute(
         "INSERT INTO search_queue (docid, fresh) \
          SELECT s.docbase * 4294967296 + m.seq, 1 FROM messages m \
@@ -139,13 +149,10 @@ pub(crate) fn prepare(conn: &Connection) -> rusqlite::Result<u64> {
          WHERE m.content IS NOT NULL AND m.deleted_at IS NULL \
          ORDER BY s.docbase, m.seq",
         [],
-    )?;
+    );
+    conn.execute_batch(&format!("PRAGMA main.synchronous = {synchronous}"))?;
+    let queued = queued?;
     let tx = conn.unchecked_transaction()?;
-    tx.execute_batch(
-        "DROP TABLE IF EXISTS search.message_words;
-         DROP TABLE IF EXISTS search.message_trigrams;
-         DROP TABLE IF EXISTS search.search_state;",
-    )?;
     tx.execute_batch(SCHEMA_SQL)?;
     tx.execute(
         "INSERT INTO search.search_state (id, indexed_up_to) VALUES (1, ?1)",
@@ -297,6 +304,7 @@ impl Progression {
 pub(crate) struct AfterCommit {
     progression: Arc<Progression>,
     doorbell: SyncSender<()>,
+    stopped: AtomicBool,
 }
 
 impl AfterCommit {
@@ -307,7 +315,14 @@ impl AfterCommit {
             self.progression.newest.store(newest, Ordering::Relaxed);
         }
         // Full means the indexer is already due to look; it reads the queue, not the ring.
-        let _ = self.doorbell.try_send(());
+        if let Err(TrySendError::Disconnected(())) = self.doorbell.try_send(()) {
+            if !self.stopped.swap(true, Ordering::Relaxed) {
+                tracing::error!(
+                    "the search indexer has stopped: new messages are not indexed (searches \
+                     stay exact but grow slower) and the WAL is checkpointed only by the writer"
+                );
+            }
+        }
     }
 }
 
@@ -336,6 +351,7 @@ impl Indexer {
             AfterCommit {
                 progression: progression.clone(),
                 doorbell,
+                stopped: AtomicBool::new(false),
             },
             IndexerStart { progression, rings },
         ))
@@ -360,13 +376,13 @@ impl IndexerStart {
         self,
         conn: Connection,
         writer: Weak<Writer>,
-    ) -> Result<Indexer, StoreError> {
+    ) -> Result<(Indexer, JoinHandle<()>), StoreError> {
         let progression = self.progression.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("natter-sqlite-indexer".into())
             .spawn(move || run(&conn, &self.rings, &writer, &self.progression))
             .map_err(StoreError::backend)?;
-        Ok(Indexer { progression })
+        Ok((Indexer { progression }, thread))
     }
 }
 
@@ -376,10 +392,57 @@ fn run(
     writer: &Weak<Writer>,
     progression: &Progression,
 ) {
-    let mut cleaned_to = 0_i64;
-    let mut checkpointed = Instant::now();
+    let mut state = Housekeeping {
+        cleaned_to: 0,
+        checkpointed: Instant::now(),
+    };
     loop {
         let started = Instant::now();
+        // A panic in one round must not end indexing and checkpointing for good: it is
+        // logged, and the same queue entries are tried again after a pause.
+        match catch_unwind(AssertUnwindSafe(|| state.round(conn, writer, progression))) {
+            Ok(Round::Continue) => {}
+            Ok(Round::StoreGone) => return,
+            Err(_) => {
+                tracing::error!("the search indexer panicked; retrying in a second");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+        let rest = BATCH_INTERVAL.saturating_sub(started.elapsed());
+        if !rest.is_zero() {
+            std::thread::sleep(rest);
+        }
+        match doorbell.recv_timeout(Duration::from_secs(5)) {
+            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
+            Err(RecvTimeoutError::Disconnected) => return,
+        }
+    }
+}
+
+/// What the indexer thread remembers between rounds.
+struct Housekeeping {
+    /// The writer was asked to delete the queue rows below this id.
+    cleaned_to: i64,
+    /// When the store's WAL was last checkpointed.
+    checkpointed: Instant,
+}
+
+/// How a round of the indexer ended.
+enum Round {
+    Continue,
+    /// The store was dropped: the thread ends.
+    StoreGone,
+}
+
+impl Housekeeping {
+    /// Indexes everything queued, asks the writer to clean the queue when due, and
+    /// checkpoints the store's WAL when due.
+    fn round(
+        &mut self,
+        conn: &Connection,
+        writer: &Weak<Writer>,
+        progression: &Progression,
+    ) -> Round {
         let mut mark = None;
         loop {
             match index_pending(conn, BATCH) {
@@ -400,29 +463,22 @@ fn run(
         }
         if let Some(mark) = mark {
             let caught_up = progression.backlog() == 0;
-            if mark - cleaned_to >= CLEANUP_EVERY || (caught_up && mark > cleaned_to) {
+            if mark - self.cleaned_to >= CLEANUP_EVERY || (caught_up && mark > self.cleaned_to) {
                 let Some(writer) = writer.upgrade() else {
-                    return;
+                    return Round::StoreGone;
                 };
                 writer.submit(move |conn| delete_indexed(conn, mark));
-                cleaned_to = mark;
+                self.cleaned_to = mark;
             }
         }
-        if checkpointed.elapsed() >= CHECKPOINT_EVERY {
+        if self.checkpointed.elapsed() >= CHECKPOINT_EVERY {
             // PASSIVE: copies what no reader still needs, never blocks the writer.
             if let Err(err) = conn.query_row("PRAGMA main.wal_checkpoint(PASSIVE)", [], |_| Ok(()))
             {
                 tracing::warn!(error = %store_error(err), "checkpoint of the store's WAL failed");
             }
-            checkpointed = Instant::now();
+            self.checkpointed = Instant::now();
         }
-        let rest = BATCH_INTERVAL.saturating_sub(started.elapsed());
-        if !rest.is_zero() {
-            std::thread::sleep(rest);
-        }
-        match doorbell.recv_timeout(Duration::from_secs(5)) {
-            Ok(()) | Err(RecvTimeoutError::Timeout) => {}
-            Err(RecvTimeoutError::Disconnected) => return,
-        }
+        Round::Continue
     }
 }

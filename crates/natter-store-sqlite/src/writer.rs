@@ -12,6 +12,7 @@
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::{mpsc, Arc};
+use std::thread::JoinHandle;
 use std::time::Instant;
 
 use natter_store::{CommitStats, StoreError};
@@ -42,19 +43,19 @@ pub(crate) struct Writer {
 impl Writer {
     /// Starts the writer thread owning `conn`; it records each commit in `stats` and then
     /// calls `after_commit` (which the search indexer uses; it is dropped when the writer
-    /// stops).
+    /// stops). The thread stops once every handle is dropped.
     pub(crate) fn start(
         conn: Connection,
         max_batch: usize,
         stats: Arc<CommitStats>,
         after_commit: impl Fn(&Connection) + Send + 'static,
-    ) -> Result<Self, StoreError> {
+    ) -> Result<(Self, JoinHandle<()>), StoreError> {
         let (jobs, queue) = mpsc::channel::<Job>();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("natter-sqlite-writer".into())
             .spawn(move || run(conn, queue, max_batch.max(1), &stats, &after_commit))
             .map_err(StoreError::backend)?;
-        Ok(Self { jobs })
+        Ok((Self { jobs }, thread))
     }
 
     /// Queues `work` for the next group commit without waiting for it: for the store's own
