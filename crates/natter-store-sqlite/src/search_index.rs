@@ -12,7 +12,8 @@
 //! takes the scope's queue entries past the mark as candidates (`search::pending_docids`),
 //! and every candidate is confirmed against the message row anyway.
 //!
-//! Crash safety: the index changes and the mark commit together in the search database;
+//! Crash safety: the index changes and the mark commit together in the search database,
+//! which always syncs its commits (`synchronous = FULL`, whatever the store's durability);
 //! the queue rows below the mark are deleted by the writer afterwards, never before. If
 //! the search database is missing (a new install, the upgrade from in-line indexing, a
 //! deleted file) or its mark is past the newest queue row (it belongs to another copy of
