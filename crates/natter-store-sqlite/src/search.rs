@@ -375,15 +375,7 @@ fn trigram_candidates(
         let rows = stmt
             .query_map([&query], |row| row.get::<_, i64>(0))
             .map_err(store_error)?;
-        for docid in rows {
-            let docid = docid.map_err(store_error)?;
-            if scope
-                .conversations
-                .contains_key(&(docid / DOCS_PER_CONVERSATION))
-            {
-                docids.push(docid);
-            }
-        }
+        docids = docids_in(scope, rows)?;
     } else {
         profile.plan = "ranges";
         let mut stmt = conn
@@ -424,6 +416,11 @@ fn pending_docids(conn: &Connection, scope: &Scope) -> Result<Vec<i64>> {
     let rows = stmt
         .query_map([], |row| row.get::<_, i64>(0))
         .map_err(store_error)?;
+    docids_in(scope, rows)
+}
+
+/// The docids of `rows` that lie in one of the scope's conversations.
+fn docids_in(scope: &Scope, rows: impl Iterator<Item = rusqlite::Result<i64>>) -> Result<Vec<i64>> {
     let mut docids = Vec::new();
     for docid in rows {
         let docid = docid.map_err(store_error)?;
