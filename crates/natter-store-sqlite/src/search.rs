@@ -1265,17 +1265,7 @@ mod tests {
                 .is_empty()
         );
         // Reading the scope finds the same messages (and checks them already).
-        let filters = Filters::of(&MessageSearch {
-            user_id: natter_proto::UserId::parse("u").expect("user id"),
-            terms: vec![term.clone()],
-            conversation_id: None,
-            sender_id: None,
-            kind: None,
-            has_attachment: None,
-            from: None,
-            to: None,
-            max_matches: 10_000,
-        });
+        let filters = Filters::of(&alice_searches(&term.text));
         let words = query_words(std::slice::from_ref(&term));
         let (mut scanned, counts) =
             scan_scope(&conn, &both, &[term], &filters, &words).expect("scan");
