@@ -70,6 +70,8 @@ pub struct ConnectionsReport {
     connect_latency: LatencySummary,
     /// Server RSS right after it was ready (spawned server only).
     rss_fresh_kb: Option<u64>,
+    /// Of which private memory (`RssAnon`), the rest being code pages of the binary.
+    rss_anon_fresh_kb: Option<u64>,
     /// Server RSS after the users and tokens were created, before connecting.
     rss_before_kb: Option<u64>,
     /// Server RSS with every connection open and idle.
@@ -94,8 +96,8 @@ impl ConnectionsReport {
         let show = |value: Option<u64>| value.map_or_else(|| "?".to_owned(), |v| v.to_string());
         let mut summary = format!(
             "connections: {} of {} open ({} failed, {} dropped while idle) in {} s \
-             ({} connections/s)\n  connect latency: {}\n  server RSS: fresh {} KB, before {} KB, \
-             after {} KB: {} KB per connection\n  open files limit: bench {}, server {}",
+             ({} connections/s)\n  connect latency: {}\n  server RSS: fresh {} KB ({} KB private), \
+             before {} KB, after {} KB: {} KB per connection\n  open files limit: bench {}, server {}",
             self.connected,
             self.requested,
             self.failed,
@@ -104,6 +106,7 @@ impl ConnectionsReport {
             self.connections_per_s,
             self.connect_latency,
             show(self.rss_fresh_kb),
+            show(self.rss_anon_fresh_kb),
             show(self.rss_before_kb),
             show(self.rss_after_kb),
             self.kb_per_connection
@@ -125,6 +128,7 @@ pub async fn run(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<Conn
         bail!("--connections and --concurrency must be positive, --source-addresses 1–250");
     }
     let rss_fresh_kb = target.server_rss_kb();
+    let rss_anon_fresh_kb = target.server_anon_rss_kb();
     let server = server_address(target.base_url()).await?;
     let users = target.users("idle", args.connections)?;
     let tokens: Vec<String> = futures_util::stream::iter(users)
@@ -206,6 +210,7 @@ pub async fn run(target: &Target, args: &ConnectionsArgs) -> anyhow::Result<Conn
         connections_per_s: harness::per_second(connected as u64, connect_time),
         connect_latency: latencies.summary(),
         rss_fresh_kb,
+        rss_anon_fresh_kb,
         rss_before_kb,
         rss_after_kb,
         kb_per_connection,
