@@ -7,7 +7,7 @@
 //! themselves at any time. A blocked conversation takes no new messages, edits or
 //! reactions; deleting stays possible.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use natter_proto::{
     AppRole, Conversation, ConversationId, ConversationStatus, ConversationType, EditMessage,
@@ -30,6 +30,18 @@ pub enum DeleteScope {
     Everyone,
     /// Only the caller: hidden from their lists.
     Me,
+}
+
+/// The messages of `records` that may have reactions (`has_reactions`): the only ones
+/// whose reactions a page reads.
+pub(crate) fn reacted<'a>(
+    records: impl IntoIterator<Item = &'a MessageRecord>,
+) -> HashSet<MessageId> {
+    records
+        .into_iter()
+        .filter(|record| record.has_reactions)
+        .map(|record| record.id)
+        .collect()
 }
 
 /// Aggregates reaction rows per message into summaries, in order of first use.
@@ -400,20 +412,23 @@ impl Messages {
         })
     }
 
-    /// Attaches reactions (one query for the whole page) to message views.
+    /// Attaches reactions (one query for the whole page) to message views. `reacted` holds
+    /// the messages that may have reactions (see [`reacted`]); the others are not looked
+    /// up, so a page nobody reacted to reads no reactions at all.
     pub(crate) async fn with_reactions(
         &self,
         messages: &mut [Message],
+        reacted: &HashSet<MessageId>,
         viewer: Option<&UserId>,
     ) -> Result<(), AppError> {
-        let ids: Vec<MessageId> = messages
-            .iter()
-            .filter(|m| m.deleted_at.is_none())
-            .map(|m| m.id)
-            .collect();
-        if ids.is_empty() {
+        if messages.iter().all(|m| m.deleted_at.is_some()) {
             return Ok(());
         }
+        let ids: Vec<MessageId> = messages
+            .iter()
+            .filter(|m| m.deleted_at.is_none() && reacted.contains(&m.id))
+            .map(|m| m.id)
+            .collect();
         let roots: Vec<MessageSeq> = messages
             .iter()
             .filter(|m| m.thread.is_some())
@@ -514,7 +529,7 @@ impl Messages {
             .iter()
             .map(|m| crate::messages::view(m, actor.user_id.as_ref(), &participants))
             .collect();
-        self.with_reactions(&mut items, actor.user_id.as_ref())
+        self.with_reactions(&mut items, &reacted(&rows), actor.user_id.as_ref())
             .await?;
         Ok(Page { items, next })
     }
@@ -646,7 +661,7 @@ impl Messages {
             actor.user_id.as_ref(),
             &participants,
         )];
-        self.with_reactions(&mut message, actor.user_id.as_ref())
+        self.with_reactions(&mut message, &reacted([record]), actor.user_id.as_ref())
             .await?;
         let [message] = message;
         Ok(message)

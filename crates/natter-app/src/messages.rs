@@ -442,8 +442,12 @@ impl Messages {
             .iter()
             .map(|m| view(m, actor.user_id.as_ref(), &participants))
             .collect();
-        self.with_reactions(&mut items, actor.user_id.as_ref())
-            .await?;
+        self.with_reactions(
+            &mut items,
+            &crate::lifecycle::reacted(&rows),
+            actor.user_id.as_ref(),
+        )
+        .await?;
         Ok(Page { items, next })
     }
 

@@ -282,7 +282,11 @@ impl Search {
         Messages {
             core: self.core.clone(),
         }
-        .with_reactions(&mut messages, Some(viewer))
+        .with_reactions(
+            &mut messages,
+            &crate::lifecycle::reacted(page.iter().map(|hit| &hit.message)),
+            Some(viewer),
+        )
         .await?;
         Ok(messages)
     }

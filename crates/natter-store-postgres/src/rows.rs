@@ -40,7 +40,7 @@ pub(crate) const PARTICIPANT_WIDTH: usize = 14;
 pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.sender_id, m.kind, \
     m.content, m.client_message_id, m.reply_to_id, m.mentions, m.created_at, m.edited_at, \
     m.edit_count, m.deleted_at, m.deleted_by, m.pii_masked, m.thread_root_id, m.thread_root_seq, \
-    m.thread_reply_count, m.thread_last_reply_at, m.attachments";
+    m.thread_reply_count, m.thread_last_reply_at, m.attachments, m.has_reactions";
 
 fn bad(index: usize, what: &str) -> StoreError {
     StoreError::Backend(format!("invalid {what} in column {index}").into())
@@ -194,6 +194,7 @@ pub(crate) fn message(row: &PgRow, at: usize) -> Result<Option<MessageRecord>> {
             Some(raw) => serde_json::from_str(&raw).map_err(|_| bad(at + 19, "attachments"))?,
             None => Vec::new(),
         },
+        has_reactions: get(row, at + 20)?,
     }))
 }
 

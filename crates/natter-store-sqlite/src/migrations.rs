@@ -16,6 +16,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (7, include_str!("../migrations/0007_threads.sql")),
     (10, include_str!("../migrations/0010_attachments.sql")),
     (11, include_str!("../migrations/0011_search_queue.sql")),
+    (12, include_str!("../migrations/0012_has_reactions.sql")),
 ];
 
 /// Applies the pending migrations inside one transaction each.

@@ -1686,6 +1686,13 @@ impl Store for SqliteStore {
                 if inserted == 0 {
                     return Ok(None);
                 }
+                if !current.has_reactions {
+                    conn.prepare_cached(
+                        "UPDATE messages SET has_reactions = 1 WHERE conversation_id = ?1 AND seq = ?2",
+                    )
+                    .and_then(|mut stmt| stmt.execute(params![conversation_id.0, seq_param(current.seq.0)]))
+                    .map_err(store_error)?;
+                }
                 let draft = payload::reaction(true, message_id, &user_id, &emoji);
                 append_event(conn, conversation_id, draft, None, now).map(Some)
             })
@@ -1710,6 +1717,12 @@ impl Store for SqliteStore {
                 if removed == 0 {
                     return Ok(None);
                 }
+                conn.prepare_cached(
+                    "UPDATE messages SET has_reactions = EXISTS (SELECT 1 FROM reactions WHERE message_id = ?1) \
+                     WHERE id = ?1",
+                )
+                .and_then(|mut stmt| stmt.execute([message_id.0]))
+                .map_err(store_error)?;
                 let draft = payload::reaction(false, message_id, &user_id, &emoji);
                 append_event(conn, conversation_id, draft, None, now).map(Some)
             })

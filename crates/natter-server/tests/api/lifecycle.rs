@@ -1,6 +1,6 @@
 //! Edits, deletes, reactions, blocking and rate limits.
 
-use natter_client::MessageFilter;
+use natter_client::{MessageFilter, SearchFilter};
 use natter_proto::{event_type, AppRole, EventSeq, MarkRead, SendMessage};
 use natter_server::config::RateConfig;
 use natter_testkit::TestServer;
@@ -306,6 +306,94 @@ async fn reactions_are_validated_unique_aggregated_and_logged() {
         status_code(outsider.add_reaction(message.id, "👍").await),
         (404, "message_not_found".into())
     );
+}
+
+/// Pages read reactions only for messages flagged as reacted to: every way a message is
+/// shown must still carry exactly its reactions as they come and go.
+#[tokio::test]
+async fn every_view_shows_exactly_the_reactions_as_they_come_and_go() {
+    let server = TestServer::spawn().await;
+    let (alice, bob, carol) = (
+        server.user("alice"),
+        server.user("bob"),
+        server.user("carol"),
+    );
+    let g = group(&alice, "g", &[&bob, &carol]).await;
+    let plain = say(&alice, &g, "nobody reacts to this").await;
+    let liked = say(&alice, &g, "everybody likes this").await;
+    // (message, [(emoji, count)]) per view, newest first on the timeline.
+    let timeline = || async {
+        alice
+            .list_messages(g.id, &MessageFilter::default())
+            .await
+            .expect("timeline")
+            .items
+            .iter()
+            .map(|m| (m.id, counts(m)))
+            .collect::<Vec<_>>()
+    };
+    let shown =
+        |expected: &[(&str, u64)]| vec![(liked.id, owned(expected)), (plain.id, Vec::new())];
+    assert_eq!(timeline().await, shown(&[]));
+
+    bob.add_reaction(liked.id, "👍").await.expect("bob");
+    carol.add_reaction(liked.id, "👍").await.expect("carol");
+    carol
+        .add_reaction(liked.id, "🎉")
+        .await
+        .expect("carol again");
+    assert_eq!(timeline().await, shown(&[("👍", 2), ("🎉", 1)]));
+    let one = alice.message(liked.id).await.expect("one message");
+    assert_eq!(counts(&one), owned(&[("👍", 2), ("🎉", 1)]));
+    let found = alice
+        .search_messages(&SearchFilter::new("everybody"))
+        .await
+        .expect("search");
+    assert_eq!(
+        counts(&found.items[0].message),
+        owned(&[("👍", 2), ("🎉", 1)])
+    );
+
+    bob.remove_reaction(liked.id, "👍")
+        .await
+        .expect("bob takes back");
+    carol
+        .remove_reaction(liked.id, "👍")
+        .await
+        .expect("carol takes back");
+    assert_eq!(timeline().await, shown(&[("🎉", 1)]));
+    carol
+        .remove_reaction(liked.id, "🎉")
+        .await
+        .expect("the last one");
+    assert_eq!(timeline().await, shown(&[]));
+
+    bob.add_reaction(liked.id, "❤️").await.expect("again");
+    carol.add_reaction(liked.id, "❤️").await.expect("carol too");
+    assert_eq!(timeline().await, shown(&[("❤️", 2)]));
+    // An erasure removes the user's reactions in bulk (the flag stays set; the page reads
+    // and finds the rest).
+    server
+        .server()
+        .erase_user(&carol.id)
+        .await
+        .expect("erase carol");
+    assert_eq!(timeline().await, shown(&[("❤️", 1)]));
+}
+
+fn counts(message: &natter_proto::Message) -> Vec<(String, u64)> {
+    message
+        .reactions
+        .iter()
+        .map(|r| (r.emoji.clone(), r.count))
+        .collect()
+}
+
+fn owned(counts: &[(&str, u64)]) -> Vec<(String, u64)> {
+    counts
+        .iter()
+        .map(|(emoji, n)| ((*emoji).to_owned(), *n))
+        .collect()
 }
 
 #[tokio::test]
