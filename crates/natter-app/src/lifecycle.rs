@@ -499,10 +499,10 @@ impl Messages {
         } else {
             natter_store::Order::Descending
         };
-        let mut rows = self
+        let (mut rows, participants) = self
             .core
             .store
-            .list_messages(
+            .message_page(
                 root.conversation_id,
                 natter_store::MessageQuery {
                     thread: Some(root.seq),
@@ -520,11 +520,6 @@ impl Messages {
         } else {
             None
         };
-        let participants = self
-            .core
-            .store
-            .list_participants(root.conversation_id)
-            .await?;
         let mut items: Vec<Message> = rows
             .iter()
             .map(|m| crate::messages::view(m, actor.user_id.as_ref(), &participants))

@@ -416,10 +416,12 @@ impl Messages {
         } else {
             Order::Descending
         };
-        // The page and the participants (for delivery states) are independent reads, issued
-        // together: two round trips at once on PostgreSQL, two pool reads on SQLite.
-        let (mut rows, participants) = futures_util::try_join!(
-            self.core.store.list_messages(
+        // The page and the participants (for delivery states) together: two round trips at
+        // once on PostgreSQL, one pool read on SQLite.
+        let (mut rows, participants) = self
+            .core
+            .store
+            .message_page(
                 conversation_id,
                 MessageQuery {
                     thread: None,
@@ -429,9 +431,8 @@ impl Messages {
                     limit,
                     order,
                 },
-            ),
-            self.core.store.list_participants(conversation_id),
-        )?;
+            )
+            .await?;
         let next = if rows.len() > limit as usize {
             rows.truncate(limit as usize);
             rows.last().map(|m| m.seq.0.to_string())

@@ -139,6 +139,43 @@ fn select_participant(
     .map_err(store_error)
 }
 
+/// A page of messages by seq cursor (see [`Store::list_messages`]).
+fn select_messages(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    query: &MessageQuery,
+) -> Result<Vec<MessageRecord>> {
+    let order = match query.order {
+        Order::Ascending => "ASC",
+        Order::Descending => "DESC",
+    };
+    let sql = format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 \
+         AND m.seq < ?2 AND m.seq > ?3 AND m.thread_root_seq IS ?6 AND (?5 IS NULL OR NOT EXISTS \
+           (SELECT 1 FROM message_hidden h WHERE h.user_id = ?5 AND h.message_id = m.id)) \
+         ORDER BY m.seq {order} LIMIT ?4"
+    );
+    let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
+    let after = query.after.map_or(0, |seq| seq_param(seq.0));
+    let viewer = query.viewer.as_ref().map(UserId::as_str);
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_map(
+                params![
+                    conversation_id.0,
+                    before,
+                    after,
+                    i64::from(query.limit) + 1,
+                    viewer,
+                    query.thread.map(|root| seq_param(root.0))
+                ],
+                rows::required_message,
+            )?
+            .collect()
+        })
+        .map_err(store_error)
+}
+
 fn select_participants(
     conn: &Connection,
     conversation_id: ConversationId,
@@ -1138,36 +1175,21 @@ impl Store for SqliteStore {
         query: MessageQuery,
     ) -> Result<Vec<MessageRecord>> {
         self.readers
+            .read(move |conn| select_messages(conn, conversation_id, &query))
+            .await
+    }
+
+    async fn message_page(
+        &self,
+        conversation_id: ConversationId,
+        query: MessageQuery,
+    ) -> Result<(Vec<MessageRecord>, Vec<ParticipantRecord>)> {
+        // One job on the blocking pool for both reads: a thread hand-off each would cost
+        // more than the second read itself.
+        self.readers
             .read(move |conn| {
-                let order = match query.order {
-                    Order::Ascending => "ASC",
-                    Order::Descending => "DESC",
-                };
-                let sql = format!(
-                    "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = ?1 \
-                     AND m.seq < ?2 AND m.seq > ?3 AND m.thread_root_seq IS ?6 AND (?5 IS NULL OR NOT EXISTS \
-                       (SELECT 1 FROM message_hidden h WHERE h.user_id = ?5 AND h.message_id = m.id)) \
-                     ORDER BY m.seq {order} LIMIT ?4"
-                );
-                let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
-                let after = query.after.map_or(0, |seq| seq_param(seq.0));
-                let viewer = query.viewer.as_ref().map(UserId::as_str);
-                conn.prepare_cached(&sql)
-                    .and_then(|mut stmt| {
-                        stmt.query_map(
-                            params![
-                                conversation_id.0,
-                                before,
-                                after,
-                                i64::from(query.limit) + 1,
-                                viewer,
-                                query.thread.map(|root| seq_param(root.0))
-                            ],
-                            rows::required_message,
-                        )?
-                        .collect()
-                    })
-                    .map_err(store_error)
+                let messages = select_messages(conn, conversation_id, &query)?;
+                Ok((messages, select_participants(conn, conversation_id)?))
             })
             .await
     }

@@ -188,6 +188,20 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
         query: MessageQuery,
     ) -> Result<Vec<MessageRecord>, StoreError>;
 
+    /// A page of messages (as [`Store::list_messages`]) and the conversation's participants
+    /// (as [`Store::list_participants`]), which every page needs for delivery states. By
+    /// default the two reads run concurrently; a store may do both in one trip.
+    async fn message_page(
+        &self,
+        conversation_id: ConversationId,
+        query: MessageQuery,
+    ) -> Result<(Vec<MessageRecord>, Vec<ParticipantRecord>), StoreError> {
+        futures_util::try_join!(
+            self.list_messages(conversation_id, query),
+            self.list_participants(conversation_id),
+        )
+    }
+
     /// Replaces the content of a message that is not deleted, keeping the replaced version
     /// in its history; sets `edited_at`, increments `edit_count`, refreshes the
     /// conversation's preview when it is the newest message, and appends
