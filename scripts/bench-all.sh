@@ -81,6 +81,9 @@ series "sqlite batch 256 full" baseline sqlite --batch 256 --duration "$D"
 series "sqlite batch 16 full, search index, savepoint per row" baseline sqlite --batch 16 --search-index --savepoint-per-row --duration "$D"
 series "send 16 -> 1 group, full" --baseline --spawn "$B/natter" --durability full send --senders 16 --conversations 1 --duration "$D"
 series "send 16 -> 1 group, normal" --spawn "$B/natter" --durability normal send --senders 16 --conversations 1 --duration "$D"
+# The realistic shape: every sender in a conversation of its own (each adds its own pages
+# to a commit).
+series "send 16 -> 16 groups, full" --spawn "$B/natter" --durability full send --senders 16 --conversations 16 --duration "$D"
 series "fanout 1 x 100 closed loop" --baseline --spawn "$B/natter" fanout --receivers 100 --closed-loop --duration "$D"
 series "fanout 1 x 100 at 100 msg/s" --spawn "$B/natter" fanout --receivers 100 --rate 100 --duration "$D"
 series "history 20k" --baseline --spawn "$B/natter" history --messages 20000 --duration "$D"
