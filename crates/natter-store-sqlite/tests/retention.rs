@@ -1,63 +1,21 @@
 //! The retention purge clears deleted content (and its edit history) and nothing else.
 
-use natter_proto::{
-    ConversationId, ConversationType, MessageId, MessageType, ParticipantRole, UserId,
-};
-use natter_store::{
-    CreateOutcome, MessageEdit, NewConversation, NewMessage, NewParticipant, Store,
-};
-use natter_store_sqlite::{SqliteOptions, SqliteStore};
+mod support;
 
-fn user(raw: &str) -> UserId {
-    UserId::parse(raw).expect("a user id")
-}
+use natter_store::{MessageEdit, Store};
+use natter_store_sqlite::{SqliteOptions, SqliteStore};
+use support::{group, text, user};
 
 #[tokio::test]
 async fn purge_clears_content_of_messages_deleted_before_the_cutoff() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(SqliteOptions::new(dir.path().join("natter.db"))).expect("open");
     let now = time::OffsetDateTime::now_utc();
-    let conversation = match store
-        .create_conversation(NewConversation {
-            id: ConversationId::new(),
-            kind: ConversationType::Group,
-            title: Some("t".into()),
-            description: None,
-            avatar_url: None,
-            context: None,
-            created_by: Some(user("alice")),
-            trusted: false,
-            encrypted: false,
-            participants: vec![NewParticipant {
-                user_id: user("alice"),
-                role: ParticipantRole::Owner,
-            }],
-            unique_key: None,
-            now,
-        })
-        .await
-        .expect("create")
-    {
-        CreateOutcome::Created(record) => record,
-        CreateOutcome::Existing(record) => record,
-    };
+    let conversation_id = group(&store, "alice").await;
     let mut ids = Vec::new();
-    for text in ["keep", "old secret", "recent secret"] {
+    for content in ["keep", "old secret", "recent secret"] {
         let outcome = store
-            .append_message(NewMessage {
-                id: MessageId::new(),
-                conversation_id: conversation.id,
-                sender_id: Some(user("alice")),
-                kind: MessageType::Text,
-                content: Some(text.into()),
-                client_message_id: None,
-                reply_to_id: None,
-                mentions: Vec::new(),
-                pii_masked: false,
-                thread_root: None,
-                attachments: Vec::new(),
-                now,
-            })
+            .append_message(text(conversation_id, "alice", content, now))
             .await
             .expect("append");
         ids.push(outcome.message.id);

@@ -1,21 +1,15 @@
 //! The indexer thread brings the search database up to date behind the writer and has the
 //! indexed queue rows deleted; a search database that is lost is rebuilt at the next start.
 
+mod support;
+
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use natter_proto::{
-    ConversationId, ConversationType, MessageId, MessageType, ParticipantRole, UserId,
-};
-use natter_store::{
-    CreateOutcome, MessageEdit, NewConversation, NewMessage, NewParticipant, Store,
-};
+use natter_store::{MessageEdit, Store};
 use natter_store_sqlite::{SqliteOptions, SqliteStore};
 use rusqlite::Connection;
-
-fn alice() -> UserId {
-    UserId::parse("alice").expect("a user id")
-}
+use support::{group, text, user};
 
 /// The store's database with the search database attached, read beside the store.
 fn inspect(dir: &Path) -> Connection {
@@ -63,38 +57,12 @@ async fn caught_up(dir: &Path, store: &SqliteStore) {
     }
 }
 
-async fn conversation(store: &SqliteStore) -> ConversationId {
-    let outcome = store
-        .create_conversation(NewConversation {
-            id: ConversationId::new(),
-            kind: ConversationType::Group,
-            title: Some("t".into()),
-            description: None,
-            avatar_url: None,
-            context: None,
-            created_by: Some(alice()),
-            trusted: false,
-            encrypted: false,
-            participants: vec![NewParticipant {
-                user_id: alice(),
-                role: ParticipantRole::Owner,
-            }],
-            unique_key: None,
-            now: time::OffsetDateTime::now_utc(),
-        })
-        .await
-        .expect("create");
-    match outcome {
-        CreateOutcome::Created(record) | CreateOutcome::Existing(record) => record.id,
-    }
-}
-
 #[tokio::test]
 async fn the_indexer_follows_the_writer_and_a_lost_index_is_rebuilt() {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = SqliteOptions::new(dir.path().join("natter.db"));
     let store = SqliteStore::open(options.clone()).expect("open");
-    let conversation_id = conversation(&store).await;
+    let conversation_id = group(&store, "alice").await;
     let now = time::OffsetDateTime::now_utc();
     // Concurrent appends, so that the writer commits them in groups while the indexer runs.
     let appends: Vec<_> = (0..300)
@@ -102,20 +70,12 @@ async fn the_indexer_follows_the_writer_and_a_lost_index_is_rebuilt() {
             let store = store.clone();
             tokio::spawn(async move {
                 store
-                    .append_message(NewMessage {
-                        id: MessageId::new(),
+                    .append_message(text(
                         conversation_id,
-                        sender_id: Some(alice()),
-                        kind: MessageType::Text,
-                        content: Some(format!("message {n} about the contract")),
-                        client_message_id: None,
-                        reply_to_id: None,
-                        mentions: Vec::new(),
-                        pii_masked: false,
-                        thread_root: None,
-                        attachments: Vec::new(),
+                        "alice",
+                        &format!("message {n} about the contract"),
                         now,
-                    })
+                    ))
                     .await
                     .expect("append")
                     .message
@@ -137,7 +97,7 @@ async fn the_indexer_follows_the_writer_and_a_lost_index_is_rebuilt() {
         .await
         .expect("edit");
     store
-        .delete_message(ids[1], Some(&alice()), now)
+        .delete_message(ids[1], Some(&user("alice")), now)
         .await
         .expect("delete");
     caught_up(dir.path(), &store).await;
