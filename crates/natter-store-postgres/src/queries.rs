@@ -1915,17 +1915,6 @@ impl Store for PostgresStore {
         if inserted == 0 {
             return Ok(None);
         }
-        if !current.has_reactions {
-            // The row is locked (lock_message), so a concurrent removal cannot interleave.
-            sqlx::query(
-                "UPDATE messages SET has_reactions = TRUE WHERE conversation_id = $1 AND seq = $2",
-            )
-            .bind(current.conversation_id.0)
-            .bind(seq_param(current.seq.0))
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        }
         let event_seq = append_event(
             &mut tx,
             message.conversation_id,
@@ -1959,6 +1948,8 @@ impl Store for PostgresStore {
         if removed == 0 {
             return Ok(None);
         }
+        // A trigger sets `has_reactions` on insert (0012_has_reactions.sql); the last
+        // removal clears it here, under the message's row lock (lock_message).
         sqlx::query(
             "UPDATE messages SET has_reactions = EXISTS (SELECT 1 FROM reactions WHERE message_id = $1) \
              WHERE id = $1",

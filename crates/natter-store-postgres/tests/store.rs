@@ -1357,4 +1357,34 @@ async fn has_reactions_is_set_by_a_reaction_and_cleared_with_the_last() {
             .expect("unreact");
         assert_eq!(flag().await, left, "after removing {who} {emoji}");
     }
+    // A reaction written by another writer (a node still on an older binary) sets the flag
+    // too: the trigger does it, not the store's code.
+    let other = store
+        .append_message(message(
+            conv.id,
+            Some("alice"),
+            "react from outside",
+            None,
+            at(4),
+        ))
+        .await
+        .expect("append")
+        .message;
+    let mut conn = PgConnection::connect(&db.url)
+        .await
+        .expect("connect directly");
+    sqlx::query(
+        "INSERT INTO reactions (message_id, emoji, user_id, created_at) VALUES ($1, '😀', 'bob', 0)",
+    )
+    .bind(other.id.0)
+    .execute(&mut conn)
+    .await
+    .expect("insert a reaction directly");
+    conn.close().await.expect("close");
+    let flagged = store
+        .find_message(other.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert!(flagged.has_reactions);
 }

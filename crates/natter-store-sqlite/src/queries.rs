@@ -1708,13 +1708,6 @@ impl Store for SqliteStore {
                 if inserted == 0 {
                     return Ok(None);
                 }
-                if !current.has_reactions {
-                    conn.prepare_cached(
-                        "UPDATE messages SET has_reactions = 1 WHERE conversation_id = ?1 AND seq = ?2",
-                    )
-                    .and_then(|mut stmt| stmt.execute(params![conversation_id.0, seq_param(current.seq.0)]))
-                    .map_err(store_error)?;
-                }
                 let draft = payload::reaction(true, message_id, &user_id, &emoji);
                 append_event(conn, conversation_id, draft, None, now).map(Some)
             })
@@ -1739,6 +1732,8 @@ impl Store for SqliteStore {
                 if removed == 0 {
                     return Ok(None);
                 }
+                // A trigger sets `has_reactions` on insert (0012_has_reactions.sql); the
+                // last removal clears it here.
                 conn.prepare_cached(
                     "UPDATE messages SET has_reactions = EXISTS (SELECT 1 FROM reactions WHERE message_id = ?1) \
                      WHERE id = ?1",

@@ -49,4 +49,25 @@ async fn has_reactions_is_set_by_a_reaction_and_cleared_with_the_last() {
             "after removing {who} {emoji}"
         );
     }
+    // A reaction written by another writer (an older binary after a rollback) sets the
+    // flag too: the trigger does it, not the store's code.
+    let other = store
+        .append_message(text(conversation_id, "alice", "react from outside", now))
+        .await
+        .expect("append")
+        .message;
+    let conn = rusqlite::Connection::open(dir.path().join("natter.db")).expect("open directly");
+    conn.busy_timeout(std::time::Duration::from_secs(5))
+        .expect("busy timeout");
+    conn.execute(
+        "INSERT INTO reactions (message_id, emoji, user_id, created_at) VALUES (?1, '😀', 'alice', 0)",
+        [other.id.0],
+    )
+    .expect("insert a reaction directly");
+    let flagged = store
+        .find_message(other.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert!(flagged.has_reactions);
 }

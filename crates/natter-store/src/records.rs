@@ -398,8 +398,8 @@ pub struct MessageRecord {
     pub thread_last_reply_at: Option<Timestamp>,
     /// Attachments, as they were when the message was sent.
     pub attachments: Vec<natter_proto::MessageAttachment>,
-    /// Whether reactions may be on it: set when one is added, checked again when one is
-    /// removed. A bulk removal (a user's erasure) leaves it set, which costs only a read:
+    /// Whether reactions may be on it: set when one is added (by a trigger), checked again
+    /// when one is removed. A bulk removal (a user's erasure) leaves it set, which costs only a read:
     /// it is `false` only when the message has none. Pages read reactions only for the
     /// messages that have it set.
     pub has_reactions: bool,
