@@ -444,6 +444,39 @@ async fn select_message<'c>(
     .transpose()
 }
 
+/// A page of messages by seq cursor (see [`Store::message_page`]).
+async fn select_messages(
+    pool: &PgPool,
+    conversation_id: ConversationId,
+    query: MessageQuery,
+) -> Result<Vec<MessageRecord>> {
+    let order = match query.order {
+        Order::Ascending => "ASC",
+        Order::Descending => "DESC",
+    };
+    let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
+    let after = query.after.map_or(0, |seq| seq_param(seq.0));
+    sqlx::query(&format!(
+        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 \
+         AND m.seq < $2 AND m.seq > $3 AND m.thread_root_seq IS NOT DISTINCT FROM $6 \
+         AND ($5::text IS NULL OR NOT EXISTS \
+           (SELECT 1 FROM message_hidden h WHERE h.user_id = $5 AND h.message_id = m.id)) \
+         ORDER BY m.seq {order} LIMIT $4"
+    ))
+    .bind(conversation_id.0)
+    .bind(before)
+    .bind(after)
+    .bind(i64::from(query.limit) + 1)
+    .bind(query.viewer.as_ref().map(UserId::as_str))
+    .bind(query.thread.map(|root| seq_param(root.0)))
+    .fetch_all(pool)
+    .await
+    .map_err(store_error)?
+    .iter()
+    .map(rows::required_message)
+    .collect()
+}
+
 /// Locks a message's conversation row, then the message (the crate's lock order), and
 /// returns the message as it stands under the lock. `NotFound` if it does not exist.
 async fn lock_message(conn: &mut PgConnection, message_id: MessageId) -> Result<MessageRecord> {
@@ -1373,36 +1406,16 @@ impl Store for PostgresStore {
         .transpose()
     }
 
-    async fn list_messages(
+    async fn message_page(
         &self,
         conversation_id: ConversationId,
         query: MessageQuery,
-    ) -> Result<Vec<MessageRecord>> {
-        let order = match query.order {
-            Order::Ascending => "ASC",
-            Order::Descending => "DESC",
-        };
-        let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
-        let after = query.after.map_or(0, |seq| seq_param(seq.0));
-        sqlx::query(&format!(
-            "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 \
-             AND m.seq < $2 AND m.seq > $3 AND m.thread_root_seq IS NOT DISTINCT FROM $6 \
-             AND ($5::text IS NULL OR NOT EXISTS \
-               (SELECT 1 FROM message_hidden h WHERE h.user_id = $5 AND h.message_id = m.id)) \
-             ORDER BY m.seq {order} LIMIT $4"
-        ))
-        .bind(conversation_id.0)
-        .bind(before)
-        .bind(after)
-        .bind(i64::from(query.limit) + 1)
-        .bind(query.viewer.as_ref().map(UserId::as_str))
-        .bind(query.thread.map(|root| seq_param(root.0)))
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?
-        .iter()
-        .map(rows::required_message)
-        .collect()
+    ) -> Result<(Vec<MessageRecord>, Vec<ParticipantRecord>)> {
+        // Two round trips at once, on two pooled connections.
+        tokio::try_join!(
+            select_messages(&self.pool, conversation_id, query),
+            self.list_participants(conversation_id),
+        )
     }
 
     async fn edit_message(&self, edit: MessageEdit) -> Result<(MessageRecord, EventSeq)> {

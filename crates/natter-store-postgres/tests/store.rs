@@ -398,7 +398,7 @@ async fn append_message_assigns_seqs_and_events_in_order() {
         .is_none());
 
     let page = store
-        .list_messages(
+        .message_page(
             conv.id,
             MessageQuery {
                 thread: None,
@@ -410,7 +410,8 @@ async fn append_message_assigns_seqs_and_events_in_order() {
             },
         )
         .await
-        .expect("page");
+        .expect("page")
+        .0;
     assert_eq!(page.iter().map(|m| m.seq.0).collect::<Vec<_>>(), [3, 2, 1]);
     assert_eq!(
         store.find_message(sent[1].id).await.expect("find"),
@@ -699,7 +700,7 @@ async fn abandoned_appends_leave_no_gap_and_no_stall() {
     assert_eq!(record.last_message_seq, next.message.seq);
     assert_eq!(record.message_count, next.message.seq.0);
     let page = store
-        .list_messages(
+        .message_page(
             conv.id,
             MessageQuery {
                 thread: None,
@@ -711,7 +712,8 @@ async fn abandoned_appends_leave_no_gap_and_no_stall() {
             },
         )
         .await
-        .expect("page");
+        .expect("page")
+        .0;
     assert_eq!(
         page.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
         (1..=next.message.seq.0).collect::<Vec<_>>()

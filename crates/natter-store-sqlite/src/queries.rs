@@ -139,7 +139,7 @@ fn select_participant(
     .map_err(store_error)
 }
 
-/// A page of messages by seq cursor (see [`Store::list_messages`]).
+/// A page of messages by seq cursor (see [`Store::message_page`]).
 fn select_messages(
     conn: &Connection,
     conversation_id: ConversationId,
@@ -1166,16 +1166,6 @@ impl Store for SqliteStore {
                 })
                 .map_err(store_error)
             })
-            .await
-    }
-
-    async fn list_messages(
-        &self,
-        conversation_id: ConversationId,
-        query: MessageQuery,
-    ) -> Result<Vec<MessageRecord>> {
-        self.readers
-            .read(move |conn| select_messages(conn, conversation_id, &query))
             .await
     }
 

@@ -181,26 +181,13 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
     ) -> Result<Option<MessageRecord>, StoreError>;
 
     /// A page of messages by seq cursor, at most `limit + 1` rows (the extra row tells
-    /// the caller that there is a next page).
-    async fn list_messages(
-        &self,
-        conversation_id: ConversationId,
-        query: MessageQuery,
-    ) -> Result<Vec<MessageRecord>, StoreError>;
-
-    /// A page of messages (as [`Store::list_messages`]) and the conversation's participants
-    /// (as [`Store::list_participants`]), which every page needs for delivery states. By
-    /// default the two reads run concurrently; a store may do both in one trip.
+    /// the caller that there is a next page), and the conversation's participants (as
+    /// [`Store::list_participants`]), which every page needs for delivery states.
     async fn message_page(
         &self,
         conversation_id: ConversationId,
         query: MessageQuery,
-    ) -> Result<(Vec<MessageRecord>, Vec<ParticipantRecord>), StoreError> {
-        futures_util::try_join!(
-            self.list_messages(conversation_id, query),
-            self.list_participants(conversation_id),
-        )
-    }
+    ) -> Result<(Vec<MessageRecord>, Vec<ParticipantRecord>), StoreError>;
 
     /// Replaces the content of a message that is not deleted, keeping the replaced version
     /// in its history; sets `edited_at`, increments `edit_count`, refreshes the
