@@ -390,51 +390,45 @@ impl Messages {
 
     /// `GET /v1/conversations/{id}/messages`: a page by seq cursor. `next` is the seq to
     /// pass as `before` (newest-first pages) or `after` (oldest-first pages).
+    ///
+    /// A participant is recognised among the participants that the page is read with
+    /// (for delivery states), so the common case costs no access query of its own;
+    /// anyone else — moderators, support agents, strangers — passes [`Core::access`]
+    /// before seeing the page, and a stranger's request that reaches no page (bad limit
+    /// or cursor) is answered as `access` answers it, so nothing reveals that the
+    /// conversation exists.
+    ///
+    /// [`Core::access`]: crate::core::Core::access
     pub async fn list(
         &self,
         actor: &Actor,
         conversation_id: ConversationId,
         query: ListMessages,
     ) -> Result<Page<Message>, AppError> {
-        self.core.access(actor, conversation_id).await?;
-        let mut validation = Validation::new();
-        let limit = page_limit(&mut validation, query.limit);
-        validation.finish()?;
-        let before = match query.before {
-            Some(cursor) => Some(self.cursor_seq(conversation_id, "before", cursor).await?),
-            None => None,
+        let page_query = match self.page_query(actor, conversation_id, query).await {
+            Ok(page_query) => page_query,
+            Err(err) => {
+                self.core.access(actor, conversation_id).await?;
+                return Err(err);
+            }
         };
-        let after = match query.after {
-            Some(cursor) => Some(self.cursor_seq(conversation_id, "after", cursor).await?),
-            None => None,
-        };
-        let ascending = query
-            .ascending
-            .unwrap_or(after.is_some() && before.is_none());
-        let order = if ascending {
-            Order::Ascending
-        } else {
-            Order::Descending
-        };
-        // The page and the participants (for delivery states) together: two round trips at
-        // once on PostgreSQL, one pool read on SQLite.
+        let limit = page_query.limit as usize;
+        // The page and the participants together: two round trips at once on PostgreSQL,
+        // one pool read on SQLite.
         let (mut rows, participants) = self
             .core
             .store
-            .message_page(
-                conversation_id,
-                MessageQuery {
-                    thread: None,
-                    viewer: actor.user_id.clone(),
-                    before,
-                    after,
-                    limit,
-                    order,
-                },
-            )
+            .message_page(conversation_id, page_query)
             .await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
+        let is_participant = actor
+            .user_id
+            .as_ref()
+            .is_some_and(|me| participants.iter().any(|p| &p.user_id == me));
+        if !is_participant {
+            self.core.access(actor, conversation_id).await?;
+        }
+        let next = if rows.len() > limit {
+            rows.truncate(limit);
             rows.last().map(|m| m.seq.0.to_string())
         } else {
             None
@@ -450,6 +444,41 @@ impl Messages {
         )
         .await?;
         Ok(Page { items, next })
+    }
+
+    /// The store query for a timeline page: the limit checked, the cursors resolved.
+    async fn page_query(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+        query: ListMessages,
+    ) -> Result<MessageQuery, AppError> {
+        let mut validation = Validation::new();
+        let limit = page_limit(&mut validation, query.limit);
+        validation.finish()?;
+        let before = match query.before {
+            Some(cursor) => Some(self.cursor_seq(conversation_id, "before", cursor).await?),
+            None => None,
+        };
+        let after = match query.after {
+            Some(cursor) => Some(self.cursor_seq(conversation_id, "after", cursor).await?),
+            None => None,
+        };
+        let ascending = query
+            .ascending
+            .unwrap_or(after.is_some() && before.is_none());
+        Ok(MessageQuery {
+            thread: None,
+            viewer: actor.user_id.clone(),
+            before,
+            after,
+            limit,
+            order: if ascending {
+                Order::Ascending
+            } else {
+                Order::Descending
+            },
+        })
     }
 
     /// `GET /v1/messages/{id}/receipts`: who has read or received it, from read markers.

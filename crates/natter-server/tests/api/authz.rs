@@ -38,6 +38,9 @@ enum Op {
     GetConversation,
     ListParticipants,
     ListMessages,
+    ListMessagesFromMessage,
+    ListMessagesBadLimit,
+    ListMessagesUnknownCursor,
     GetMessage,
     Receipts,
     Events,
@@ -137,6 +140,42 @@ async fn run(op: Op, client: &Client, fx: &Fixture) -> u16 {
             client.list_messages(id, &MessageFilter::default()).await,
             200,
         ),
+        Op::ListMessagesFromMessage => status(
+            client
+                .list_messages(
+                    id,
+                    &MessageFilter {
+                        after: Some(fx.message.id.to_string()),
+                        ..MessageFilter::default()
+                    },
+                )
+                .await,
+            200,
+        ),
+        Op::ListMessagesBadLimit => status(
+            client
+                .list_messages(
+                    id,
+                    &MessageFilter {
+                        limit: Some(0),
+                        ..MessageFilter::default()
+                    },
+                )
+                .await,
+            200,
+        ),
+        Op::ListMessagesUnknownCursor => status(
+            client
+                .list_messages(
+                    id,
+                    &MessageFilter {
+                        before: Some(natter_proto::MessageId::new().to_string()),
+                        ..MessageFilter::default()
+                    },
+                )
+                .await,
+            200,
+        ),
         Op::GetMessage => status(client.message(fx.message.id).await, 200),
         Op::Receipts => status(client.receipts(fx.message.id).await, 200),
         Op::Events => status(client.events(id, EventSeq(0), None).await, 200),
@@ -228,13 +267,18 @@ fn expected(op: Op) -> [u16; 8] {
     const READ: [u16; 8] = [200, 200, 200, 404, 404, 200, 200, 401];
     const MANAGE: [u16; 8] = [200, 200, 403, 404, 404, 200, 200, 401];
     const OWN_STATE: [u16; 8] = [200, 200, 200, 404, 404, 403, 403, 401];
+    // Bad input to a read: 422 for whoever may read, the read's own answer for the rest
+    // (so a stranger cannot tell that the conversation exists).
+    const BAD_READ: [u16; 8] = [422, 422, 422, 404, 404, 422, 422, 401];
     match op {
         Op::GetConversation
         | Op::ListParticipants
         | Op::ListMessages
+        | Op::ListMessagesFromMessage
         | Op::GetMessage
         | Op::Receipts
         | Op::Events => READ,
+        Op::ListMessagesBadLimit | Op::ListMessagesUnknownCursor => BAD_READ,
         Op::SendMessage => [201, 201, 201, 404, 404, 403, 201, 401],
         Op::UpdateConversation | Op::Archive => MANAGE,
         Op::AddParticipant => [201, 201, 403, 404, 404, 201, 201, 401],
@@ -260,6 +304,9 @@ async fn every_conversation_endpoint_answers_each_caller_as_specified() {
         Op::GetConversation,
         Op::ListParticipants,
         Op::ListMessages,
+        Op::ListMessagesFromMessage,
+        Op::ListMessagesBadLimit,
+        Op::ListMessagesUnknownCursor,
         Op::GetMessage,
         Op::Receipts,
         Op::Events,

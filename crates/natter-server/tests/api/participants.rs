@@ -1,5 +1,6 @@
 //! Membership rules: adding, removing, roles, escalation, leaving with hand-over.
 
+use natter_client::MessageFilter;
 use natter_proto::{
     AddParticipants, AppRole, ConversationType, CreateConversation, ParticipantRole,
     UpdateParticipant,
@@ -314,6 +315,20 @@ async fn agents_may_join_support_conversations_others_may_not_see_them() {
     assert!(
         agent.conversation(support.id).await.is_ok(),
         "agents can look at support conversations"
+    );
+    let page = agent
+        .list_messages(support.id, &MessageFilter::default())
+        .await
+        .expect("agents read support conversations before joining");
+    let texts: Vec<_> = page.items.iter().map(|m| m.content.as_deref()).collect();
+    assert_eq!(texts, [Some("I need help")]);
+    assert_eq!(
+        status_code(
+            stranger
+                .list_messages(support.id, &MessageFilter::default())
+                .await
+        ),
+        (404, "conversation_not_found".into())
     );
     assert_eq!(
         status_code(agent.send_text(support.id, "hi").await),
