@@ -1174,10 +1174,10 @@ impl Store for SqliteStore {
         conversation_id: ConversationId,
         query: MessageQuery,
     ) -> Result<(Vec<MessageRecord>, Vec<ParticipantRecord>)> {
-        // One job on the blocking pool for both reads: a thread hand-off each would cost
-        // more than the second read itself.
+        // Both reads at once, on the calling task unless the page turns out long (see
+        // `Readers::bounded`).
         self.readers
-            .read(move |conn| {
+            .bounded(move |conn| {
                 let messages = select_messages(conn, conversation_id, &query)?;
                 Ok((messages, select_participants(conn, conversation_id)?))
             })
