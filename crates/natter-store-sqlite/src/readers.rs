@@ -22,7 +22,7 @@ use std::sync::{Arc, Mutex};
 
 use natter_store::StoreError;
 use rusqlite::Connection;
-use tokio::sync::Semaphore;
+use tokio::sync::{Semaphore, SemaphorePermit};
 
 use crate::error::store_error;
 use crate::{open_connection, search_index, Durability};
@@ -83,9 +83,7 @@ impl Readers {
         })
         .await
         .map_err(|err| StoreError::Backend(format!("read task failed: {err}").into()))?;
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
-        }
+        self.give_back(conn);
         result
     }
 
@@ -94,6 +92,26 @@ impl Readers {
         let conn = open_connection(&self.path, self.durability)?;
         search_index::attach(&conn, &self.search_path)?;
         Ok(conn)
+    }
+
+    /// An idle connection with its permit, taken without waiting: `None` when every
+    /// connection is busy or none has been opened yet (opening one is the pool's job).
+    fn take_idle(&self) -> Result<Option<(SemaphorePermit<'_>, Connection)>, StoreError> {
+        let Ok(permit) = self.permits.try_acquire() else {
+            return Ok(None);
+        };
+        let idle = self
+            .idle
+            .lock()
+            .map_err(|_| StoreError::Backend("reader pool poisoned".into()))?
+            .pop();
+        Ok(idle.map(|conn| (permit, conn)))
+    }
+
+    fn give_back(&self, conn: Connection) {
+        if let Ok(mut idle) = self.idle.lock() {
+            idle.push(conn);
+        }
     }
 
     /// Runs `work` — a lookup of a bounded number of rows by key — on the calling task
@@ -105,22 +123,11 @@ impl Readers {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let Ok(permit) = self.permits.try_acquire() else {
-            return self.read(work).await;
-        };
-        let idle = self
-            .idle
-            .lock()
-            .map_err(|_| StoreError::Backend("reader pool poisoned".into()))?
-            .pop();
-        let Some(conn) = idle else {
-            drop(permit);
+        let Some((_permit, conn)) = self.take_idle()? else {
             return self.read(work).await;
         };
         let result = work(&conn);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
-        }
+        self.give_back(conn);
         result
     }
 
@@ -134,16 +141,7 @@ impl Readers {
         T: Send + 'static,
         F: Fn(&Connection) -> Result<T, StoreError> + Send + 'static,
     {
-        let Ok(permit) = self.permits.try_acquire() else {
-            return self.read(work).await;
-        };
-        let idle = self
-            .idle
-            .lock()
-            .map_err(|_| StoreError::Backend("reader pool poisoned".into()))?
-            .pop();
-        let Some(conn) = idle else {
-            drop(permit);
+        let Some((permit, conn)) = self.take_idle()? else {
             return self.read(work).await;
         };
         let stopped = Arc::new(AtomicBool::new(false));
@@ -162,9 +160,7 @@ impl Readers {
         );
         let result = work(&conn);
         conn.progress_handler(0, None::<fn() -> bool>);
-        if let Ok(mut idle) = self.idle.lock() {
-            idle.push(conn);
-        }
+        self.give_back(conn);
         drop(permit);
         if stopped.load(Ordering::Relaxed) {
             return self.read(work).await;

@@ -131,51 +131,37 @@ fn status<T>(result: Result<T, natter_client::ClientError>, success: u16) -> u16
     }
 }
 
+async fn page(client: &Client, id: natter_proto::ConversationId, filter: MessageFilter) -> u16 {
+    status(client.list_messages(id, &filter).await, 200)
+}
+
 async fn run(op: Op, client: &Client, fx: &Fixture) -> u16 {
     let id = fx.conversation.id;
     match op {
         Op::GetConversation => status(client.conversation(id).await, 200),
         Op::ListParticipants => status(client.participants(id).await, 200),
-        Op::ListMessages => status(
-            client.list_messages(id, &MessageFilter::default()).await,
-            200,
-        ),
-        Op::ListMessagesFromMessage => status(
-            client
-                .list_messages(
-                    id,
-                    &MessageFilter {
-                        after: Some(fx.message.id.to_string()),
-                        ..MessageFilter::default()
-                    },
-                )
-                .await,
-            200,
-        ),
-        Op::ListMessagesBadLimit => status(
-            client
-                .list_messages(
-                    id,
-                    &MessageFilter {
-                        limit: Some(0),
-                        ..MessageFilter::default()
-                    },
-                )
-                .await,
-            200,
-        ),
-        Op::ListMessagesUnknownCursor => status(
-            client
-                .list_messages(
-                    id,
-                    &MessageFilter {
-                        before: Some(natter_proto::MessageId::new().to_string()),
-                        ..MessageFilter::default()
-                    },
-                )
-                .await,
-            200,
-        ),
+        Op::ListMessages => page(client, id, MessageFilter::default()).await,
+        Op::ListMessagesFromMessage => {
+            let from = MessageFilter {
+                after: Some(fx.message.id.to_string()),
+                ..MessageFilter::default()
+            };
+            page(client, id, from).await
+        }
+        Op::ListMessagesBadLimit => {
+            let empty = MessageFilter {
+                limit: Some(0),
+                ..MessageFilter::default()
+            };
+            page(client, id, empty).await
+        }
+        Op::ListMessagesUnknownCursor => {
+            let unknown = MessageFilter {
+                before: Some(natter_proto::MessageId::new().to_string()),
+                ..MessageFilter::default()
+            };
+            page(client, id, unknown).await
+        }
         Op::GetMessage => status(client.message(fx.message.id).await, 200),
         Op::Receipts => status(client.receipts(fx.message.id).await, 200),
         Op::Events => status(client.events(id, EventSeq(0), None).await, 200),
