@@ -40,6 +40,10 @@ pub struct HistoryArgs {
     /// Messages per page (1–100).
     #[arg(long, default_value_t = 50)]
     page_size: u32,
+    /// Members of the conversation besides the fillers and readers, who never read: a
+    /// bigger group, whose read markers every page carries (delivery states).
+    #[arg(long, default_value_t = 0)]
+    members: usize,
     /// Seconds of reading.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -63,6 +67,8 @@ pub struct HistoryReport {
     /// Seconds the background load took (`None`: none, or found loaded).
     background_load_s: Option<f64>,
     readers: usize,
+    /// Members besides the fillers and readers (`--members`).
+    members: usize,
     page_size: u32,
     duration_s: f64,
     /// Seconds the fill took.
@@ -169,9 +175,11 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
     let fillers = target.users("filler", FILL_SENDERS)?;
     let readers = target.users("reader", args.readers)?;
     let (owner, other_fillers) = fillers.split_first().context("at least one filler")?;
+    let idle_members = target.users("member", args.members)?;
     let member_ids: Vec<_> = other_fillers
         .iter()
         .chain(&readers)
+        .chain(&idle_members)
         .map(|user| user.id.clone())
         .collect();
     let conversation_id = harness::create_group(owner, "history", &member_ids).await?;
@@ -217,6 +225,7 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         background_messages: args.background_messages,
         background_load_s: background_load.map(|took| (took.as_secs_f64() * 10.0).round() / 10.0),
         readers: args.readers,
+        members: args.members,
         page_size: args.page_size,
         duration_s: args.duration,
         fill_s: (fill_time.as_secs_f64() * 100.0).round() / 100.0,
