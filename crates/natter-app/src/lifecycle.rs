@@ -14,7 +14,9 @@ use natter_proto::{
     Message, MessageHistory, MessageId, MessageSeq, MessageVersion, Page, ReactionSummary,
     Reactions, UserId,
 };
-use natter_store::{ConversationPatch, MessageEdit, MessageRecord, ReactionRecord, StoreError};
+use natter_store::{
+    ConversationPatch, MessageEdit, MessageRecord, ReactionRecord, ReadMarkers, StoreError,
+};
 
 use crate::core::Access;
 use crate::limits::Action;
@@ -499,7 +501,7 @@ impl Messages {
         } else {
             natter_store::Order::Descending
         };
-        let (mut rows, participants) = self
+        let (mut rows, markers) = self
             .core
             .store
             .message_page(
@@ -522,7 +524,7 @@ impl Messages {
         };
         let mut items: Vec<Message> = rows
             .iter()
-            .map(|m| crate::messages::view(m, actor.user_id.as_ref(), &participants))
+            .map(|m| crate::messages::view(m, actor.user_id.as_ref(), &markers))
             .collect();
         self.with_reactions(&mut items, &reacted(&rows), actor.user_id.as_ref())
             .await?;
@@ -651,10 +653,11 @@ impl Messages {
             .store
             .list_participants(record.conversation_id)
             .await?;
+        let markers = ReadMarkers::of(&participants, actor.user_id.as_ref());
         let mut message = [crate::messages::view(
             record,
             actor.user_id.as_ref(),
-            &participants,
+            &markers,
         )];
         self.with_reactions(&mut message, &reacted([record]), actor.user_id.as_ref())
             .await?;

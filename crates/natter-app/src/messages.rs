@@ -10,7 +10,7 @@ use natter_proto::{
     SendMessage, UserId,
 };
 use natter_store::{
-    MessageQuery, MessageRecord, NewMessage, Order, ParticipantRecord, ReadOutcome, ReadTargets,
+    MessageQuery, MessageRecord, NewMessage, Order, ReadMarkers, ReadOutcome, ReadTargets,
     StoreError,
 };
 
@@ -64,19 +64,15 @@ pub struct Messages {
 pub(crate) fn view(
     record: &MessageRecord,
     viewer: Option<&UserId>,
-    participants: &[ParticipantRecord],
+    markers: &ReadMarkers,
 ) -> Message {
     let mut message = record.to_proto();
-    let mut others = participants
-        .iter()
-        .filter(|p| Some(&p.user_id) != record.sender_id.as_ref())
-        .peekable();
     let seq = record.seq;
-    message.read_by_all = others.peek().is_some() && others.clone().all(|p| p.last_read_seq >= seq);
+    message.read_by_all = markers.read_by_all(record.sender_id.as_ref(), seq);
     if viewer.is_some() && viewer == record.sender_id.as_ref() {
-        message.delivery = Some(if others.clone().any(|p| p.last_read_seq >= seq) {
+        message.delivery = Some(if markers.read_by_others(seq) {
             DeliveryState::Read
-        } else if others.any(|p| p.last_delivered_seq >= seq) {
+        } else if markers.delivered_to_others(seq) {
             DeliveryState::Delivered
         } else {
             DeliveryState::Sent
@@ -295,10 +291,8 @@ impl Messages {
                 ));
             }
             let participants = self.core.store.list_participants(conversation_id).await?;
-            return Ok((
-                view(&outcome.message, sender.as_ref(), &participants),
-                false,
-            ));
+            let markers = ReadMarkers::of(&participants, sender.as_ref());
+            return Ok((view(&outcome.message, sender.as_ref(), &markers), false));
         }
         let mut message = outcome.message.to_proto();
         if sender.is_some() {
@@ -391,8 +385,8 @@ impl Messages {
     /// `GET /v1/conversations/{id}/messages`: a page by seq cursor. `next` is the seq to
     /// pass as `before` (newest-first pages) or `after` (oldest-first pages).
     ///
-    /// A participant is recognised among the participants that the page is read with
-    /// (for delivery states), so the common case costs no access query of its own;
+    /// A participant is recognised by the read markers that the page is read with (for
+    /// delivery states), so the common case costs no access query of its own;
     /// anyone else — moderators, support agents, strangers — passes [`Core::access`]
     /// before seeing the page, and a stranger's request that reaches no page (bad limit
     /// or cursor) is answered as `access` answers it, so nothing reveals that the
@@ -413,18 +407,14 @@ impl Messages {
             }
         };
         let limit = page_query.limit as usize;
-        // The page and the participants together: two round trips at once on PostgreSQL,
-        // one pool read on SQLite.
-        let (mut rows, participants) = self
+        // The page and the read markers together: two round trips at once on PostgreSQL,
+        // one read on SQLite.
+        let (mut rows, markers) = self
             .core
             .store
             .message_page(conversation_id, page_query)
             .await?;
-        let is_participant = actor
-            .user_id
-            .as_ref()
-            .is_some_and(|me| participants.iter().any(|p| &p.user_id == me));
-        if !is_participant {
+        if !markers.viewer_is_participant {
             self.core.access(actor, conversation_id).await?;
         }
         let next = if rows.len() > limit {
@@ -435,7 +425,7 @@ impl Messages {
         };
         let mut items: Vec<Message> = rows
             .iter()
-            .map(|m| view(m, actor.user_id.as_ref(), &participants))
+            .map(|m| view(m, actor.user_id.as_ref(), &markers))
             .collect();
         self.with_reactions(
             &mut items,

@@ -22,7 +22,7 @@ use natter_proto::{
     ConversationId, Message, MessageId, MessageType, SearchHit, SearchResults, Timestamp, UserId,
 };
 use natter_store::search::{fold_char, MessageSearch, SearchMatch, SearchTerm, TermKind};
-use natter_store::{to_micros, SearchStore};
+use natter_store::{to_micros, ReadMarkers, SearchStore};
 use time::format_description::well_known::Rfc3339;
 use unicode_normalization::UnicodeNormalization;
 
@@ -267,17 +267,20 @@ impl Search {
     /// The messages of a page as the viewer sees them anywhere else (delivery state,
     /// `read_by_all`, reactions).
     async fn views(&self, page: &[SearchMatch], viewer: &UserId) -> Result<Vec<Message>, AppError> {
-        let mut participants = HashMap::new();
+        let mut markers = HashMap::new();
         let mut messages = Vec::with_capacity(page.len());
         for hit in page {
             let conversation_id = hit.message.conversation_id;
-            if let Entry::Vacant(slot) = participants.entry(conversation_id) {
-                slot.insert(self.core.store.list_participants(conversation_id).await?);
+            if let Entry::Vacant(slot) = markers.entry(conversation_id) {
+                let participants = self.core.store.list_participants(conversation_id).await?;
+                slot.insert(ReadMarkers::of(&participants, Some(viewer)));
             }
-            let list = participants
-                .get(&conversation_id)
-                .map_or(&[][..], Vec::as_slice);
-            messages.push(crate::messages::view(&hit.message, Some(viewer), list));
+            let of_conversation = &markers[&conversation_id];
+            messages.push(crate::messages::view(
+                &hit.message,
+                Some(viewer),
+                of_conversation,
+            ));
         }
         Messages {
             core: self.core.clone(),

@@ -19,9 +19,9 @@ use natter_store::{
     preview_text, to_micros, AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch,
     ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
     InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
-    NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets,
-    RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord, Store,
-    StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
+    NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadMarkers, ReadOutcome,
+    ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord,
+    Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
@@ -475,6 +475,48 @@ async fn select_messages(
     .iter()
     .map(rows::required_message)
     .collect()
+}
+
+/// A page's read markers (see [`ReadMarkers`]) in one statement whose result does not
+/// grow with the conversation, however many participants it scans.
+async fn select_read_markers(
+    pool: &PgPool,
+    conversation_id: ConversationId,
+    viewer: Option<&UserId>,
+) -> Result<ReadMarkers> {
+    let row = sqlx::query(
+        "WITH p AS (SELECT user_id, last_read_seq, last_delivered_seq FROM participants \
+           WHERE conversation_id = $1 AND left_at IS NULL), \
+         low AS (SELECT user_id, last_read_seq FROM p ORDER BY last_read_seq, user_id LIMIT 2) \
+         SELECT COALESCE((SELECT bool_or(user_id = $2) FROM p), FALSE), \
+           (SELECT MAX(last_read_seq) FROM p WHERE user_id IS DISTINCT FROM $2), \
+           (SELECT MAX(last_delivered_seq) FROM p WHERE user_id IS DISTINCT FROM $2), \
+           ARRAY(SELECT user_id FROM low ORDER BY last_read_seq, user_id), \
+           ARRAY(SELECT last_read_seq FROM low ORDER BY last_read_seq, user_id)",
+    )
+    .bind(conversation_id.0)
+    .bind(viewer.map(UserId::as_str))
+    .fetch_one(pool)
+    .await
+    .map_err(store_error)?;
+    let seq = |raw: i64| MessageSeq(raw as u64);
+    let users: Vec<String> = rows::get(&row, 3)?;
+    let reads: Vec<i64> = rows::get(&row, 4)?;
+    let lowest_read = users
+        .iter()
+        .zip(reads)
+        .map(|(user, read)| {
+            UserId::parse(user)
+                .map(|user| (user, seq(read)))
+                .map_err(|_| StoreError::Backend("invalid user id in read markers".into()))
+        })
+        .collect::<Result<_>>()?;
+    Ok(ReadMarkers {
+        viewer_is_participant: rows::get(&row, 0)?,
+        lowest_read,
+        others_read: rows::get::<Option<i64>>(&row, 1)?.map(seq),
+        others_delivered: rows::get::<Option<i64>>(&row, 2)?.map(seq),
+    })
 }
 
 /// Locks a message's conversation row, then the message (the crate's lock order), and
@@ -1410,11 +1452,12 @@ impl Store for PostgresStore {
         &self,
         conversation_id: ConversationId,
         query: MessageQuery,
-    ) -> Result<(Vec<MessageRecord>, Vec<ParticipantRecord>)> {
+    ) -> Result<(Vec<MessageRecord>, ReadMarkers)> {
         // Two round trips at once, on two pooled connections.
+        let viewer = query.viewer.clone();
         tokio::try_join!(
             select_messages(&self.pool, conversation_id, query),
-            self.list_participants(conversation_id),
+            select_read_markers(&self.pool, conversation_id, viewer.as_ref()),
         )
     }
 

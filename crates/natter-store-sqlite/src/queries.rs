@@ -13,9 +13,9 @@ use natter_store::{
     preview_text, to_micros, AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch,
     ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
     InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
-    NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets,
-    RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord, Store,
-    StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
+    NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadMarkers, ReadOutcome,
+    ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord,
+    Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
 };
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -189,6 +189,55 @@ fn select_participants(
             .collect()
     })
     .map_err(store_error)
+}
+
+/// A page's read markers (see [`ReadMarkers`]): two statements whose results do not grow
+/// with the conversation, however many participants they scan.
+fn select_read_markers(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    viewer: Option<&UserId>,
+) -> Result<ReadMarkers> {
+    let viewer = viewer.map(UserId::as_str);
+    let (viewer_is_participant, others_read, others_delivered) = conn
+        .prepare_cached(
+            "SELECT COALESCE(MAX(p.user_id = ?2), 0), \
+               MAX(CASE WHEN p.user_id IS NOT ?2 THEN p.last_read_seq END), \
+               MAX(CASE WHEN p.user_id IS NOT ?2 THEN p.last_delivered_seq END) \
+             FROM participants p WHERE p.conversation_id = ?1 AND p.left_at IS NULL",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_row(params![conversation_id.0, viewer], |row| {
+                Ok((
+                    row.get::<_, bool>(0)?,
+                    row.get::<_, Option<i64>>(1)?,
+                    row.get::<_, Option<i64>>(2)?,
+                ))
+            })
+        })
+        .map_err(store_error)?;
+    let lowest_read = conn
+        .prepare_cached(
+            "SELECT p.user_id, p.last_read_seq FROM participants p \
+             WHERE p.conversation_id = ?1 AND p.left_at IS NULL \
+             ORDER BY p.last_read_seq, p.user_id LIMIT 2",
+        )
+        .and_then(|mut stmt| {
+            stmt.query_map([conversation_id.0], |row| {
+                Ok((
+                    rows::user_id(row, 0)?,
+                    MessageSeq(row.get::<_, i64>(1)? as u64),
+                ))
+            })?
+            .collect()
+        })
+        .map_err(store_error)?;
+    Ok(ReadMarkers {
+        viewer_is_participant,
+        lowest_read,
+        others_read: others_read.map(|seq| MessageSeq(seq as u64)),
+        others_delivered: others_delivered.map(|seq| MessageSeq(seq as u64)),
+    })
 }
 
 fn count_unread(
@@ -1173,13 +1222,14 @@ impl Store for SqliteStore {
         &self,
         conversation_id: ConversationId,
         query: MessageQuery,
-    ) -> Result<(Vec<MessageRecord>, Vec<ParticipantRecord>)> {
+    ) -> Result<(Vec<MessageRecord>, ReadMarkers)> {
         // Both reads at once, on the calling task unless the page turns out long (see
         // `Readers::bounded`).
         self.readers
             .bounded(move |conn| {
                 let messages = select_messages(conn, conversation_id, &query)?;
-                Ok((messages, select_participants(conn, conversation_id)?))
+                let markers = select_read_markers(conn, conversation_id, query.viewer.as_ref())?;
+                Ok((messages, markers))
             })
             .await
     }

@@ -36,7 +36,7 @@ fn bad(index: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, format!("invalid {what}").into())
 }
 
-fn user_id(row: &Row<'_>, index: usize) -> rusqlite::Result<UserId> {
+pub(crate) fn user_id(row: &Row<'_>, index: usize) -> rusqlite::Result<UserId> {
     let raw: String = row.get(index)?;
     UserId::parse(&raw).map_err(|_| bad(index, "user id"))
 }

@@ -533,6 +533,62 @@ pub enum Order {
     Descending,
 }
 
+/// What a page of messages needs of a conversation's read markers, in a size that does
+/// not grow with the conversation: whether the viewer is an active participant, and the
+/// few markers that decide `read_by_all` and the viewer's delivery states. Built by the
+/// stores for pages ([`crate::Store::message_page`]) and from a participant list
+/// elsewhere ([`ReadMarkers::of`]).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ReadMarkers {
+    /// The viewer is an active participant.
+    pub viewer_is_participant: bool,
+    /// The two lowest read markers of the active participants, lowest first (ties by user
+    /// id): the lowest that is not a message's sender decides its `read_by_all`.
+    pub lowest_read: Vec<(UserId, MessageSeq)>,
+    /// The highest read marker of the active participants other than the viewer.
+    pub others_read: Option<MessageSeq>,
+    /// The highest delivered marker of the active participants other than the viewer.
+    pub others_delivered: Option<MessageSeq>,
+}
+
+impl ReadMarkers {
+    /// The markers of `participants` (the active ones; others are ignored) for `viewer`.
+    pub fn of(participants: &[ParticipantRecord], viewer: Option<&UserId>) -> Self {
+        let active = || participants.iter().filter(|p| p.is_active());
+        let others = || active().filter(|p| Some(&p.user_id) != viewer);
+        let mut lowest: Vec<_> = active()
+            .map(|p| (p.user_id.clone(), p.last_read_seq))
+            .collect();
+        lowest.sort_by(|a, b| (a.1, &a.0).cmp(&(b.1, &b.0)));
+        lowest.truncate(2);
+        Self {
+            viewer_is_participant: viewer.is_some_and(|v| active().any(|p| &p.user_id == v)),
+            lowest_read: lowest,
+            others_read: others().map(|p| p.last_read_seq).max(),
+            others_delivered: others().map(|p| p.last_delivered_seq).max(),
+        }
+    }
+
+    /// Every active participant but `sender` has read up to `seq` — and there is one.
+    pub fn read_by_all(&self, sender: Option<&UserId>, seq: MessageSeq) -> bool {
+        self.lowest_read
+            .iter()
+            .find(|(user, _)| Some(user) != sender)
+            .is_some_and(|(_, read)| *read >= seq)
+    }
+
+    /// Someone other than the viewer has read up to `seq`.
+    pub fn read_by_others(&self, seq: MessageSeq) -> bool {
+        self.others_read.is_some_and(|read| read >= seq)
+    }
+
+    /// Someone other than the viewer has received up to `seq`.
+    pub fn delivered_to_others(&self, seq: MessageSeq) -> bool {
+        self.others_delivered
+            .is_some_and(|delivered| delivered >= seq)
+    }
+}
+
 /// Cursor and size of a message page.
 #[derive(Debug, Clone)]
 pub struct MessageQuery {
@@ -732,4 +788,41 @@ pub struct UnreadDetail {
     pub notification_level: NotificationLevel,
     /// Muted at the time asked.
     pub muted: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn user(raw: &str) -> UserId {
+        UserId::parse(raw).expect("a user id")
+    }
+
+    fn markers(lowest: &[(&str, u64)]) -> ReadMarkers {
+        ReadMarkers {
+            lowest_read: lowest
+                .iter()
+                .map(|(who, read)| (user(who), MessageSeq(*read)))
+                .collect(),
+            ..ReadMarkers::default()
+        }
+    }
+
+    #[test]
+    fn read_by_all_is_decided_by_the_lowest_marker_that_is_not_the_senders() {
+        let (ann, bob) = (user("ann"), user("bob"));
+        let two = markers(&[("ann", 3), ("bob", 7)]);
+        // Ann is lowest: for her own message Bob decides, for anyone else's Ann does.
+        assert!(two.read_by_all(Some(&ann), MessageSeq(7)));
+        assert!(!two.read_by_all(Some(&ann), MessageSeq(8)));
+        assert!(two.read_by_all(Some(&bob), MessageSeq(3)));
+        assert!(!two.read_by_all(Some(&bob), MessageSeq(4)));
+        assert!(!two.read_by_all(None, MessageSeq(4)), "a system message: everyone");
+        assert!(two.read_by_all(Some(&user("cy")), MessageSeq(3)), "a sender who left");
+        // Nobody but the sender: nobody read it.
+        let alone = markers(&[("ann", 9)]);
+        assert!(!alone.read_by_all(Some(&ann), MessageSeq(1)));
+        assert!(alone.read_by_all(Some(&bob), MessageSeq(9)));
+        assert!(!markers(&[]).read_by_all(None, MessageSeq(1)));
+    }
 }

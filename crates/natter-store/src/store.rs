@@ -9,9 +9,9 @@ use crate::{
     AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery,
     ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch, InvitationRecord,
     MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant,
-    ParticipantRecord, ReactionRecord, ReadOutcome, ReadTargets, RemovalReason, SettingsChange,
-    SettingsOutcome, SettingsPatch, SettingsRecord, StoreError, SyncRecord, UnreadDetail,
-    UserRecord, UserUpsert,
+    ParticipantRecord, ReactionRecord, ReadMarkers, ReadOutcome, ReadTargets, RemovalReason,
+    SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord, StoreError, SyncRecord,
+    UnreadDetail, UserRecord, UserUpsert,
 };
 
 /// Everything Natter persists. Each method is one atomic unit: it commits entirely or not
@@ -181,13 +181,14 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
     ) -> Result<Option<MessageRecord>, StoreError>;
 
     /// A page of messages by seq cursor, at most `limit + 1` rows (the extra row tells
-    /// the caller that there is a next page), and the conversation's participants (as
-    /// [`Store::list_participants`]), which every page needs for delivery states.
+    /// the caller that there is a next page), and the conversation's read markers for
+    /// `query.viewer`, which every page needs for delivery states (and which say whether
+    /// the viewer is an active participant).
     async fn message_page(
         &self,
         conversation_id: ConversationId,
         query: MessageQuery,
-    ) -> Result<(Vec<MessageRecord>, Vec<ParticipantRecord>), StoreError>;
+    ) -> Result<(Vec<MessageRecord>, ReadMarkers), StoreError>;
 
     /// Replaces the content of a message that is not deleted, keeping the replaced version
     /// in its history; sets `edited_at`, increments `edit_count`, refreshes the
