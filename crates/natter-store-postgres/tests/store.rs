@@ -14,7 +14,7 @@ use natter_proto::{
 };
 use natter_store::{
     from_micros, ConversationQuery, CreateOutcome, MessageQuery, NewConversation, NewMessage,
-    NewParticipant, Order, ReadMarkers, ReadTargets, RemovalReason, Store, StoreError,
+    NewParticipant, Order, ReadTargets, RemovalReason, Store, StoreError,
 };
 use natter_store_postgres::{migrate, PostgresOptions, PostgresStore};
 use sqlx::{Connection, Executor, PgConnection};
@@ -1391,95 +1391,11 @@ async fn has_reactions_is_set_by_a_reaction_and_cleared_with_the_last() {
     assert!(flagged.has_reactions);
 }
 
-/// A page's read markers, which the store computes without listing the participants,
-/// must be exactly those of its participant list, for every kind of viewer.
+/// A page's read markers are those of its participants (`natter_store::conformance`).
 #[tokio::test]
 async fn a_pages_read_markers_are_those_of_its_participants() {
     let Some(db) = TestDb::create().await else {
         return;
     };
-    let store = db.store().await;
-    let members = [
-        ("alice", OWNER),
-        ("bob", MEMBER),
-        ("carol", MEMBER),
-        ("dave", MEMBER),
-        ("erin", MEMBER),
-    ];
-    let conv = created(
-        store
-            .create_conversation(conversation(ConversationType::Group, &members, None, at(0)))
-            .await
-            .expect("create"),
-    );
-    for n in 1..=6_i64 {
-        store
-            .append_message(message(
-                conv.id,
-                Some("alice"),
-                &format!("m{n}"),
-                None,
-                at(n),
-            ))
-            .await
-            .expect("append");
-    }
-    for (who, read) in [("bob", 2), ("dave", 2), ("carol", 5)] {
-        store
-            .mark_read(conv.id, &user(who), MessageSeq(read), at(10))
-            .await
-            .expect("read");
-    }
-    store
-        .mark_delivered(conv.id, &user("erin"), MessageSeq(4), at(11))
-        .await
-        .expect("delivered");
-    store
-        .remove_participant(conv.id, &user("dave"), RemovalReason::Left, None, at(12))
-        .await
-        .expect("dave leaves");
-
-    let participants = store
-        .list_participants(conv.id)
-        .await
-        .expect("participants");
-    for viewer in [
-        Some("alice"),
-        Some("bob"),
-        Some("erin"),
-        Some("dave"),
-        Some("frank"),
-        None,
-    ] {
-        let viewer = viewer.map(user);
-        let (_, markers) = store
-            .message_page(
-                conv.id,
-                MessageQuery {
-                    thread: None,
-                    viewer: viewer.clone(),
-                    before: None,
-                    after: None,
-                    limit: 10,
-                    order: Order::Descending,
-                },
-            )
-            .await
-            .expect("page");
-        assert_eq!(
-            markers,
-            ReadMarkers::of(&participants, viewer.as_ref()),
-            "{viewer:?}"
-        );
-    }
-    // And what that means here, for bob: erin never read, bob read 2 (dave's 2 no longer
-    // counts), alice read everything she sent.
-    let bob = ReadMarkers::of(&participants, Some(&user("bob")));
-    assert!(bob.viewer_is_participant);
-    assert_eq!(
-        bob.lowest_read,
-        [(user("erin"), MessageSeq(0)), (user("bob"), MessageSeq(2))]
-    );
-    assert_eq!(bob.others_read, Some(MessageSeq(6)));
-    assert!(!ReadMarkers::of(&participants, Some(&user("dave"))).viewer_is_participant);
+    natter_store::conformance::read_markers_match_participants(&db.store().await).await;
 }

@@ -4,8 +4,8 @@
 
 mod support;
 
-use natter_proto::{MessageSeq, ParticipantRole};
-use natter_store::{MessageQuery, NewParticipant, Order, ReadMarkers, RemovalReason, Store};
+use natter_proto::MessageSeq;
+use natter_store::{MessageQuery, Order, Store};
 use natter_store_sqlite::{Durability, SqliteOptions, SqliteStore};
 use support::{group, text, user};
 
@@ -61,88 +61,10 @@ async fn a_timeline_page_over_thousands_of_thread_replies_skips_them_all() {
     assert!(replies.iter().all(|m| m.thread_root_seq == Some(root.seq)));
 }
 
-/// A page's read markers, which the store computes without listing the participants,
-/// must be exactly those of its participant list, for every kind of viewer.
+/// A page's read markers are those of its participants (`natter_store::conformance`).
 #[tokio::test]
 async fn a_pages_read_markers_are_those_of_its_participants() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(SqliteOptions::new(dir.path().join("natter.db"))).expect("open");
-    let now = time::OffsetDateTime::now_utc();
-    let conversation_id = group(&store, "alice").await;
-    let members = ["bob", "carol", "dave", "erin"].map(|who| NewParticipant {
-        user_id: user(who),
-        role: ParticipantRole::Member,
-    });
-    store
-        .add_participants(conversation_id, members.to_vec(), now)
-        .await
-        .expect("members");
-    for n in 1..=6 {
-        store
-            .append_message(text(conversation_id, "alice", &format!("m{n}"), now))
-            .await
-            .expect("append");
-    }
-    for (who, read) in [("bob", 2), ("dave", 2), ("carol", 5)] {
-        store
-            .mark_read(conversation_id, &user(who), MessageSeq(read), now)
-            .await
-            .expect("read");
-    }
-    store
-        .mark_delivered(conversation_id, &user("erin"), MessageSeq(4), now)
-        .await
-        .expect("delivered");
-    store
-        .remove_participant(
-            conversation_id,
-            &user("dave"),
-            RemovalReason::Left,
-            None,
-            now,
-        )
-        .await
-        .expect("dave leaves");
-
-    let participants = store
-        .list_participants(conversation_id)
-        .await
-        .expect("participants");
-    for viewer in [
-        Some("alice"),
-        Some("bob"),
-        Some("erin"),
-        Some("dave"),
-        Some("frank"),
-        None,
-    ] {
-        let viewer = viewer.map(user);
-        let query = MessageQuery {
-            thread: None,
-            viewer: viewer.clone(),
-            before: None,
-            after: None,
-            limit: 10,
-            order: Order::Descending,
-        };
-        let (_, markers) = store
-            .message_page(conversation_id, query)
-            .await
-            .expect("page");
-        assert_eq!(
-            markers,
-            ReadMarkers::of(&participants, viewer.as_ref()),
-            "{viewer:?}"
-        );
-    }
-    // And what that means here, for bob: erin never read, bob read 2 (dave's 2 no longer
-    // counts), alice read everything she sent.
-    let bob = ReadMarkers::of(&participants, Some(&user("bob")));
-    assert!(bob.viewer_is_participant);
-    assert_eq!(
-        bob.lowest_read,
-        [(user("erin"), MessageSeq(0)), (user("bob"), MessageSeq(2))]
-    );
-    assert_eq!(bob.others_read, Some(MessageSeq(6)));
-    assert!(!ReadMarkers::of(&participants, Some(&user("dave"))).viewer_is_participant);
+    natter_store::conformance::read_markers_match_participants(&store).await;
 }

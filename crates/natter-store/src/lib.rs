@@ -9,6 +9,8 @@
 
 pub mod admin;
 pub mod attachments;
+#[cfg(feature = "conformance")]
+pub mod conformance;
 mod error;
 pub mod payload;
 mod records;

@@ -817,8 +817,14 @@ mod tests {
         assert!(!two.read_by_all(Some(&ann), MessageSeq(8)));
         assert!(two.read_by_all(Some(&bob), MessageSeq(3)));
         assert!(!two.read_by_all(Some(&bob), MessageSeq(4)));
-        assert!(!two.read_by_all(None, MessageSeq(4)), "a system message: everyone");
-        assert!(two.read_by_all(Some(&user("cy")), MessageSeq(3)), "a sender who left");
+        assert!(
+            !two.read_by_all(None, MessageSeq(4)),
+            "a system message: everyone"
+        );
+        assert!(
+            two.read_by_all(Some(&user("cy")), MessageSeq(3)),
+            "a sender who left"
+        );
         // Nobody but the sender: nobody read it.
         let alone = markers(&[("ann", 9)]);
         assert!(!alone.read_by_all(Some(&ann), MessageSeq(1)));
