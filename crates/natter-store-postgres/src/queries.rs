@@ -30,8 +30,8 @@ use uuid::Uuid;
 
 use crate::error::store_error;
 use crate::rows::{
-    self, CONVERSATION_COLUMNS, CONVERSATION_WIDTH, MESSAGE_COLUMNS, PARTICIPANT_COLUMNS,
-    PARTICIPANT_WIDTH, USER_COLUMNS,
+    self, CONVERSATION_COLUMNS, CONVERSATION_WIDTH, MESSAGE_COLUMNS, MESSAGE_WIDTH,
+    PARTICIPANT_COLUMNS, PARTICIPANT_WIDTH, USER_COLUMNS,
 };
 use crate::PostgresStore;
 
@@ -444,64 +444,29 @@ async fn select_message<'c>(
     .transpose()
 }
 
-/// A page of messages by seq cursor (see [`Store::message_page`]).
-async fn select_messages(
-    pool: &PgPool,
-    conversation_id: ConversationId,
-    query: MessageQuery,
-) -> Result<Vec<MessageRecord>> {
-    let order = match query.order {
-        Order::Ascending => "ASC",
-        Order::Descending => "DESC",
-    };
-    let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
-    let after = query.after.map_or(0, |seq| seq_param(seq.0));
-    sqlx::query(&format!(
-        "SELECT {MESSAGE_COLUMNS} FROM messages m WHERE m.conversation_id = $1 \
-         AND m.seq < $2 AND m.seq > $3 AND m.thread_root_seq IS NOT DISTINCT FROM $6 \
-         AND ($5::text IS NULL OR NOT EXISTS \
-           (SELECT 1 FROM message_hidden h WHERE h.user_id = $5 AND h.message_id = m.id)) \
-         ORDER BY m.seq {order} LIMIT $4"
-    ))
-    .bind(conversation_id.0)
-    .bind(before)
-    .bind(after)
-    .bind(i64::from(query.limit) + 1)
-    .bind(query.viewer.as_ref().map(UserId::as_str))
-    .bind(query.thread.map(|root| seq_param(root.0)))
-    .fetch_all(pool)
-    .await
-    .map_err(store_error)?
-    .iter()
-    .map(rows::required_message)
-    .collect()
+/// The read markers of a page (see [`ReadMarkers`]) as a CTE named `marks` of one row:
+/// `member`, `others_read`, `others_delivered`, `low_users`, `low_reads`. Its result does
+/// not grow with the conversation, however many participants it scans. `$1` is the
+/// conversation; `{viewer}` the parameter holding the viewer.
+fn marks_cte(viewer: &str) -> String {
+    format!(
+        "p AS (SELECT user_id, last_read_seq, last_delivered_seq FROM participants \
+           WHERE conversation_id = $1 AND left_at IS NULL), \
+         low AS (SELECT user_id, last_read_seq FROM p ORDER BY last_read_seq, user_id LIMIT 2), \
+         marks AS (SELECT COALESCE((SELECT bool_or(user_id = {viewer}) FROM p), FALSE) AS member, \
+           (SELECT MAX(last_read_seq) FROM p WHERE user_id IS DISTINCT FROM {viewer}) AS others_read, \
+           (SELECT MAX(last_delivered_seq) FROM p WHERE user_id IS DISTINCT FROM {viewer}) \
+             AS others_delivered, \
+           ARRAY(SELECT user_id FROM low ORDER BY last_read_seq, user_id) AS low_users, \
+           ARRAY(SELECT last_read_seq FROM low ORDER BY last_read_seq, user_id) AS low_reads)"
+    )
 }
 
-/// A page's read markers (see [`ReadMarkers`]) in one statement whose result does not
-/// grow with the conversation, however many participants it scans.
-async fn select_read_markers(
-    pool: &PgPool,
-    conversation_id: ConversationId,
-    viewer: Option<&UserId>,
-) -> Result<ReadMarkers> {
-    let row = sqlx::query(
-        "WITH p AS (SELECT user_id, last_read_seq, last_delivered_seq FROM participants \
-           WHERE conversation_id = $1 AND left_at IS NULL), \
-         low AS (SELECT user_id, last_read_seq FROM p ORDER BY last_read_seq, user_id LIMIT 2) \
-         SELECT COALESCE((SELECT bool_or(user_id = $2) FROM p), FALSE), \
-           (SELECT MAX(last_read_seq) FROM p WHERE user_id IS DISTINCT FROM $2), \
-           (SELECT MAX(last_delivered_seq) FROM p WHERE user_id IS DISTINCT FROM $2), \
-           ARRAY(SELECT user_id FROM low ORDER BY last_read_seq, user_id), \
-           ARRAY(SELECT last_read_seq FROM low ORDER BY last_read_seq, user_id)",
-    )
-    .bind(conversation_id.0)
-    .bind(viewer.map(UserId::as_str))
-    .fetch_one(pool)
-    .await
-    .map_err(store_error)?;
+/// The `marks` columns of [`marks_cte`], from column `at` on.
+fn read_markers(row: &PgRow, at: usize) -> Result<ReadMarkers> {
     let seq = |raw: i64| MessageSeq(raw as u64);
-    let users: Vec<String> = rows::get(&row, 3)?;
-    let reads: Vec<i64> = rows::get(&row, 4)?;
+    let users: Vec<String> = rows::get(row, at + 3)?;
+    let reads: Vec<i64> = rows::get(row, at + 4)?;
     let lowest_read = users
         .iter()
         .zip(reads)
@@ -512,11 +477,64 @@ async fn select_read_markers(
         })
         .collect::<Result<_>>()?;
     Ok(ReadMarkers {
-        viewer_is_participant: rows::get(&row, 0)?,
+        viewer_is_participant: rows::get(row, at)?,
         lowest_read,
-        others_read: rows::get::<Option<i64>>(&row, 1)?.map(seq),
-        others_delivered: rows::get::<Option<i64>>(&row, 2)?.map(seq),
+        others_read: rows::get::<Option<i64>>(row, at + 1)?.map(seq),
+        others_delivered: rows::get::<Option<i64>>(row, at + 2)?.map(seq),
     })
+}
+
+/// A page of messages by seq cursor and its read markers (see [`Store::message_page`]), in
+/// one statement: every row carries the markers (a few small columns). An empty page has
+/// no row to carry them, so it costs a second statement.
+async fn select_page(
+    pool: &PgPool,
+    conversation_id: ConversationId,
+    query: MessageQuery,
+) -> Result<(Vec<MessageRecord>, ReadMarkers)> {
+    let order = match query.order {
+        Order::Ascending => "ASC",
+        Order::Descending => "DESC",
+    };
+    let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
+    let after = query.after.map_or(0, |seq| seq_param(seq.0));
+    let viewer = query.viewer.as_ref().map(UserId::as_str);
+    let rows = sqlx::query(&format!(
+        "WITH {} SELECT {MESSAGE_COLUMNS}, marks.* FROM messages m CROSS JOIN marks \
+         WHERE m.conversation_id = $1 \
+         AND m.seq < $2 AND m.seq > $3 AND m.thread_root_seq IS NOT DISTINCT FROM $6 \
+         AND ($5::text IS NULL OR NOT EXISTS \
+           (SELECT 1 FROM message_hidden h WHERE h.user_id = $5 AND h.message_id = m.id)) \
+         ORDER BY m.seq {order} LIMIT $4",
+        marks_cte("$5")
+    ))
+    .bind(conversation_id.0)
+    .bind(before)
+    .bind(after)
+    .bind(i64::from(query.limit) + 1)
+    .bind(viewer)
+    .bind(query.thread.map(|root| seq_param(root.0)))
+    .fetch_all(pool)
+    .await
+    .map_err(store_error)?;
+    let Some(first) = rows.first() else {
+        let row = sqlx::query(&format!(
+            "WITH {} SELECT marks.* FROM marks",
+            marks_cte("$2")
+        ))
+        .bind(conversation_id.0)
+        .bind(viewer)
+        .fetch_one(pool)
+        .await
+        .map_err(store_error)?;
+        return Ok((Vec::new(), read_markers(&row, 0)?));
+    };
+    let markers = read_markers(first, MESSAGE_WIDTH)?;
+    let messages = rows
+        .iter()
+        .map(rows::required_message)
+        .collect::<Result<_>>()?;
+    Ok((messages, markers))
 }
 
 /// Locks a message's conversation row, then the message (the crate's lock order), and
@@ -1453,12 +1471,7 @@ impl Store for PostgresStore {
         conversation_id: ConversationId,
         query: MessageQuery,
     ) -> Result<(Vec<MessageRecord>, ReadMarkers)> {
-        // Two round trips at once, on two pooled connections.
-        let viewer = query.viewer.clone();
-        tokio::try_join!(
-            select_messages(&self.pool, conversation_id, query),
-            select_read_markers(&self.pool, conversation_id, viewer.as_ref()),
-        )
+        select_page(&self.pool, conversation_id, query).await
     }
 
     async fn edit_message(&self, edit: MessageEdit) -> Result<(MessageRecord, EventSeq)> {

@@ -41,6 +41,7 @@ pub(crate) const MESSAGE_COLUMNS: &str = "m.id, m.conversation_id, m.seq, m.send
     m.content, m.client_message_id, m.reply_to_id, m.mentions, m.created_at, m.edited_at, \
     m.edit_count, m.deleted_at, m.deleted_by, m.pii_masked, m.thread_root_id, m.thread_root_seq, \
     m.thread_reply_count, m.thread_last_reply_at, m.attachments, m.has_reactions";
+pub(crate) const MESSAGE_WIDTH: usize = 21;
 
 fn bad(index: usize, what: &str) -> StoreError {
     StoreError::Backend(format!("invalid {what} in column {index}").into())

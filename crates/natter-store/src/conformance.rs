@@ -103,23 +103,24 @@ pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
         None,
     ] {
         let viewer = viewer.map(user);
-        let query = MessageQuery {
-            thread: None,
-            viewer: viewer.clone(),
-            before: None,
-            after: None,
-            limit: 10,
-            order: Order::Descending,
-        };
-        let (_, markers) = store
-            .message_page(conversation_id, query)
-            .await
-            .expect("page");
-        assert_eq!(
-            markers,
-            ReadMarkers::of(&participants, viewer.as_ref()),
-            "{viewer:?}"
-        );
+        let expected = ReadMarkers::of(&participants, viewer.as_ref());
+        // A full page, and an empty one (before the first message): both carry them.
+        for (before, size) in [(None, 6), (Some(MessageSeq(1)), 0)] {
+            let query = MessageQuery {
+                thread: None,
+                viewer: viewer.clone(),
+                before,
+                after: None,
+                limit: 10,
+                order: Order::Descending,
+            };
+            let (page, markers) = store
+                .message_page(conversation_id, query)
+                .await
+                .expect("page");
+            assert_eq!(page.len(), size);
+            assert_eq!(markers, expected, "{viewer:?}, {size} messages");
+        }
     }
     // And what that means here, for bob: erin never read, bob read 2 (dave's 2 no longer
     // counts), alice read everything she sent.
