@@ -407,8 +407,8 @@ impl Messages {
             }
         };
         let limit = page_query.limit as usize;
-        // The page and the read markers together: two round trips at once on PostgreSQL,
-        // one read on SQLite.
+        // The page and the read markers together: one statement on PostgreSQL, one read
+        // on SQLite.
         let (mut rows, markers) = self
             .core
             .store

@@ -2,12 +2,10 @@
 //! task (`Readers::bounded`) come out the same as short ones, from the blocking pool; and
 //! a page's read markers are those of the conversation's participants.
 
-mod support;
-
 use natter_proto::MessageSeq;
+use natter_store::conformance::{group, text, user};
 use natter_store::{MessageQuery, Order, Store};
 use natter_store_sqlite::{Durability, SqliteOptions, SqliteStore};
-use support::{group, text, user};
 
 #[tokio::test]
 async fn a_timeline_page_over_thousands_of_thread_replies_skips_them_all() {
@@ -16,7 +14,7 @@ async fn a_timeline_page_over_thousands_of_thread_replies_skips_them_all() {
     options.durability = Durability::Normal;
     let store = SqliteStore::open(options).expect("open");
     let now = time::OffsetDateTime::now_utc();
-    let conversation_id = group(&store, "alice").await;
+    let conversation_id = group(&store, &["alice"]).await;
     let append = |content: &str| store.append_message(text(conversation_id, "alice", content, now));
     let before = append("before").await.expect("append").message;
     let root = append("root").await.expect("append").message;

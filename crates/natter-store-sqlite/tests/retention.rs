@@ -1,17 +1,15 @@
 //! The retention purge clears deleted content (and its edit history) and nothing else.
 
-mod support;
-
+use natter_store::conformance::{group, text, user};
 use natter_store::{MessageEdit, Store};
 use natter_store_sqlite::{SqliteOptions, SqliteStore};
-use support::{group, text, user};
 
 #[tokio::test]
 async fn purge_clears_content_of_messages_deleted_before_the_cutoff() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(SqliteOptions::new(dir.path().join("natter.db"))).expect("open");
     let now = time::OffsetDateTime::now_utc();
-    let conversation_id = group(&store, "alice").await;
+    let conversation_id = group(&store, &["alice"]).await;
     let mut ids = Vec::new();
     for content in ["keep", "old secret", "recent secret"] {
         let outcome = store

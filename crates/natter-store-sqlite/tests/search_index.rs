@@ -1,15 +1,13 @@
 //! The indexer thread brings the search database up to date behind the writer and has the
 //! indexed queue rows deleted; a search database that is lost is rebuilt at the next start.
 
-mod support;
-
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use natter_store::conformance::{group, text, user};
 use natter_store::{MessageEdit, Store};
 use natter_store_sqlite::{SqliteOptions, SqliteStore};
 use rusqlite::Connection;
-use support::{group, text, user};
 
 /// The store's database with the search database attached, read beside the store.
 fn inspect(dir: &Path) -> Connection {
@@ -62,7 +60,7 @@ async fn the_indexer_follows_the_writer_and_a_lost_index_is_rebuilt() {
     let dir = tempfile::tempdir().expect("temp dir");
     let options = SqliteOptions::new(dir.path().join("natter.db"));
     let store = SqliteStore::open(options.clone()).expect("open");
-    let conversation_id = group(&store, "alice").await;
+    let conversation_id = group(&store, &["alice"]).await;
     let now = time::OffsetDateTime::now_utc();
     // Concurrent appends, so that the writer commits them in groups while the indexer runs.
     let appends: Vec<_> = (0..300)

@@ -1,42 +1,42 @@
 //! Behaviour every [`Store`] must show, written once against the trait and run by each
-//! store crate's tests (they enable the `conformance` feature in their dev-dependencies).
-//! Each function panics, as a test does, when the store does not behave.
+//! store crate's tests (they enable the `conformance` feature in their dev-dependencies),
+//! and the builders those tests share. Each check panics, as a test does, when the store
+//! does not behave.
 
 use natter_proto::{
-    ConversationId, ConversationType, MessageId, MessageSeq, MessageType, ParticipantRole, UserId,
+    ConversationId, ConversationType, MessageId, MessageSeq, MessageType, ParticipantRole,
+    Timestamp, UserId,
 };
 
 use crate::{
-    CreateOutcome, MessageQuery, NewConversation, NewMessage, NewParticipant, Order, ReadMarkers,
-    RemovalReason, Store,
+    CreateOutcome, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant, Order,
+    ReadMarkers, RemovalReason, Store,
 };
 
-fn user(raw: &str) -> UserId {
+/// A user id.
+pub fn user(raw: &str) -> UserId {
     UserId::parse(raw).expect("a user id")
 }
 
-/// A page's read markers, which a store computes without listing the participants, are
-/// exactly those of its participant list ([`ReadMarkers::of`]) for every kind of viewer:
-/// an active participant, the sender, one who never read, one who left, a stranger, none.
-pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
-    let now = time::OffsetDateTime::now_utc();
-    let members = ["alice", "bob", "carol", "dave", "erin"];
+/// A new group conversation of `members`, the first its owner.
+pub async fn group<S: Store + ?Sized>(store: &S, members: &[&str]) -> ConversationId {
     let created = store
         .create_conversation(NewConversation {
             id: ConversationId::new(),
             kind: ConversationType::Group,
-            title: Some("markers".into()),
+            title: Some("t".into()),
             description: None,
             avatar_url: None,
             context: None,
-            created_by: Some(user("alice")),
+            created_by: members.first().map(|owner| user(owner)),
             trusted: false,
             encrypted: false,
             participants: members
                 .iter()
-                .map(|who| NewParticipant {
+                .enumerate()
+                .map(|(index, who)| NewParticipant {
                     user_id: user(who),
-                    role: if *who == "alice" {
+                    role: if index == 0 {
                         ParticipantRole::Owner
                     } else {
                         ParticipantRole::Member
@@ -44,28 +44,99 @@ pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
                 })
                 .collect(),
             unique_key: None,
-            now,
+            now: time::OffsetDateTime::now_utc(),
         })
         .await
         .expect("create");
-    let (CreateOutcome::Created(conversation) | CreateOutcome::Existing(conversation)) = created;
-    let conversation_id = conversation.id;
+    match created {
+        CreateOutcome::Created(record) | CreateOutcome::Existing(record) => record.id,
+    }
+}
+
+/// A plain text message by `sender`.
+pub fn text(
+    conversation_id: ConversationId,
+    sender: &str,
+    content: &str,
+    now: Timestamp,
+) -> NewMessage {
+    NewMessage {
+        id: MessageId::new(),
+        conversation_id,
+        sender_id: Some(user(sender)),
+        kind: MessageType::Text,
+        content: Some(content.to_owned()),
+        client_message_id: None,
+        reply_to_id: None,
+        mentions: Vec::new(),
+        pii_masked: false,
+        thread_root: None,
+        attachments: Vec::new(),
+        now,
+    }
+}
+
+/// `has_reactions` lets pages skip reading reactions, so it must never be false while a
+/// reaction is on the message: set by the first reaction, kept while any is left, cleared
+/// with the last. Returns a new message of the same conversation, without reactions, for
+/// the store's own test to react to from outside the store (the trigger must set the flag
+/// for any writer).
+pub async fn has_reactions_follows_reactions<S: Store + ?Sized>(store: &S) -> MessageRecord {
+    let now = time::OffsetDateTime::now_utc();
+    let conversation_id = group(store, &["alice", "bob"]).await;
+    let appended = store
+        .append_message(text(conversation_id, "alice", "react to me", now))
+        .await
+        .expect("append")
+        .message;
+    assert!(!appended.has_reactions);
+    let current = || async {
+        store
+            .find_message(appended.id)
+            .await
+            .expect("find")
+            .expect("exists")
+    };
+    for (who, emoji) in [("alice", "👍"), ("bob", "👍"), ("bob", "🎉")] {
+        store
+            .add_reaction(&current().await, &user(who), emoji, 20, now)
+            .await
+            .expect("react");
+        assert!(current().await.has_reactions, "after {who} {emoji}");
+    }
+    for (who, emoji, left) in [
+        ("bob", "👍", true),
+        ("alice", "👍", true),
+        ("bob", "🎉", false),
+    ] {
+        store
+            .remove_reaction(&current().await, &user(who), emoji, now)
+            .await
+            .expect("unreact");
+        assert_eq!(
+            current().await.has_reactions,
+            left,
+            "after removing {who} {emoji}"
+        );
+    }
+    let other = store
+        .append_message(text(conversation_id, "alice", "react from outside", now))
+        .await
+        .expect("append")
+        .message;
+    assert!(!other.has_reactions);
+    other
+}
+
+/// A page's read markers, which a store computes without listing the participants, are
+/// exactly those of its participant list ([`ReadMarkers::of`]) for every kind of viewer:
+/// an active participant, the sender, one who never read, one who left, a stranger, none.
+pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
+    let now = time::OffsetDateTime::now_utc();
+    let conversation_id = group(store, &["alice", "bob", "carol", "dave", "erin"]).await;
     for n in 1..=6 {
         store
-            .append_message(NewMessage {
-                id: MessageId::new(),
-                conversation_id,
-                sender_id: Some(user("alice")),
-                kind: MessageType::Text,
-                content: Some(format!("m{n}")),
-                client_message_id: None,
-                reply_to_id: None,
-                mentions: Vec::new(),
-                pii_masked: false,
-                thread_root: None,
-                attachments: Vec::new(),
-                now,
-            })
+            .append_message(text(conversation_id, "alice", &format!("m{n}"), now))
             .await
             .expect("append");
     }
