@@ -10,8 +10,8 @@ use natter_proto::{
     SendMessage, UserId,
 };
 use natter_store::{
-    MessageQuery, MessageRecord, NewMessage, Order, ReadMarkers, ReadOutcome, ReadTargets,
-    StoreError,
+    AppendOutcome, MessageQuery, MessageRecord, NewMessage, Order, ReadMarkers, ReadOutcome,
+    ReadTargets, StoreError, SENDER_REFUSED,
 };
 
 use crate::conversations::{page_limit, Conversations};
@@ -90,6 +90,18 @@ fn read_result(outcome: ReadOutcome) -> MarkReadResult {
     }
 }
 
+/// A failed append as the send answers it.
+fn append_error(err: StoreError) -> AppError {
+    match err {
+        StoreError::NotFound => AppError::NotFound(Resource::Conversation),
+        StoreError::Conflict(what) if what == "attachment" => AppError::conflict(
+            "attachment_in_use",
+            "an attachment was attached to another message meanwhile",
+        ),
+        other => other.into(),
+    }
+}
+
 fn message_not_found(err: AppError) -> AppError {
     match err {
         AppError::NotFound(_) => AppError::NotFound(Resource::Message),
@@ -109,6 +121,9 @@ impl Messages {
         self.core
             .limiter
             .check(actor, crate::limits::Action::SendMessage)?;
+        if let Some(sent) = self.send_plain(actor, conversation_id, &request).await? {
+            return Ok(sent);
+        }
         let (conversation, access) = self.core.access(actor, conversation_id).await?;
         let sender = match &access {
             Access::Participant(participant) => Some(participant.user_id.clone()),
@@ -266,16 +281,92 @@ impl Messages {
                 thread_root,
                 attachments,
                 now: self.core.now(),
+                check_sender: false,
             })
             .await
-            .map_err(|err| match err {
-                StoreError::NotFound => AppError::NotFound(Resource::Conversation),
-                StoreError::Conflict(what) if what == "attachment" => AppError::conflict(
-                    "attachment_in_use",
-                    "an attachment was attached to another message meanwhile",
-                ),
-                other => other.into(),
-            })?;
+            .map_err(append_error)?;
+        self.sent(conversation_id, sender.as_ref(), outcome).await
+    }
+
+    /// The common send — a user's text message with no attachments, thread, reply or
+    /// mentions, valid as it stands — without looking the sender's access up first: the
+    /// store checks it in the append's own transaction ([`NewMessage::check_sender`]).
+    /// That is one statement less per message, and on PostgreSQL one round trip less on
+    /// each send's path. `None` for any other send and for a sender the store refused:
+    /// those take the full path in [`Messages::send`], which answers them as it always
+    /// has (404 to a stranger, 403, 409 in a blocked conversation, 422 before all these
+    /// only for a caller who may post).
+    async fn send_plain(
+        &self,
+        actor: &Actor,
+        conversation_id: ConversationId,
+        request: &SendMessage,
+    ) -> Result<Option<(Message, bool)>, AppError> {
+        let Some(sender) = &actor.user_id else {
+            return Ok(None);
+        };
+        let plain = matches!(request.kind, None | Some(MessageType::Text))
+            && request.attachment_ids.is_empty()
+            && request.thread_root_id.is_none()
+            && request.reply_to_id.is_none()
+            && request.mentions.is_empty();
+        let max_chars = self.core.limits.max_message_chars;
+        let content = match request.content.as_deref() {
+            Some(raw) if plain => content::message_content(raw, max_chars),
+            _ => return Ok(None),
+        };
+        let client_message_id = request
+            .client_message_id
+            .as_deref()
+            .map(content::client_message_id)
+            .transpose();
+        let (Ok(content), Ok(client_message_id)) = (content, client_message_id) else {
+            return Ok(None);
+        };
+        // Masked as in an untrusted conversation. Where nothing was found, or where the
+        // policy treats trusted conversations alike, the conversation's flag (which only
+        // the access lookup would tell) cannot change the result.
+        let rules = &self.core.pii;
+        let (content, pii_masked) =
+            crate::pii::mask_content(Some(content), rules, false, max_chars);
+        if pii_masked && rules.applies(true) != rules.applies(false) {
+            return Ok(None);
+        }
+        let appended = self
+            .core
+            .store
+            .append_message(NewMessage {
+                id: MessageId::new(),
+                conversation_id,
+                sender_id: Some(sender.clone()),
+                kind: MessageType::Text,
+                content,
+                client_message_id,
+                reply_to_id: None,
+                mentions: Vec::new(),
+                pii_masked,
+                thread_root: None,
+                attachments: Vec::new(),
+                now: self.core.now(),
+                check_sender: true,
+            })
+            .await;
+        let outcome = match appended {
+            Err(StoreError::Conflict(what)) if what == SENDER_REFUSED => return Ok(None),
+            other => other.map_err(append_error)?,
+        };
+        self.sent(conversation_id, Some(sender), outcome)
+            .await
+            .map(Some)
+    }
+
+    /// What a send answers once the store appended (or found the retried original).
+    async fn sent(
+        &self,
+        conversation_id: ConversationId,
+        sender: Option<&UserId>,
+        outcome: AppendOutcome,
+    ) -> Result<(Message, bool), AppError> {
         if let Some(event_seq) = outcome.event_seq {
             self.core
                 .metrics
@@ -291,8 +382,8 @@ impl Messages {
                 ));
             }
             let participants = self.core.store.list_participants(conversation_id).await?;
-            let markers = ReadMarkers::of(&participants, sender.as_ref());
-            return Ok((view(&outcome.message, sender.as_ref(), &markers), false));
+            let markers = ReadMarkers::of(&participants, sender);
+            return Ok((view(&outcome.message, sender, &markers), false));
         }
         let mut message = outcome.message.to_proto();
         if sender.is_some() {

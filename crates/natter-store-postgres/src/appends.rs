@@ -28,7 +28,7 @@ use sqlx::PgPool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
-use crate::queries::{append_one, duplicate_or_missing};
+use crate::queries::append_one;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
@@ -202,10 +202,13 @@ async fn run_batch(
                 let _ = pending.reply.send(Ok(outcome));
             }
         }
-        // No such conversation: each one answers as a single append would.
+        // No such conversation, or a sender the batch must check may not post: each
+        // message is appended alone, which answers it as a single append would.
         Ok(None) => {
             for pending in batch {
-                let outcome = duplicate_or_missing(pool, &pending.new).await;
+                let started = Instant::now();
+                let outcome = append_one(pool, pending.new).await;
+                record_one(stats, &outcome, started);
                 let _ = pending.reply.send(outcome);
             }
         }
@@ -248,7 +251,8 @@ async fn run_batch(
 
 /// The batch as one statement: the conversation's counters move by the batch size, and
 /// message `n` (1-based, queue order) gets seq `base + n` and event `event base + n`.
-/// Returns the two bases, or `None` when the conversation does not exist.
+/// Returns the two bases, or `None` when the conversation does not exist or is blocked
+/// while a message checks its sender, or such a sender is not an active participant.
 async fn append_many(
     pool: &PgPool,
     conversation_id: ConversationId,
@@ -271,6 +275,7 @@ async fn append_many(
     let mut mentions: Vec<Option<String>> = Vec::with_capacity(batch.len());
     let mut times: Vec<i64> = Vec::with_capacity(batch.len());
     let mut masked: Vec<bool> = Vec::with_capacity(batch.len());
+    let mut checks: Vec<bool> = Vec::with_capacity(batch.len());
     for Pending { new, .. } in batch {
         ids.push(new.id.0);
         senders.push(new.sender_id.as_ref().map(UserId::as_str));
@@ -285,20 +290,24 @@ async fn append_many(
         });
         times.push(to_micros(new.now));
         masked.push(new.pii_masked);
+        checks.push(new.check_sender);
     }
     let bases: Option<(i64, i64)> = sqlx::query_as(
         "WITH b AS ( \
            SELECT * FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], \
-             $10::uuid[], $11::text[], $12::bigint[], $13::bool[]) WITH ORDINALITY \
+             $10::uuid[], $11::text[], $12::bigint[], $13::bool[], $19::bool[]) WITH ORDINALITY \
              AS b(id, sender_id, kind, content, client_message_id, reply_to_id, mentions, \
-                  created_at, pii_masked, n)), \
+                  created_at, pii_masked, check_sender, n)), \
          c AS ( \
            UPDATE conversations SET last_message_seq = last_message_seq + $2, \
              message_count = message_count + $2, last_message_sender = $3, \
              last_message_kind = $4, last_message_text = $14, last_message_at = $15, \
              last_message_deleted = FALSE, last_activity_at = GREATEST(last_activity_at, $16), \
              last_event_seq = last_event_seq + $2, last_event_at = GREATEST(last_event_at, $16) \
-           WHERE id = $1 \
+           WHERE id = $1 AND NOT EXISTS ( \
+             SELECT 1 FROM b WHERE b.check_sender AND (conversations.status = 'blocked' \
+               OR NOT EXISTS (SELECT 1 FROM participants p WHERE p.conversation_id = $1 \
+                 AND p.user_id = b.sender_id AND p.left_at IS NULL))) \
            RETURNING last_message_seq - $2 AS mbase, last_event_seq - $2 AS ebase), \
          m AS ( \
            INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
@@ -337,6 +346,7 @@ async fn append_many(
     .bind(newest)
     .bind(draft.kind)
     .bind(draft.data.to_string())
+    .bind(&checks)
     .fetch_optional(pool)
     .await?;
     Ok(bases.map(|(m, e)| (m as u64, e as u64)))

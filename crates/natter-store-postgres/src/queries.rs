@@ -21,7 +21,7 @@ use natter_store::{
     InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
     NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadMarkers, ReadOutcome,
     ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord,
-    Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
+    Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert, SENDER_REFUSED,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
@@ -297,7 +297,10 @@ pub(crate) async fn append_one(pool: &PgPool, new: NewMessage) -> Result<AppendO
              last_message_kind = $3, last_message_text = $4, last_message_at = $5, \
              last_message_deleted = FALSE, last_activity_at = GREATEST(last_activity_at, $5), \
              last_event_seq = last_event_seq + 1, last_event_at = GREATEST(last_event_at, $5) \
-           WHERE id = $1 RETURNING last_message_seq AS mseq, last_event_seq AS eseq), \
+           WHERE id = $1 AND (NOT $14 OR (status <> 'blocked' AND EXISTS ( \
+             SELECT 1 FROM participants p WHERE p.conversation_id = $1 AND p.user_id = $2 \
+               AND p.left_at IS NULL))) \
+           RETURNING last_message_seq AS mseq, last_event_seq AS eseq), \
          m AS ( \
            INSERT INTO messages (conversation_id, seq, id, sender_id, kind, content, \
              client_message_id, reply_to_id, mentions, created_at, pii_masked) \
@@ -324,10 +327,12 @@ pub(crate) async fn append_one(pool: &PgPool, new: NewMessage) -> Result<AppendO
     .bind(new.pii_masked)
     .bind(draft.kind)
     .bind(draft.data.to_string())
+    .bind(new.check_sender)
     .fetch_optional(pool)
     .await;
     match result {
         Ok(Some((seq, event_seq))) => Ok(appended(new, seq, event_seq)),
+        Ok(None) if new.check_sender => Err(StoreError::Conflict(SENDER_REFUSED.into())),
         // No such conversation; like SQLite, a known client_message_id wins.
         Ok(None) => duplicate_or_missing(pool, &new).await,
         // A retry of a stored message (in this conversation or, by the same sender,
@@ -1307,6 +1312,22 @@ impl Store for PostgresStore {
         }
         let now = to_micros(new.now);
         let mut tx = self.pool.begin().await.map_err(store_error)?;
+        if new.check_sender {
+            let admitted: bool = sqlx::query_scalar(
+                "SELECT EXISTS (SELECT 1 FROM conversations c \
+                   JOIN participants p ON p.conversation_id = c.id \
+                   WHERE c.id = $1 AND c.status <> 'blocked' AND p.user_id = $2 \
+                   AND p.left_at IS NULL)",
+            )
+            .bind(new.conversation_id.0)
+            .bind(new.sender_id.as_ref().map(UserId::as_str))
+            .fetch_one(&mut *tx)
+            .await
+            .map_err(store_error)?;
+            if !admitted {
+                return Err(StoreError::Conflict(SENDER_REFUSED.into()));
+            }
+        }
         // Both seqs in one statement, which also locks the conversation row until commit:
         // concurrent appends to one conversation queue here, so seqs follow commit order.
         let seqs: Option<(i64, i64)> = sqlx::query_as(

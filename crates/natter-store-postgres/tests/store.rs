@@ -172,6 +172,7 @@ fn message(
         thread_root: None,
         attachments: Vec::new(),
         now,
+        check_sender: false,
     }
 }
 
@@ -1335,4 +1336,14 @@ async fn a_pages_read_markers_are_those_of_its_participants() {
         return;
     };
     natter_store::conformance::read_markers_match_participants(&db.store().await).await;
+}
+
+/// Only an active participant of a conversation that is not blocked may post, also when
+/// the appends are batched (`natter_store::conformance`).
+#[tokio::test]
+async fn a_checked_append_admits_only_active_participants() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    natter_store::conformance::check_sender_admits_only_participants(&db.store().await).await;
 }

@@ -15,7 +15,7 @@ use natter_store::{
     InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
     NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadMarkers, ReadOutcome,
     ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord,
-    Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
+    Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert, SENDER_REFUSED,
 };
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -59,6 +59,27 @@ fn ensure_user(conn: &Connection, user_id: &UserId, now: Timestamp) -> Result<()
     .and_then(|mut stmt| stmt.execute(params![user_id.as_str(), to_micros(now)]))
     .map_err(store_error)?;
     Ok(())
+}
+
+/// [`NewMessage::check_sender`]: the conversation is not blocked and the sender is one of
+/// its active participants, else the append is refused with [`SENDER_REFUSED`].
+fn check_sender(conn: &Connection, new: &NewMessage) -> Result<()> {
+    let admitted = match &new.sender_id {
+        Some(sender) => conn
+            .prepare_cached(
+                "SELECT 1 FROM conversations c JOIN participants p ON p.conversation_id = c.id \
+                 WHERE c.id = ?1 AND c.status <> 'blocked' AND p.user_id = ?2 \
+                 AND p.left_at IS NULL",
+            )
+            .and_then(|mut stmt| stmt.exists(params![new.conversation_id.0, sender.as_str()]))
+            .map_err(store_error)?,
+        None => false,
+    };
+    if admitted {
+        Ok(())
+    } else {
+        Err(StoreError::Conflict(SENDER_REFUSED.into()))
+    }
 }
 
 /// Appends an event with the conversation's next event seq.
@@ -1073,6 +1094,9 @@ impl Store for SqliteStore {
     async fn append_message(&self, new: NewMessage) -> Result<AppendOutcome> {
         self.writer
             .write(move |conn| {
+                if new.check_sender {
+                    check_sender(conn, &new)?;
+                }
                 if let Some(client_id) = &new.client_message_id {
                     let existing = match &new.sender_id {
                         Some(sender) => conn

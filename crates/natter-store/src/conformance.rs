@@ -4,13 +4,18 @@
 //! does not behave.
 
 use natter_proto::{
-    ConversationId, ConversationType, MessageId, MessageSeq, MessageType, ParticipantRole,
-    Timestamp, UserId,
+    ConversationId, ConversationStatus, ConversationType, MessageId, MessageSeq, MessageType,
+    ParticipantRole, Timestamp, UserId,
 };
 
+use std::future::Future;
+use std::pin::Pin;
+use std::task::Poll;
+
 use crate::{
-    CreateOutcome, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant, Order,
-    ReadMarkers, RemovalReason, Store,
+    AppendOutcome, ConversationPatch, CreateOutcome, MessageQuery, MessageRecord, NewConversation,
+    NewMessage, NewParticipant, Order, ReadMarkers, RemovalReason, Store, StoreError,
+    SENDER_REFUSED,
 };
 
 /// A user id.
@@ -73,6 +78,7 @@ pub fn text(
         thread_root: None,
         attachments: Vec::new(),
         now,
+        check_sender: false,
     }
 }
 
@@ -203,4 +209,158 @@ pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
     );
     assert_eq!(bob.others_read, Some(MessageSeq(6)));
     assert!(!ReadMarkers::of(&participants, Some(&user("dave"))).viewer_is_participant);
+}
+
+/// [`NewMessage::check_sender`]: an append that checks its sender is refused with
+/// [`SENDER_REFUSED`] — before its `client_message_id` is looked up — unless the
+/// conversation exists and is not blocked and the sender is an active participant.
+/// Checked appends arriving together (which a store may batch) are answered one by one:
+/// a refused one takes no seq from the others.
+pub async fn check_sender_admits_only_participants<S: Store + ?Sized>(store: &S) {
+    let now = time::OffsetDateTime::now_utc();
+    let conversation_id = group(store, &["alice", "bob", "carol"]).await;
+    let checked = |sender: &str, content: &str, client_id: Option<&str>| NewMessage {
+        client_message_id: client_id.map(str::to_owned),
+        check_sender: true,
+        ..text(conversation_id, sender, content, now)
+    };
+    let first = store
+        .append_message(checked("alice", "hello", Some("c1")))
+        .await
+        .expect("alice may post");
+    assert!(!first.duplicate);
+    let retry = store
+        .append_message(checked("alice", "hello", Some("c1")))
+        .await
+        .expect("alice retries");
+    assert!(retry.duplicate);
+    assert_eq!(retry.message.id, first.message.id);
+
+    // Carol posts, then leaves: even her retry is refused, not answered with the original.
+    store
+        .append_message(checked("carol", "bye", Some("c2")))
+        .await
+        .expect("carol may post");
+    store
+        .remove_participant(
+            conversation_id,
+            &user("carol"),
+            RemovalReason::Left,
+            None,
+            now,
+        )
+        .await
+        .expect("carol leaves");
+    let refused = |outcome: Result<AppendOutcome, StoreError>, case: &str| match outcome {
+        Err(StoreError::Conflict(what)) if what == SENDER_REFUSED => {}
+        other => panic!("{case}: expected a refusal, got {other:?}"),
+    };
+    refused(
+        store
+            .append_message(checked("carol", "bye", Some("c2")))
+            .await,
+        "a retry by one who left",
+    );
+    refused(
+        store.append_message(checked("carol", "x", None)).await,
+        "one who left",
+    );
+    refused(
+        store.append_message(checked("mallory", "x", None)).await,
+        "a stranger",
+    );
+    refused(
+        store
+            .append_message(NewMessage {
+                conversation_id: ConversationId::new(),
+                ..checked("alice", "x", None)
+            })
+            .await,
+        "no such conversation",
+    );
+    refused(
+        store
+            .append_message(NewMessage {
+                sender_id: None,
+                kind: MessageType::System,
+                ..checked("alice", "x", None)
+            })
+            .await,
+        "no sender",
+    );
+
+    // Together: the participants' appends land in order with no gap, the others are refused.
+    let senders = [
+        "alice", "bob", "mallory", "alice", "carol", "bob", "alice", "bob",
+    ];
+    let outcomes = join_all(
+        senders
+            .iter()
+            .enumerate()
+            .map(|(n, who)| store.append_message(checked(who, &format!("t{n}"), None)))
+            .collect(),
+    )
+    .await;
+    let mut appended = Vec::new();
+    for (who, outcome) in senders.iter().zip(outcomes) {
+        if matches!(*who, "mallory" | "carol") {
+            refused(outcome, who);
+        } else {
+            appended.push(outcome.expect("a participant may post").message.seq);
+        }
+    }
+    appended.sort();
+    assert_eq!(
+        appended,
+        (3..3 + 6).map(MessageSeq).collect::<Vec<_>>(),
+        "seqs 1 and 2 went to the first messages; no seq is lost to a refusal"
+    );
+
+    store
+        .update_conversation(
+            conversation_id,
+            ConversationPatch {
+                status: Some(ConversationStatus::Blocked),
+                ..Default::default()
+            },
+            now,
+        )
+        .await
+        .expect("block");
+    refused(
+        store.append_message(checked("alice", "x", None)).await,
+        "a blocked conversation",
+    );
+    // Without the check, the store appends as it is told (the caller checked).
+    store
+        .append_message(text(conversation_id, "alice", "checked by the caller", now))
+        .await
+        .expect("unchecked append");
+}
+
+/// Runs the futures concurrently on the calling task; their outputs in order.
+async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
+    let mut futures: Vec<Pin<Box<F>>> = futures.into_iter().map(Box::pin).collect();
+    let mut outputs: Vec<Option<F::Output>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    Poll::Ready(value) => *output = Some(value),
+                    Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            Poll::Pending
+        } else {
+            Poll::Ready(())
+        }
+    })
+    .await;
+    outputs
+        .into_iter()
+        .map(|output| output.expect("every future finished"))
+        .collect()
 }

@@ -474,7 +474,17 @@ pub struct NewMessage {
     pub attachments: Vec<natter_proto::MessageAttachment>,
     /// Send time.
     pub now: Timestamp,
+    /// The caller did not look the sender's access up: the store appends only if the
+    /// conversation is not blocked and `sender_id` is one of its active participants,
+    /// checked in the append's own transaction, and otherwise refuses with
+    /// `StoreError::Conflict(`[`SENDER_REFUSED`]`)` before anything else (a known
+    /// `client_message_id` included), so that the caller can find out why.
+    pub check_sender: bool,
 }
+
+/// The [`StoreError::Conflict`](crate::StoreError::Conflict) of an append with
+/// [`NewMessage::check_sender`] whose sender may not post (or whose conversation is gone).
+pub const SENDER_REFUSED: &str = "sender_refused";
 
 impl NewMessage {
     /// What a store returns from a successful append of this message at message seq

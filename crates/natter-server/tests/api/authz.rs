@@ -4,7 +4,7 @@
 use natter_client::{Client, MessageFilter};
 use natter_proto::{
     AddParticipants, AppRole, ConversationType, CreateConversation, EventSeq, MarkRead, Message,
-    ParticipantRole, UpdateConversation, UpdateMySettings, UpdateParticipant,
+    ParticipantRole, SendMessage, UpdateConversation, UpdateMySettings, UpdateParticipant,
 };
 use natter_testkit::{uid, TestServer};
 
@@ -45,6 +45,7 @@ enum Op {
     Receipts,
     Events,
     SendMessage,
+    SendMessageBadContent,
     UpdateConversation,
     Archive,
     AddParticipant,
@@ -166,6 +167,13 @@ async fn run(op: Op, client: &Client, fx: &Fixture) -> u16 {
         Op::Receipts => status(client.receipts(fx.message.id).await, 200),
         Op::Events => status(client.events(id, EventSeq(0), None).await, 200),
         Op::SendMessage => status(client.send_message(id, &text("matrix")).await, 201),
+        Op::SendMessageBadContent => {
+            let bell = SendMessage {
+                content: Some("a bell \u{7}".into()),
+                ..text("matrix")
+            };
+            status(client.send_message(id, &bell).await, 201)
+        }
         Op::UpdateConversation => status(
             client
                 .update_conversation(
@@ -266,6 +274,8 @@ fn expected(op: Op) -> [u16; 8] {
         | Op::Events => READ,
         Op::ListMessagesBadLimit | Op::ListMessagesUnknownCursor => BAD_READ,
         Op::SendMessage => [201, 201, 201, 404, 404, 403, 201, 401],
+        // Bad input to a send: 422 only for whoever may post (no stranger learns more).
+        Op::SendMessageBadContent => [422, 422, 422, 404, 404, 403, 422, 401],
         Op::UpdateConversation | Op::Archive => MANAGE,
         Op::AddParticipant => [201, 201, 403, 404, 404, 201, 201, 401],
         Op::RemoveParticipant => [204, 204, 403, 404, 404, 204, 204, 401],
@@ -297,6 +307,7 @@ async fn every_conversation_endpoint_answers_each_caller_as_specified() {
         Op::Receipts,
         Op::Events,
         Op::SendMessage,
+        Op::SendMessageBadContent,
         Op::UpdateConversation,
         Op::Archive,
         Op::AddParticipant,
