@@ -229,6 +229,42 @@ async fn bad_frames_get_error_frames_and_the_connection_stays() {
     next_of(&mut bob_ws, event_type::MESSAGE_CREATED).await;
 }
 
+/// The gateway reads into a 512-byte buffer: longer client frames arrive whole (up to the
+/// 16 KiB limit); a longer one ends the connection.
+#[tokio::test]
+async fn client_frames_longer_than_the_read_buffer_are_read_whole() {
+    let server = TestServer::spawn().await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let g = group(&alice, "g", &[&bob]).await;
+    let mut alice_ws = connect(&alice).await;
+    let mut bob_ws = connect(&bob).await;
+    for padding in [600, 5_000, 16_000] {
+        let ping = format!(r#"{{"type":"ping"{}}}"#, " ".repeat(padding));
+        bob_ws.send_text(&ping).await.expect("send");
+        next_of(&mut bob_ws, "pong").await;
+    }
+    let typing = format!(
+        r#"{{"type":"typing.start",{}"conversation_id":"{}"}}"#,
+        " ".repeat(3_000),
+        g.id
+    );
+    bob_ws.send_text(&typing).await.expect("send");
+    let start = next_of(&mut alice_ws, "typing.start").await;
+    assert_eq!(start.data["user_id"], bob.id.as_str());
+
+    let too_long = format!(r#"{{"type":"ping"{}}}"#, " ".repeat(17_000));
+    bob_ws.send_text(&too_long).await.expect("send");
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        match bob_ws.next_frame_within(left).await {
+            Err(_) => break,
+            Ok(Some(frame)) if frame.kind != "pong" => continue,
+            other => panic!("a frame over 16 KiB must end the connection, got {other:?}"),
+        }
+    }
+}
+
 #[tokio::test]
 async fn typing_reaches_the_others_and_is_listed() {
     let server = TestServer::spawn().await;
