@@ -1,10 +1,10 @@
 //! The realtime hub of one node: turns bus notices into frames for this node's sessions.
 //!
 //! The bus only rings the doorbell (`Committed { conversation_id, seq }`); the hub loads
-//! the new events and the participants from the store in one snapshot, serialises each
+//! the new events and the members' ids from the store in one snapshot, serialises each
 //! event **once**, and hands the same bytes to every local session of every recipient.
-//! Membership boundaries are exact: walking the batch backwards from the participants
-//! as of its last event, a user added by an event receives it and what follows; a
+//! Membership boundaries are exact: walking the batch backwards from the members as of
+//! its last event, a user added by an event receives it and what follows; a
 //! removed user receives their own removal and nothing after.
 //!
 //! Each session has a bounded queue. A session that cannot keep up is never waited for:
@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use natter_bus::{Bus, Notice};
 use natter_proto::{event_type, ConversationId, EventSeq, MessageSeq, Timestamp, UserId};
-use natter_store::{EventRecord, ParticipantRecord, StoreError};
+use natter_store::{EventRecord, StoreError};
 use serde_json::json;
 use tokio::sync::{broadcast, mpsc, Notify};
 
@@ -322,68 +322,85 @@ impl Hub {
         }
         if batch.events.len() as u32 >= limit {
             // Too much at once: let the participants' clients read the log instead.
-            for participant in &batch.participants {
-                self.local_sessions(&participant.user_id)
+            for user in &batch.members {
+                self.local_sessions(user)
                     .iter()
                     .for_each(|s| s.mark_lagged());
             }
             return Ok(());
         }
-        self.deliver(&batch.events, &batch.participants);
+        self.deliver(&batch.events, &batch.members);
         Ok(())
     }
 
     /// Delivers events in order; recipients follow membership as it was at each event.
-    fn deliver(&self, events: &[EventRecord], participants_after: &[ParticipantRecord]) {
-        let mut members: HashSet<UserId> = participants_after
-            .iter()
-            .map(|p| p.user_id.clone())
-            .collect();
-        let mut recipients: Vec<Vec<UserId>> = Vec::with_capacity(events.len());
-        for event in events.iter().rev() {
-            let mut these: Vec<UserId> = members.iter().cloned().collect();
-            match event.kind.as_str() {
-                event_type::PARTICIPANT_ADDED => {
-                    if let Some(user) = event_user(event) {
-                        members.remove(&user);
+    fn deliver(&self, events: &[EventRecord], members_after: &[UserId]) {
+        let changes_membership = |event: &EventRecord| {
+            matches!(
+                event.kind.as_str(),
+                event_type::PARTICIPANT_ADDED | event_type::PARTICIPANT_REMOVED
+            )
+        };
+        // Most batches change no membership: every event goes to the members after it.
+        // Otherwise, walking back from them, an added user was not a member before the
+        // event that added them, and a removed one was (and receives their removal).
+        let per_event: Option<Vec<Vec<UserId>>> =
+            events.iter().any(changes_membership).then(|| {
+                let mut members: HashSet<UserId> = members_after.iter().cloned().collect();
+                let mut recipients: Vec<Vec<UserId>> = Vec::with_capacity(events.len());
+                for event in events.iter().rev() {
+                    let mut these: Vec<UserId> = members.iter().cloned().collect();
+                    match event.kind.as_str() {
+                        event_type::PARTICIPANT_ADDED => {
+                            if let Some(user) = event_user(event) {
+                                members.remove(&user);
+                            }
+                        }
+                        event_type::PARTICIPANT_REMOVED => {
+                            if let Some(user) = event_user(event) {
+                                these.push(user.clone());
+                                members.insert(user);
+                            }
+                        }
+                        _ => {}
                     }
+                    recipients.push(these);
                 }
-                event_type::PARTICIPANT_REMOVED => {
-                    if let Some(user) = event_user(event) {
-                        these.push(user.clone());
-                        members.insert(user);
-                    }
-                }
-                _ => {}
-            }
-            recipients.push(these);
-        }
-        recipients.reverse();
+                recipients.reverse();
+                recipients
+            });
         let metrics = &self.inner.core.metrics;
         let now = self.inner.core.now();
-        for (event, users) in events.iter().zip(recipients) {
+        // One read lock for the batch (a push never waits: it only queues the frame), so
+        // that each recipient costs one map lookup, not a lock and a copied session list.
+        let Ok(sessions) = self.inner.sessions.read() else {
+            return;
+        };
+        let mut delivered = 0u64;
+        for (index, event) in events.iter().enumerate() {
             let frame = frame_of(&crate::events::to_proto(event.clone()));
             metrics.observe_delivery((now - event.created_at).try_into().unwrap_or_default());
-            let membership_change = match event.kind.as_str() {
-                event_type::PARTICIPANT_ADDED => event_user(event).map(|u| (u, true)),
-                event_type::PARTICIPANT_REMOVED => event_user(event).map(|u| (u, false)),
-                event_type::CONVERSATION_CREATED => None,
-                _ => None,
-            };
-            for user in &users {
-                for session in self.local_sessions(user) {
-                    if event.kind == event_type::CONVERSATION_CREATED {
+            let created = event.kind == event_type::CONVERSATION_CREATED;
+            let mut push = |user: &UserId| {
+                for session in sessions.get(user).into_iter().flatten() {
+                    if created {
                         if let Ok(mut set) = session.conversations.lock() {
                             set.insert(event.conversation_id);
                         }
                     }
                     if session.push(&frame) {
-                        metrics.events_delivered.fetch_add(1, Ordering::Relaxed);
+                        delivered += 1;
                     }
                 }
+            };
+            match &per_event {
+                Some(recipients) => recipients[index].iter().for_each(&mut push),
+                None => members_after.iter().for_each(&mut push),
             }
-            if let Some((user, joined)) = membership_change {
-                for session in self.local_sessions(&user) {
+            if changes_membership(event) {
+                let joined = event.kind == event_type::PARTICIPANT_ADDED;
+                let user = event_user(event);
+                for session in user.and_then(|u| sessions.get(&u)).into_iter().flatten() {
                     if let Ok(mut set) = session.conversations.lock() {
                         if joined {
                             set.insert(event.conversation_id);
@@ -394,6 +411,9 @@ impl Hub {
                 }
             }
         }
+        metrics
+            .events_delivered
+            .fetch_add(delivered, Ordering::Relaxed);
     }
 
     fn typing_frame(

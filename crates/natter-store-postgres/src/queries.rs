@@ -2225,12 +2225,22 @@ impl Store for PostgresStore {
             .await
             .map_err(store_error)?;
         let events = select_events(&mut *tx, conversation_id, after, limit).await?;
-        let participants = select_participants(&mut *tx, conversation_id).await?;
+        let members: Vec<String> = sqlx::query_scalar(
+            "SELECT user_id FROM participants WHERE conversation_id = $1 AND left_at IS NULL",
+        )
+        .bind(conversation_id.0)
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(store_error)?;
         tx.commit().await.map_err(store_error)?;
-        Ok(FanoutBatch {
-            events,
-            participants,
-        })
+        let members = members
+            .into_iter()
+            .map(|raw| {
+                UserId::parse(&raw)
+                    .map_err(|_| StoreError::Backend("invalid user id of a participant".into()))
+            })
+            .collect::<Result<_>>()?;
+        Ok(FanoutBatch { events, members })
     }
 
     async fn list_changed_conversations(

@@ -1948,12 +1948,18 @@ impl Store for SqliteStore {
                 // WAL snapshot.
                 let snapshot = conn.unchecked_transaction().map_err(store_error)?;
                 let events = select_events(&snapshot, conversation_id, after, limit)?;
-                let participants = select_participants(&snapshot, conversation_id)?;
+                let members = snapshot
+                    .prepare_cached(
+                        "SELECT user_id FROM participants \
+                         WHERE conversation_id = ?1 AND left_at IS NULL",
+                    )
+                    .and_then(|mut stmt| {
+                        stmt.query_map([conversation_id.0], |row| rows::user_id(row, 0))?
+                            .collect::<rusqlite::Result<Vec<_>>>()
+                    })
+                    .map_err(store_error)?;
                 snapshot.finish().map_err(store_error)?;
-                Ok(FanoutBatch {
-                    events,
-                    participants,
-                })
+                Ok(FanoutBatch { events, members })
             })
             .await
     }

@@ -675,8 +675,9 @@ pub struct SyncRecord {
 pub struct FanoutBatch {
     /// Events after the requested seq, in order.
     pub events: Vec<EventRecord>,
-    /// Active participants as of the newest event in `events`.
-    pub participants: Vec<ParticipantRecord>,
+    /// The active participants' user ids as of the newest event in `events` (only the
+    /// ids: a fan-out to a big group reads one column per member, per batch).
+    pub members: Vec<UserId>,
 }
 
 /// Input of [`crate::Store::edit_message`].
