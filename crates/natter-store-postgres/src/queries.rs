@@ -711,18 +711,22 @@ async fn select_events<'c>(
     .await
     .map_err(store_error)?
     .iter()
-    .map(|row| {
-        let data: String = rows::get(row, 2)?;
-        Ok(EventRecord {
-            conversation_id,
-            seq: EventSeq(rows::seq(row, 0)?),
-            kind: rows::get(row, 1)?,
-            data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
-            created_at: natter_store::from_micros(rows::get(row, 3)?),
-            message: rows::message(row, 4)?,
-        })
-    })
+    .map(|row| event_row(row, conversation_id))
     .collect()
+}
+
+/// An event from the columns `seq, kind, data::text, created_at` and the message's
+/// [`MESSAGE_COLUMNS`] (NULL for an event of no message).
+fn event_row(row: &PgRow, conversation_id: ConversationId) -> Result<EventRecord> {
+    let data: String = rows::get(row, 2)?;
+    Ok(EventRecord {
+        conversation_id,
+        seq: EventSeq(rows::seq(row, 0)?),
+        kind: rows::get(row, 1)?,
+        data: serde_json::from_str(&data).unwrap_or(serde_json::Value::Null),
+        created_at: natter_store::from_micros(rows::get(row, 3)?),
+        message: rows::message(row, 4)?,
+    })
 }
 
 /// A value bound to a dynamically built statement.
@@ -2217,28 +2221,40 @@ impl Store for PostgresStore {
         after: EventSeq,
         limit: u32,
     ) -> Result<FanoutBatch> {
-        // REPEATABLE READ: both statements see one snapshot, so the participants match
-        // the newest event returned.
-        let mut tx = self.pool.begin().await.map_err(store_error)?;
-        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            .execute(&mut *tx)
-            .await
-            .map_err(store_error)?;
-        let events = select_events(&mut *tx, conversation_id, after, limit).await?;
-        let members: Vec<String> = sqlx::query_scalar(
-            "SELECT user_id FROM participants WHERE conversation_id = $1 AND left_at IS NULL",
-        )
+        // One statement, so one snapshot: the members match the newest event returned. The
+        // first row carries them (an uncorrelated subquery runs once); without events no
+        // row comes back and nobody needs them.
+        let rows = sqlx::query(&format!(
+            "SELECT e.seq, e.kind, e.data::text, e.created_at, {MESSAGE_COLUMNS}, \
+               CASE WHEN row_number() OVER (ORDER BY e.seq) = 1 THEN \
+                 (SELECT array_agg(p.user_id) FROM participants p \
+                  WHERE p.conversation_id = $1 AND p.left_at IS NULL) END \
+             FROM events e \
+             LEFT JOIN messages m ON m.conversation_id = e.conversation_id AND m.seq = e.message_seq \
+             WHERE e.conversation_id = $1 AND e.seq > $2 ORDER BY e.seq LIMIT $3"
+        ))
         .bind(conversation_id.0)
-        .fetch_all(&mut *tx)
+        .bind(seq_param(after.0))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
-        tx.commit().await.map_err(store_error)?;
+        let members: Vec<String> = match rows.first() {
+            Some(first) => {
+                rows::get::<Option<Vec<String>>>(first, 4 + MESSAGE_WIDTH)?.unwrap_or_default()
+            }
+            None => Vec::new(),
+        };
         let members = members
             .into_iter()
             .map(|raw| {
                 UserId::parse(&raw)
                     .map_err(|_| StoreError::Backend("invalid user id of a participant".into()))
             })
+            .collect::<Result<_>>()?;
+        let events = rows
+            .iter()
+            .map(|row| event_row(row, conversation_id))
             .collect::<Result<_>>()?;
         Ok(FanoutBatch { events, members })
     }

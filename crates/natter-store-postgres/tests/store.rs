@@ -1347,3 +1347,13 @@ async fn a_checked_append_admits_only_active_participants() {
     };
     natter_store::conformance::check_sender_admits_only_participants(&db.store().await).await;
 }
+
+/// A fan-out batch carries the members as of its events, from one statement
+/// (`natter_store::conformance`).
+#[tokio::test]
+async fn a_fanout_batch_carries_the_members() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    natter_store::conformance::fanout_batch_carries_the_members(&db.store().await).await;
+}

@@ -4,8 +4,8 @@
 //! does not behave.
 
 use natter_proto::{
-    ConversationId, ConversationStatus, ConversationType, MessageId, MessageSeq, MessageType,
-    ParticipantRole, Timestamp, UserId,
+    ConversationId, ConversationStatus, ConversationType, EventSeq, MessageId, MessageSeq,
+    MessageType, ParticipantRole, Timestamp, UserId,
 };
 
 use std::future::Future;
@@ -363,4 +363,60 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
         .into_iter()
         .map(|output| output.expect("every future finished"))
         .collect()
+}
+
+/// A fan-out batch: the events after a seq, at most `limit`, and the ids of the members as
+/// of them (one who left is not one); no events after the newest.
+pub async fn fanout_batch_carries_the_members<S: Store + ?Sized>(store: &S) {
+    let now = time::OffsetDateTime::now_utc();
+    let conversation_id = group(store, &["alice", "bob", "carol"]).await;
+    store
+        .remove_participant(
+            conversation_id,
+            &user("carol"),
+            RemovalReason::Left,
+            None,
+            now,
+        )
+        .await
+        .expect("carol leaves");
+    for n in 1..=3 {
+        store
+            .append_message(text(conversation_id, "alice", &format!("m{n}"), now))
+            .await
+            .expect("append");
+    }
+    let all = store
+        .load_fanout(conversation_id, EventSeq(0), 100)
+        .await
+        .expect("batch");
+    let mut members = all.members.clone();
+    members.sort();
+    assert_eq!(members, vec![user("alice"), user("bob")]);
+    let seqs: Vec<u64> = all.events.iter().map(|e| e.seq.0).collect();
+    assert_eq!(
+        seqs,
+        (1..=seqs.len() as u64).collect::<Vec<_>>(),
+        "in order"
+    );
+    let messages: Vec<_> = all
+        .events
+        .iter()
+        .filter_map(|e| e.message.as_ref())
+        .filter_map(|m| m.content.clone())
+        .collect();
+    assert_eq!(messages, ["m1", "m2", "m3"]);
+    let newest = all.events.last().expect("events").seq;
+
+    let two = store
+        .load_fanout(conversation_id, EventSeq(0), 2)
+        .await
+        .expect("limited");
+    assert_eq!(two.events.len(), 2);
+    assert_eq!(two.members.len(), 2);
+    let none = store
+        .load_fanout(conversation_id, newest, 100)
+        .await
+        .expect("nothing new");
+    assert!(none.events.is_empty());
 }
