@@ -82,6 +82,19 @@ pub fn text(
     }
 }
 
+/// `who` leaves the conversation.
+pub async fn leave<S: Store + ?Sized>(
+    store: &S,
+    conversation_id: ConversationId,
+    who: &str,
+    now: Timestamp,
+) {
+    store
+        .remove_participant(conversation_id, &user(who), RemovalReason::Left, None, now)
+        .await
+        .expect("leaves");
+}
+
 /// `has_reactions` lets pages skip reading reactions, so it must never be false while a
 /// reaction is on the message: set by the first reaction, kept while any is left, cleared
 /// with the last. Returns a new message of the same conversation, without reactions, for
@@ -156,16 +169,7 @@ pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
         .mark_delivered(conversation_id, &user("erin"), MessageSeq(4), now)
         .await
         .expect("delivered");
-    store
-        .remove_participant(
-            conversation_id,
-            &user("dave"),
-            RemovalReason::Left,
-            None,
-            now,
-        )
-        .await
-        .expect("dave leaves");
+    leave(store, conversation_id, "dave", now).await;
 
     let participants = store
         .list_participants(conversation_id)
@@ -241,16 +245,7 @@ pub async fn check_sender_admits_only_participants<S: Store + ?Sized>(store: &S)
         .append_message(checked("carol", "bye", Some("c2")))
         .await
         .expect("carol may post");
-    store
-        .remove_participant(
-            conversation_id,
-            &user("carol"),
-            RemovalReason::Left,
-            None,
-            now,
-        )
-        .await
-        .expect("carol leaves");
+    leave(store, conversation_id, "carol", now).await;
     let refused = |outcome: Result<AppendOutcome, StoreError>, case: &str| match outcome {
         Err(StoreError::Conflict(what)) if what == SENDER_REFUSED => {}
         other => panic!("{case}: expected a refusal, got {other:?}"),
@@ -370,16 +365,7 @@ async fn join_all<F: Future>(futures: Vec<F>) -> Vec<F::Output> {
 pub async fn fanout_batch_carries_the_members<S: Store + ?Sized>(store: &S) {
     let now = time::OffsetDateTime::now_utc();
     let conversation_id = group(store, &["alice", "bob", "carol"]).await;
-    store
-        .remove_participant(
-            conversation_id,
-            &user("carol"),
-            RemovalReason::Left,
-            None,
-            now,
-        )
-        .await
-        .expect("carol leaves");
+    leave(store, conversation_id, "carol", now).await;
     for n in 1..=3 {
         store
             .append_message(text(conversation_id, "alice", &format!("m{n}"), now))
