@@ -9,7 +9,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 
 use natter_proto::{
-    event_type, ConversationId, ConversationType, EventSeq, MessageId, MessageSeq, MessageType,
+    event_type, ConversationId, ConversationType, EventSeq, MessageSeq, MessageType,
     ParticipantRole, Timestamp, UserId,
 };
 use natter_store::{
@@ -156,23 +156,15 @@ fn message(
     now: Timestamp,
 ) -> NewMessage {
     NewMessage {
-        id: MessageId::new(),
-        conversation_id,
         sender_id: sender.map(user),
         kind: if sender.is_some() {
             MessageType::Text
         } else {
             MessageType::System
         },
-        content: Some(text.to_owned()),
         client_message_id: client_id.map(str::to_owned),
-        reply_to_id: None,
-        mentions: Vec::new(),
-        pii_masked: false,
-        thread_root: None,
-        attachments: Vec::new(),
-        now,
-        check_sender: false,
+        // The sender is set above; conformance's builder wants one to start from.
+        ..natter_store::conformance::text(conversation_id, "system", text, now)
     }
 }
 

@@ -311,6 +311,25 @@ pub async fn check_sender_admits_only_participants<S: Store + ?Sized>(store: &S)
         "seqs 1 and 2 went to the first messages; no seq is lost to a refusal"
     );
 
+    // A thread reply (which a store may append another way) is checked the same.
+    let root = Some((first.message.id, first.message.seq));
+    store
+        .append_message(NewMessage {
+            thread_root: root,
+            ..checked("bob", "in the thread", None)
+        })
+        .await
+        .expect("bob may reply in a thread");
+    refused(
+        store
+            .append_message(NewMessage {
+                thread_root: root,
+                ..checked("carol", "in the thread", None)
+            })
+            .await,
+        "a thread reply by one who left",
+    );
+
     store
         .update_conversation(
             conversation_id,
