@@ -267,7 +267,7 @@ fn appended(new: NewMessage, seq: i64, event_seq: i64) -> AppendOutcome {
 
 /// The earlier message a failed or empty append of `new` stands for: its duplicate by
 /// `client_message_id`, else `NotFound` (the conversation does not exist).
-pub(crate) async fn duplicate_or_missing(pool: &PgPool, new: &NewMessage) -> Result<AppendOutcome> {
+async fn duplicate_or_missing(pool: &PgPool, new: &NewMessage) -> Result<AppendOutcome> {
     match find_duplicate(pool, new).await? {
         Some(message) => Ok(AppendOutcome {
             message,
