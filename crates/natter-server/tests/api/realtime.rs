@@ -65,6 +65,21 @@ async fn hello_then_every_device_of_every_participant_receives_the_message() {
     }
 }
 
+/// The client reads into a 4 KiB buffer: a frame four times that arrives whole.
+#[tokio::test]
+async fn frames_longer_than_the_clients_read_buffer_arrive_whole() {
+    let server = TestServer::spawn().await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let g = group(&alice, "g", &[&bob]).await;
+    let mut bob_ws = connect(&bob).await;
+    let longest = "😀".repeat(4000);
+    for content in [longest.as_str(), "after it"] {
+        say(&alice, &g, content).await;
+        let frame = next_of(&mut bob_ws, event_type::MESSAGE_CREATED).await;
+        assert_eq!(frame.data["content"], content);
+    }
+}
+
 #[tokio::test]
 async fn authentication_by_first_frame_and_rejections() {
     let server = TestServer::spawn().await;
