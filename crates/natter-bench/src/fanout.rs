@@ -10,6 +10,7 @@
 //! `realtime::ResumingStream`'s job), so `missed` is what live delivery lost.
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,10 @@ use crate::harness::{self, CpuUsage, Latencies, LatencySummary, Target};
 
 /// WebSocket connections opened at the same time during setup.
 const CONNECT_CONCURRENCY: usize = 16;
+/// The setup's frames have passed once none arrived for this long …
+const QUIET: Duration = Duration::from_millis(500);
+/// … or after this long at most.
+const SETTLE_LIMIT: Duration = Duration::from_secs(60);
 
 /// Flags of `natter-bench fanout`.
 #[derive(Debug, Clone, clap::Args)]
@@ -45,9 +50,10 @@ pub struct FanoutArgs {
     /// Seconds to wait for outstanding deliveries after the last post.
     #[arg(long, default_value_t = 5.0)]
     drain: f64,
-    /// Seconds between the last connection and the first post. Every connection tells
-    /// every other one that its user came online (about R²/2 `presence.updated` frames); the
-    /// pause lets that burst pass before anything is timed.
+    /// Least seconds between the last connection and the first post. Every connection
+    /// tells every other one that its user came online (about R²/2 `presence.updated`
+    /// frames: ~600,000 for 1,000 receivers, seconds of work); the first post waits until
+    /// no such frame has arrived for 0.5 s as well, so that the burst is not timed.
     #[arg(long, default_value_t = 1.0)]
     settle: f64,
 }
@@ -74,8 +80,10 @@ pub struct FanoutReport {
     missed: u64,
     /// Frames whose event seq the same connection had received before.
     duplicates: u64,
-    /// Frames of other types (presence, receipts …), by type.
+    /// Frames of other types (presence, receipts …), by type, setup's included.
     other_frames: BTreeMap<String, u64>,
+    /// Seconds from the last connection to the first post (see `--settle`).
+    settle_s: f64,
     /// Connections that ended before the run did (e.g. closed with 4001, resync).
     connections_lost: usize,
     first_connection_error: Option<String>,
@@ -200,17 +208,19 @@ pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<FanoutRep
     let (delivered_tx, delivered_rx) = watch::channel(0u64);
     let delivered_tx = Arc::new(delivered_tx);
     let (stop_tx, stop_rx) = watch::channel(false);
+    let other_frames = Arc::new(AtomicU64::new(0));
     let mut receiver_tasks = JoinSet::new();
     for connection in connections {
         receiver_tasks.spawn(receive(
             connection,
             conversation_id,
             Arc::clone(&delivered_tx),
+            Arc::clone(&other_frames),
             stop_rx.clone(),
         ));
     }
 
-    tokio::time::sleep(Duration::from_secs_f64(args.settle.max(0.0))).await;
+    let settle_s = settle(&other_frames, args.settle).await.as_secs_f64();
     let cpu = target.cpu_meter();
     let started = Instant::now();
     let sender_outcome = if args.closed_loop {
@@ -238,7 +248,25 @@ pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<FanoutRep
         started,
         sending_time,
         cpu,
+        settle_s,
     ))
+}
+
+/// Waits `least` seconds, then until the receivers got no other frame for [`QUIET`] (at
+/// most [`SETTLE_LIMIT`] in all); returns the time waited.
+async fn settle(other_frames: &AtomicU64, least: f64) -> Duration {
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs_f64(least.max(0.0))).await;
+    let mut seen = other_frames.load(Ordering::Relaxed);
+    while started.elapsed() < SETTLE_LIMIT {
+        tokio::time::sleep(QUIET).await;
+        let now = other_frames.load(Ordering::Relaxed);
+        if now == seen {
+            break;
+        }
+        seen = now;
+    }
+    started.elapsed()
 }
 
 fn report(
@@ -248,6 +276,7 @@ fn report(
     started: Instant,
     sending_time: Duration,
     cpu: CpuUsage,
+    settle_s: f64,
 ) -> FanoutReport {
     let mut latency = Latencies::default();
     let (mut delivered, mut duplicates) = (0, 0);
@@ -289,6 +318,7 @@ fn report(
         missed: expected.saturating_sub(delivered),
         duplicates,
         other_frames,
+        settle_s,
         connections_lost,
         first_connection_error,
         first_send_error: sender.first_error,
@@ -364,6 +394,7 @@ async fn receive(
     mut connection: Connection,
     conversation_id: ConversationId,
     delivered: Arc<watch::Sender<u64>>,
+    other_frames: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) -> ReceiverOutcome {
     let mut outcome = ReceiverOutcome::default();
@@ -386,6 +417,7 @@ async fn receive(
             || frame.conversation_id != Some(conversation_id)
         {
             *outcome.other_frames.entry(frame.kind).or_insert(0) += 1;
+            other_frames.fetch_add(1, Ordering::Relaxed);
             continue;
         }
         if let Some(seq) = frame.seq {
