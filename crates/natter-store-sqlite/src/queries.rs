@@ -99,6 +99,18 @@ pub(crate) fn append_event(
             stmt.query_row(params![conversation_id.0, to_micros(now)], |row| row.get(0))
         })
         .map_err(store_error)?;
+    insert_event(conn, conversation_id, seq, draft, message_seq, now)
+}
+
+/// Stores event `seq`, which the caller took from the conversation's `last_event_seq`.
+fn insert_event(
+    conn: &Connection,
+    conversation_id: ConversationId,
+    seq: i64,
+    draft: EventDraft,
+    message_seq: Option<u64>,
+    now: Timestamp,
+) -> Result<EventSeq> {
     conn.prepare_cached(
         "INSERT INTO events (conversation_id, seq, kind, message_seq, data, created_at) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
@@ -1124,13 +1136,15 @@ impl Store for SqliteStore {
                     }
                 }
                 let now = to_micros(new.now);
-                let seq: i64 = conn
+                // One update takes the message's seq and its `message.created` event's.
+                let (seq, event_seq): (i64, i64) = conn
                     .prepare_cached(
                         "UPDATE conversations SET last_message_seq = last_message_seq + 1, \
                            message_count = message_count + 1, last_message_sender = ?2, \
                            last_message_kind = ?3, last_message_text = ?4, last_message_at = ?5, last_message_deleted = 0, \
-                           last_activity_at = MAX(last_activity_at, ?5) \
-                         WHERE id = ?1 RETURNING last_message_seq",
+                           last_activity_at = MAX(last_activity_at, ?5), \
+                           last_event_seq = last_event_seq + 1, last_event_at = MAX(last_event_at, ?5) \
+                         WHERE id = ?1 RETURNING last_message_seq, last_event_seq",
                     )
                     .and_then(|mut stmt| {
                         stmt.query_row(
@@ -1141,7 +1155,7 @@ impl Store for SqliteStore {
                                 preview_text(new.content.as_deref()),
                                 now
                             ],
-                            |row| row.get(0),
+                            |row| Ok((row.get(0)?, row.get(1)?)),
                         )
                     })
                     .map_err(store_error)?;
@@ -1209,7 +1223,8 @@ impl Store for SqliteStore {
                     .and_then(|mut stmt| stmt.execute(params![new.conversation_id.0, sender.as_str(), seq, now]))
                     .map_err(store_error)?;
                 }
-                let event_seq = append_event(conn, new.conversation_id, payload::message_created(), Some(seq as u64), new.now)?;
+                let event_seq =
+                    insert_event(conn, new.conversation_id, event_seq, payload::message_created(), Some(seq as u64), new.now)?;
                 if let Some((_, root_seq)) = new.thread_root {
                     conn.prepare_cached(
                         "UPDATE messages SET thread_reply_count = thread_reply_count + 1, \
