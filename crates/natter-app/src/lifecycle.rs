@@ -46,6 +46,19 @@ pub(crate) fn reacted<'a>(
         .collect()
 }
 
+/// One message's reactions from its rows, every user listed.
+fn reactions_view(
+    message_id: MessageId,
+    rows: &[ReactionRecord],
+    viewer: Option<&UserId>,
+) -> Reactions {
+    let mut summaries = summarise(rows, viewer, usize::MAX);
+    Reactions {
+        message_id,
+        reactions: summaries.remove(&message_id).unwrap_or_default(),
+    }
+}
+
 /// Aggregates reaction rows per message into summaries, in order of first use.
 pub(crate) fn summarise(
     rows: &[ReactionRecord],
@@ -342,12 +355,12 @@ impl Messages {
             )
             .await
             .map_err(|err| map_store(err, Resource::Message))?;
-        if let Some(event_seq) = added {
+        if let Some(event_seq) = added.event_seq {
             self.core.committed(record.conversation_id, event_seq).await;
         }
         Ok((
-            self.reactions_of(message_id, Some(&user_id)).await?,
-            added.is_some(),
+            reactions_view(message_id, &added.reactions, Some(&user_id)),
+            added.event_seq.is_some(),
         ))
     }
 
@@ -407,11 +420,7 @@ impl Messages {
         viewer: Option<&UserId>,
     ) -> Result<Reactions, AppError> {
         let rows = self.core.store.list_reactions(&[message_id]).await?;
-        let mut summaries = summarise(&rows, viewer, usize::MAX);
-        Ok(Reactions {
-            message_id,
-            reactions: summaries.remove(&message_id).unwrap_or_default(),
-        })
+        Ok(reactions_view(message_id, &rows, viewer))
     }
 
     /// Attaches reactions (one query for the whole page) to message views. `reacted` holds

@@ -19,9 +19,10 @@ use natter_store::{
     preview_text, to_micros, AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch,
     ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
     InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
-    NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadMarkers, ReadOutcome,
-    ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord,
-    Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert, SENDER_REFUSED,
+    NewParticipant, Order, ParticipantRecord, ReactionAdded, ReactionRecord, ReadMarkers,
+    ReadOutcome, ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch,
+    SettingsRecord, Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
+    SENDER_REFUSED,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
@@ -540,6 +541,31 @@ async fn select_page(
         .map(rows::required_message)
         .collect::<Result<_>>()?;
     Ok((messages, markers))
+}
+
+/// The reactions of `ids`, ordered by message, time, emoji and user.
+async fn select_reactions<'e>(
+    executor: impl PgExecutor<'e>,
+    ids: &[Uuid],
+) -> Result<Vec<ReactionRecord>> {
+    let rows: Vec<(Uuid, String, String, i64)> = sqlx::query_as(
+        "SELECT message_id, emoji, user_id, created_at FROM reactions WHERE message_id = ANY($1) \
+         ORDER BY message_id, created_at, emoji, user_id",
+    )
+    .bind(ids)
+    .fetch_all(executor)
+    .await
+    .map_err(store_error)?;
+    rows.into_iter()
+        .map(|(message_id, emoji, user, created_at)| {
+            Ok(ReactionRecord {
+                message_id: MessageId(message_id),
+                emoji,
+                user_id: UserId::parse(&user).map_err(StoreError::backend)?,
+                created_at: natter_store::from_micros(created_at),
+            })
+        })
+        .collect()
 }
 
 /// Locks a message's conversation row, then the message (the crate's lock order), and
@@ -1977,7 +2003,7 @@ impl Store for PostgresStore {
         emoji: &str,
         max_distinct: u32,
         now: Timestamp,
-    ) -> Result<Option<EventSeq>> {
+    ) -> Result<ReactionAdded> {
         let mut tx = self.pool.begin().await.map_err(store_error)?;
         let current = lock_message(&mut tx, message.id).await?;
         if current.deleted_at.is_some() {
@@ -2006,18 +2032,25 @@ impl Store for PostgresStore {
         .await
         .map_err(store_error)?
         .rows_affected();
-        if inserted == 0 {
-            return Ok(None);
-        }
-        let event_seq = append_event(
-            &mut tx,
-            message.conversation_id,
-            payload::reaction(true, message.id, user_id, emoji),
-            now,
-        )
-        .await?;
+        let event_seq = if inserted == 0 {
+            None
+        } else {
+            Some(
+                append_event(
+                    &mut tx,
+                    message.conversation_id,
+                    payload::reaction(true, message.id, user_id, emoji),
+                    now,
+                )
+                .await?,
+            )
+        };
+        let reactions = select_reactions(&mut *tx, &[message.id.0]).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(Some(event_seq))
+        Ok(ReactionAdded {
+            event_seq,
+            reactions,
+        })
     }
 
     async fn remove_reaction(
@@ -2068,24 +2101,7 @@ impl Store for PostgresStore {
             return Ok(Vec::new());
         }
         let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
-        let rows: Vec<(Uuid, String, String, i64)> = sqlx::query_as(
-            "SELECT message_id, emoji, user_id, created_at FROM reactions WHERE message_id = ANY($1) \
-             ORDER BY message_id, created_at, emoji, user_id",
-        )
-        .bind(&ids)
-        .fetch_all(&self.pool)
-        .await
-        .map_err(store_error)?;
-        rows.into_iter()
-            .map(|(message_id, emoji, user, created_at)| {
-                Ok(ReactionRecord {
-                    message_id: MessageId(message_id),
-                    emoji,
-                    user_id: UserId::parse(&user).map_err(StoreError::backend)?,
-                    created_at: natter_store::from_micros(created_at),
-                })
-            })
-            .collect()
+        select_reactions(&self.pool, &ids).await
     }
 
     async fn mark_read(

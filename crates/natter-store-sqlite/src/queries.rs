@@ -13,9 +13,10 @@ use natter_store::{
     preview_text, to_micros, AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch,
     ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
     InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
-    NewParticipant, Order, ParticipantRecord, ReactionRecord, ReadMarkers, ReadOutcome,
-    ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord,
-    Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert, SENDER_REFUSED,
+    NewParticipant, Order, ParticipantRecord, ReactionAdded, ReactionRecord, ReadMarkers,
+    ReadOutcome, ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch,
+    SettingsRecord, Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
+    SENDER_REFUSED,
 };
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -381,6 +382,35 @@ fn select_markers(
         })
     })
     .map_err(store_error)
+}
+
+/// The reactions of `ids`, ordered by message, time, emoji and user.
+fn select_reactions(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ReactionRecord>> {
+    let placeholders = vec!["?"; ids.len()].join(", ");
+    let sql = format!(
+        "SELECT message_id, emoji, user_id, created_at FROM reactions \
+         WHERE message_id IN ({placeholders}) ORDER BY message_id, created_at, emoji, user_id"
+    );
+    conn.prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_map(params_from_iter(ids.iter()), |row| {
+                let user: String = row.get(2)?;
+                Ok(ReactionRecord {
+                    message_id: MessageId(row.get(0)?),
+                    emoji: row.get(1)?,
+                    user_id: UserId::parse(&user).map_err(|_| {
+                        rusqlite::Error::FromSqlConversionFailure(
+                            2,
+                            rusqlite::types::Type::Text,
+                            "user id".into(),
+                        )
+                    })?,
+                    created_at: natter_store::from_micros(row.get(3)?),
+                })
+            })?
+            .collect()
+        })
+        .map_err(store_error)
 }
 
 fn select_message(conn: &Connection, message_id: MessageId) -> Result<Option<MessageRecord>> {
@@ -1759,7 +1789,7 @@ impl Store for SqliteStore {
         emoji: &str,
         max_distinct: u32,
         now: Timestamp,
-    ) -> Result<Option<EventSeq>> {
+    ) -> Result<ReactionAdded> {
         let (message_id, conversation_id) = (message.id, message.conversation_id);
         let (user_id, emoji) = (user_id.clone(), emoji.to_owned());
         self.writer
@@ -1784,11 +1814,14 @@ impl Store for SqliteStore {
                     )
                     .and_then(|mut stmt| stmt.execute(params![message_id.0, emoji, user_id.as_str(), to_micros(now)]))
                     .map_err(store_error)?;
-                if inserted == 0 {
-                    return Ok(None);
-                }
-                let draft = payload::reaction(true, message_id, &user_id, &emoji);
-                append_event(conn, conversation_id, draft, None, now).map(Some)
+                let event_seq = if inserted == 0 {
+                    None
+                } else {
+                    let draft = payload::reaction(true, message_id, &user_id, &emoji);
+                    Some(append_event(conn, conversation_id, draft, None, now)?)
+                };
+                let reactions = select_reactions(conn, &[message_id.0])?;
+                Ok(ReactionAdded { event_seq, reactions })
             })
             .await
     }
@@ -1831,30 +1864,7 @@ impl Store for SqliteStore {
         }
         let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
         self.readers
-            .read(move |conn| {
-                let placeholders = vec!["?"; ids.len()].join(", ");
-                let sql = format!(
-                    "SELECT message_id, emoji, user_id, created_at FROM reactions \
-                     WHERE message_id IN ({placeholders}) ORDER BY message_id, created_at, emoji, user_id"
-                );
-                let params: Vec<Box<dyn ToSql>> = ids.into_iter().map(|id| Box::new(id) as Box<dyn ToSql>).collect();
-                conn.prepare_cached(&sql)
-                    .and_then(|mut stmt| {
-                        stmt.query_map(params_from_iter(params.iter()), |row| {
-                            let user: String = row.get(2)?;
-                            Ok(ReactionRecord {
-                                message_id: MessageId(row.get(0)?),
-                                emoji: row.get(1)?,
-                                user_id: UserId::parse(&user).map_err(|_| {
-                                    rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, "user id".into())
-                                })?,
-                                created_at: natter_store::from_micros(row.get(3)?),
-                            })
-                        })?
-                        .collect()
-                    })
-                    .map_err(store_error)
-            })
+            .read(move |conn| select_reactions(conn, &ids))
             .await
     }
 

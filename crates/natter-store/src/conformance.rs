@@ -116,13 +116,35 @@ pub async fn has_reactions_follows_reactions<S: Store + ?Sized>(store: &S) -> Me
             .expect("find")
             .expect("exists")
     };
-    for (who, emoji) in [("alice", "👍"), ("bob", "👍"), ("bob", "🎉")] {
-        store
+    let reacted = [("alice", "👍"), ("bob", "👍"), ("bob", "🎉")];
+    for (n, (who, emoji)) in reacted.into_iter().enumerate() {
+        let added = store
             .add_reaction(&current().await, &user(who), emoji, 20, now)
             .await
             .expect("react");
+        assert!(added.event_seq.is_some(), "{who} {emoji} is new");
+        // The answer carries the reactions as they stand after it, this one included.
+        assert_eq!(
+            added.reactions,
+            store.list_reactions(&[appended.id]).await.expect("list"),
+            "after {who} {emoji}"
+        );
+        assert_eq!(added.reactions.len(), n + 1, "after {who} {emoji}");
         assert!(current().await.has_reactions, "after {who} {emoji}");
     }
+    let again = store
+        .add_reaction(&current().await, &user("bob"), "👍", 20, now)
+        .await
+        .expect("react again");
+    assert_eq!(
+        again.event_seq, None,
+        "a repeated reaction appends no event"
+    );
+    assert_eq!(
+        again.reactions.len(),
+        3,
+        "and still answers with the reactions"
+    );
     for (who, emoji, left) in [
         ("bob", "👍", true),
         ("alice", "👍", true),

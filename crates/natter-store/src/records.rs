@@ -715,6 +715,16 @@ pub struct ReactionRecord {
     pub created_at: Timestamp,
 }
 
+/// What [`crate::Store::add_reaction`] did, and the message's reactions after it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReactionAdded {
+    /// The `reaction.added` event; `None` when the user had already reacted with that emoji.
+    pub event_seq: Option<EventSeq>,
+    /// Every reaction of the message, read in the same transaction, in
+    /// [`crate::Store::list_reactions`] order.
+    pub reactions: Vec<ReactionRecord>,
+}
+
 /// A stored invitation.
 #[derive(Debug, Clone, PartialEq)]
 pub struct InvitationRecord {

@@ -9,9 +9,9 @@ use crate::{
     AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery,
     ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch, InvitationRecord,
     MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant,
-    ParticipantRecord, ReactionRecord, ReadMarkers, ReadOutcome, ReadTargets, RemovalReason,
-    SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord, StoreError, SyncRecord,
-    UnreadDetail, UserRecord, UserUpsert,
+    ParticipantRecord, ReactionAdded, ReactionRecord, ReadMarkers, ReadOutcome, ReadTargets,
+    RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord, StoreError,
+    SyncRecord, UnreadDetail, UserRecord, UserUpsert,
 };
 
 /// Everything Natter persists. Each method is one atomic unit: it commits entirely or not
@@ -311,10 +311,11 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
 
     // --- reactions ---
 
-    /// Adds a reaction and appends `reaction.added`; `None` when the user had already
-    /// reacted with that emoji. `Conflict("too_many_reactions")` when the message has
-    /// `max_distinct` different emojis and this one is new; `Conflict("deleted")` when the
-    /// message is deleted.
+    /// Adds a reaction and appends `reaction.added` (no event when the user had already
+    /// reacted with that emoji); returns the message's reactions as well, so that the
+    /// caller's answer needs no second read. `Conflict("too_many_reactions")` when the
+    /// message has `max_distinct` different emojis and this one is new;
+    /// `Conflict("deleted")` when the message is deleted.
     async fn add_reaction(
         &self,
         message: &MessageRecord,
@@ -322,7 +323,7 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
         emoji: &str,
         max_distinct: u32,
         now: Timestamp,
-    ) -> Result<Option<EventSeq>, StoreError>;
+    ) -> Result<ReactionAdded, StoreError>;
 
     /// Removes the user's reaction and appends `reaction.removed`; `None` if there was none.
     async fn remove_reaction(
