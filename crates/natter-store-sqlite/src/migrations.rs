@@ -17,6 +17,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
     (10, include_str!("../migrations/0010_attachments.sql")),
     (11, include_str!("../migrations/0011_search_queue.sql")),
     (12, include_str!("../migrations/0012_has_reactions.sql")),
+    (
+        13,
+        include_str!("../migrations/0013_read_marker_indexes.sql"),
+    ),
 ];
 
 /// Applies the pending migrations inside one transaction each.

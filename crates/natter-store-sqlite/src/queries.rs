@@ -235,10 +235,13 @@ fn select_read_markers(
     let viewer = viewer.map(UserId::as_str);
     let (viewer_is_participant, others_read, others_delivered) = conn
         .prepare_cached(
-            "SELECT COALESCE(MAX(p.user_id = ?2), 0), \
-               MAX(CASE WHEN p.user_id IS NOT ?2 THEN p.last_read_seq END), \
-               MAX(CASE WHEN p.user_id IS NOT ?2 THEN p.last_delivered_seq END) \
-             FROM participants p WHERE p.conversation_id = ?1 AND p.left_at IS NULL",
+            // Each from an index (0013_read_marker_indexes.sql), not a scan of the members.
+            "SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2 \
+                 AND left_at IS NULL), \
+               (SELECT last_read_seq FROM participants WHERE conversation_id = ?1 AND left_at IS NULL \
+                 AND user_id IS NOT ?2 ORDER BY last_read_seq DESC LIMIT 1), \
+               (SELECT last_delivered_seq FROM participants WHERE conversation_id = ?1 AND left_at IS NULL \
+                 AND user_id IS NOT ?2 ORDER BY last_delivered_seq DESC LIMIT 1)",
         )
         .and_then(|mut stmt| {
             stmt.query_row(params![conversation_id.0, viewer], |row| {
