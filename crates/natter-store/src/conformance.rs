@@ -172,16 +172,18 @@ pub async fn has_reactions_follows_reactions<S: Store + ?Sized>(store: &S) -> Me
 /// A page's read markers, which a store computes without listing the participants, are
 /// exactly those of its participant list ([`ReadMarkers::of`]) for every kind of viewer:
 /// an active participant, the sender, one who never read, one who left, a stranger, none.
+/// The two who left hold markers that would win if they still counted (dave the highest
+/// but the sender's, gina the lowest), so a store that read them would differ.
 pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
     let now = time::OffsetDateTime::now_utc();
-    let conversation_id = group(store, &["alice", "bob", "carol", "dave", "erin"]).await;
+    let conversation_id = group(store, &["alice", "bob", "carol", "dave", "erin", "gina"]).await;
     for n in 1..=6 {
         store
             .append_message(text(conversation_id, "alice", &format!("m{n}"), now))
             .await
             .expect("append");
     }
-    for (who, read) in [("bob", 2), ("dave", 2), ("carol", 5)] {
+    for (who, read) in [("bob", 2), ("dave", 6), ("carol", 5)] {
         store
             .mark_read(conversation_id, &user(who), MessageSeq(read), now)
             .await
@@ -192,6 +194,7 @@ pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
         .await
         .expect("delivered");
     leave(store, conversation_id, "dave", now).await;
+    leave(store, conversation_id, "gina", now).await;
 
     let participants = store
         .list_participants(conversation_id)
@@ -225,8 +228,9 @@ pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
             assert_eq!(markers, expected, "{viewer:?}, {size} messages");
         }
     }
-    // And what that means here, for bob: erin never read, bob read 2 (dave's 2 no longer
-    // counts), alice read everything she sent.
+    // And what that means here, for bob: erin never read, bob read 2 (gina's 0 no longer
+    // counts), alice read everything she sent; for alice, the others' highest is carol's 5
+    // (dave's 6 no longer counts), read and delivered.
     let bob = ReadMarkers::of(&participants, Some(&user("bob")));
     assert!(bob.viewer_is_participant);
     assert_eq!(
@@ -234,6 +238,9 @@ pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
         [(user("erin"), MessageSeq(0)), (user("bob"), MessageSeq(2))]
     );
     assert_eq!(bob.others_read, Some(MessageSeq(6)));
+    let alice = ReadMarkers::of(&participants, Some(&user("alice")));
+    assert_eq!(alice.others_read, Some(MessageSeq(5)));
+    assert_eq!(alice.others_delivered, Some(MessageSeq(5)));
     assert!(!ReadMarkers::of(&participants, Some(&user("dave"))).viewer_is_participant);
 }
 
