@@ -57,11 +57,16 @@ for run in $(seq "$RUNS"); do
     fi
     load="$(cut -d' ' -f1 /proc/loadavg)"
     echo "--- ${NAMES[$i]}, run $run/$RUNS (load $load)" >&2
-    "$OUT/bin/natter-bench" --spawn "$OUT/bin/natter" --database-url "$PGURL/$DB" "$@" \
-      2>/dev/null | grep '^{' | while IFS= read -r line; do
-        printf '{"variant":"%s","run":%d,"load1":%s,"report":%s}\n' \
-          "${NAMES[$i]}" "$run" "$load" "$line"
-      done >> "$RESULTS"
+    # A run that fails says why and stops the series (its stderr is kept, not dropped).
+    if ! "$OUT/bin/natter-bench" --spawn "$OUT/bin/natter" --database-url "$PGURL/$DB" "$@" \
+      > "$OUT/run.json" 2> "$OUT/run.log"; then
+      tail -20 "$OUT/run.log" >&2
+      exit 1
+    fi
+    grep '^{' "$OUT/run.json" | while IFS= read -r line; do
+      printf '{"variant":"%s","run":%d,"load1":%s,"report":%s}\n' \
+        "${NAMES[$i]}" "$run" "$load" "$line"
+    done >> "$RESULTS"
     sleep 2
   done
 done
@@ -69,7 +74,9 @@ psql -q "$PGURL/postgres" -c "DROP DATABASE IF EXISTS $DB WITH (FORCE)" >/dev/nu
 
 python3 - "$RESULTS" <<'EOF'
 import json, statistics, sys
+# With --baseline, natter-bench reports the baseline first: only natter's reports count.
 rows = [json.loads(line) for line in open(sys.argv[1])]
+rows = [r for r in rows if r["report"].get("server") != "baseline"]
 keys = ["messages_per_s", "pages_per_s", "deliveries_per_s", "latency.p50_ms",
         "latency.p99_ms", "latency.p99_9_ms"]
 def get(report, key):
