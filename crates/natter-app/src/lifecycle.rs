@@ -531,11 +531,12 @@ impl Messages {
         } else {
             None
         };
+        let reacted = reacted(&rows);
         let mut items: Vec<Message> = rows
-            .iter()
+            .into_iter()
             .map(|m| crate::messages::view(m, actor.user_id.as_ref(), &markers))
             .collect();
-        self.with_reactions(&mut items, &reacted(&rows), actor.user_id.as_ref())
+        self.with_reactions(&mut items, &reacted, actor.user_id.as_ref())
             .await?;
         Ok(Page { items, next })
     }
@@ -664,7 +665,7 @@ impl Messages {
             .await?;
         let markers = ReadMarkers::of(&participants, actor.user_id.as_ref());
         let mut message = [crate::messages::view(
-            record,
+            record.clone(),
             actor.user_id.as_ref(),
             &markers,
         )];

@@ -62,14 +62,14 @@ pub struct Messages {
 
 /// A message as `viewer` sees it, given the conversation's active participants.
 pub(crate) fn view(
-    record: &MessageRecord,
+    record: MessageRecord,
     viewer: Option<&UserId>,
     markers: &ReadMarkers,
 ) -> Message {
-    let mut message = record.to_proto();
-    let seq = record.seq;
-    message.read_by_all = markers.read_by_all(record.sender_id.as_ref(), seq);
-    if viewer.is_some() && viewer == record.sender_id.as_ref() {
+    let mut message = record.into_proto();
+    let seq = message.seq;
+    message.read_by_all = markers.read_by_all(message.sender_id.as_ref(), seq);
+    if viewer.is_some() && viewer == message.sender_id.as_ref() {
         message.delivery = Some(if markers.read_by_others(seq) {
             DeliveryState::Read
         } else if markers.delivered_to_others(seq) {
@@ -383,7 +383,7 @@ impl Messages {
             }
             let participants = self.core.store.list_participants(conversation_id).await?;
             let markers = ReadMarkers::of(&participants, sender);
-            return Ok((view(&outcome.message, sender, &markers), false));
+            return Ok((view(outcome.message, sender, &markers), false));
         }
         let mut message = outcome.message.to_proto();
         if sender.is_some() {
@@ -514,16 +514,13 @@ impl Messages {
         } else {
             None
         };
+        let reacted = crate::lifecycle::reacted(&rows);
         let mut items: Vec<Message> = rows
-            .iter()
+            .into_iter()
             .map(|m| view(m, actor.user_id.as_ref(), &markers))
             .collect();
-        self.with_reactions(
-            &mut items,
-            &crate::lifecycle::reacted(&rows),
-            actor.user_id.as_ref(),
-        )
-        .await?;
+        self.with_reactions(&mut items, &reacted, actor.user_id.as_ref())
+            .await?;
         Ok(Page { items, next })
     }
 

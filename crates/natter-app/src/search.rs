@@ -277,7 +277,7 @@ impl Search {
             }
             let of_conversation = &markers[&conversation_id];
             messages.push(crate::messages::view(
-                &hit.message,
+                hit.message.clone(),
                 Some(viewer),
                 of_conversation,
             ));

@@ -407,22 +407,25 @@ pub struct MessageRecord {
 
 impl MessageRecord {
     /// The wire shape without viewer-dependent fields (`delivery` and `read_by_all` are
-    /// left for the service to fill in).
+    /// left for the service to fill in). Clones; [`MessageRecord::into_proto`] moves.
     pub fn to_proto(&self) -> Message {
+        self.clone().into_proto()
+    }
+
+    /// [`MessageRecord::to_proto`] taking the record: its strings and lists move into the
+    /// message instead of being copied (a page turns 50 records into messages at once).
+    pub fn into_proto(self) -> Message {
+        let deleted = self.deleted_at.is_some();
         Message {
             id: self.id,
             conversation_id: self.conversation_id,
             seq: self.seq,
-            sender_id: self.sender_id.clone(),
+            sender_id: self.sender_id,
             kind: self.kind,
-            content: if self.deleted_at.is_some() {
-                None
-            } else {
-                self.content.clone()
-            },
-            client_message_id: self.client_message_id.clone(),
+            content: if deleted { None } else { self.content },
+            client_message_id: self.client_message_id,
             reply_to_id: self.reply_to_id,
-            mentions: self.mentions.clone(),
+            mentions: self.mentions,
             created_at: self.created_at,
             edited_at: self.edited_at,
             edit_count: self.edit_count,
@@ -437,10 +440,10 @@ impl MessageRecord {
                 last_reply_at: self.thread_last_reply_at,
                 participants: Vec::new(),
             }),
-            attachments: if self.deleted_at.is_some() {
+            attachments: if deleted {
                 Vec::new()
             } else {
-                self.attachments.clone()
+                self.attachments
             },
         }
     }
