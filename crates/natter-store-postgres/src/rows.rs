@@ -56,14 +56,15 @@ where
 }
 
 fn user_id(row: &PgRow, index: usize) -> Result<UserId> {
-    let raw: String = get(row, index)?;
-    UserId::parse(&raw).map_err(|_| bad(index, "user id"))
+    // Borrowed from the row: parsing copies it once.
+    let raw: &str = get(row, index)?;
+    UserId::parse(raw).map_err(|_| bad(index, "user id"))
 }
 
 /// An optional user id column.
 pub(crate) fn opt_user_id(row: &PgRow, index: usize) -> Result<Option<UserId>> {
-    let raw: Option<String> = get(row, index)?;
-    raw.map(|raw| UserId::parse(&raw).map_err(|_| bad(index, "user id")))
+    let raw: Option<&str> = get(row, index)?;
+    raw.map(|raw| UserId::parse(raw).map_err(|_| bad(index, "user id")))
         .transpose()
 }
 
@@ -82,8 +83,8 @@ pub(crate) fn seq(row: &PgRow, index: usize) -> Result<u64> {
 }
 
 fn wire<T>(row: &PgRow, index: usize, parse: fn(&str) -> Option<T>) -> Result<T> {
-    let raw: String = get(row, index)?;
-    parse(&raw).ok_or_else(|| bad(index, "enum value"))
+    let raw: &str = get(row, index)?;
+    parse(raw).ok_or_else(|| bad(index, "enum value"))
 }
 
 /// Reads [`USER_COLUMNS`].
@@ -191,8 +192,8 @@ pub(crate) fn message(row: &PgRow, at: usize) -> Result<Option<MessageRecord>> {
         thread_root_seq: get::<Option<i64>>(row, at + 16)?.map(|seq| MessageSeq(seq as u64)),
         thread_reply_count: u32::try_from(get::<i32>(row, at + 17)?).unwrap_or_default(),
         thread_last_reply_at: opt_ts(row, at + 18)?,
-        attachments: match get::<Option<String>>(row, at + 19)? {
-            Some(raw) => serde_json::from_str(&raw).map_err(|_| bad(at + 19, "attachments"))?,
+        attachments: match get::<Option<&str>>(row, at + 19)? {
+            Some(raw) => serde_json::from_str(raw).map_err(|_| bad(at + 19, "attachments"))?,
             None => Vec::new(),
         },
         has_reactions: get(row, at + 20)?,

@@ -36,14 +36,27 @@ fn bad(index: usize, what: &str) -> rusqlite::Error {
     rusqlite::Error::FromSqlConversionFailure(index, Type::Text, format!("invalid {what}").into())
 }
 
+/// A text column (or NULL) borrowed from the row: the callers below parse or copy it
+/// once, where reading a `String` first would allocate it twice.
+fn opt_text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<Option<&'r str>> {
+    let value = row.get_ref(index)?;
+    value.as_str_or_null().map_err(|err| {
+        rusqlite::Error::FromSqlConversionFailure(index, value.data_type(), err.into())
+    })
+}
+
+fn text<'r>(row: &'r Row<'_>, index: usize) -> rusqlite::Result<&'r str> {
+    opt_text(row, index)?
+        .ok_or_else(|| rusqlite::Error::InvalidColumnType(index, String::new(), Type::Null))
+}
+
 pub(crate) fn user_id(row: &Row<'_>, index: usize) -> rusqlite::Result<UserId> {
-    let raw: String = row.get(index)?;
-    UserId::parse(&raw).map_err(|_| bad(index, "user id"))
+    UserId::parse(text(row, index)?).map_err(|_| bad(index, "user id"))
 }
 
 fn opt_user_id(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<UserId>> {
-    let raw: Option<String> = row.get(index)?;
-    raw.map(|raw| UserId::parse(&raw).map_err(|_| bad(index, "user id")))
+    opt_text(row, index)?
+        .map(|raw| UserId::parse(raw).map_err(|_| bad(index, "user id")))
         .transpose()
 }
 
@@ -61,8 +74,7 @@ fn seq(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
 }
 
 fn wire<T>(row: &Row<'_>, index: usize, parse: fn(&str) -> Option<T>) -> rusqlite::Result<T> {
-    let raw: String = row.get(index)?;
-    parse(&raw).ok_or_else(|| bad(index, "enum value"))
+    parse(text(row, index)?).ok_or_else(|| bad(index, "enum value"))
 }
 
 pub(crate) fn user(row: &Row<'_>) -> rusqlite::Result<UserRecord> {
@@ -145,8 +157,8 @@ pub(crate) fn message(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<Messa
     let Some(id) = row.get::<_, Option<Uuid>>(at)? else {
         return Ok(None);
     };
-    let mentions = match row.get::<_, Option<String>>(at + 8)? {
-        Some(raw) => serde_json::from_str(&raw).map_err(|_| bad(at + 8, "mentions"))?,
+    let mentions = match opt_text(row, at + 8)? {
+        Some(raw) => serde_json::from_str(raw).map_err(|_| bad(at + 8, "mentions"))?,
         None => Vec::new(),
     };
     Ok(Some(MessageRecord {
@@ -171,8 +183,8 @@ pub(crate) fn message(row: &Row<'_>, at: usize) -> rusqlite::Result<Option<Messa
             .map(|seq| MessageSeq(seq as u64)),
         thread_reply_count: row.get(at + 17)?,
         thread_last_reply_at: opt_ts(row, at + 18)?,
-        attachments: match row.get::<_, Option<String>>(at + 19)? {
-            Some(raw) => serde_json::from_str(&raw).map_err(|_| bad(at + 19, "attachments"))?,
+        attachments: match opt_text(row, at + 19)? {
+            Some(raw) => serde_json::from_str(raw).map_err(|_| bad(at + 19, "attachments"))?,
             None => Vec::new(),
         },
         has_reactions: row.get(at + 20)?,
