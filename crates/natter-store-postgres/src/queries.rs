@@ -494,8 +494,10 @@ fn read_markers(row: &PgRow, at: usize) -> Result<ReadMarkers> {
 }
 
 /// A page of messages by seq cursor and its read markers (see [`Store::message_page`]), in
-/// one statement: every row carries the markers (a few small columns). An empty page has
-/// no row to carry them, so it costs a second statement.
+/// one statement: a first row of NULL message columns carrying the markers, `UNION ALL`
+/// the page's rows with NULL markers. Carried on every row instead (a few columns, two
+/// of them arrays), the markers were output and sent 51 times per page; alone in the
+/// page's first row, an empty page needed a second statement.
 async fn select_page(
     pool: &PgPool,
     conversation_id: ConversationId,
@@ -509,13 +511,15 @@ async fn select_page(
     let after = query.after.map_or(0, |seq| seq_param(seq.0));
     let viewer = query.viewer.as_ref().map(UserId::as_str);
     let rows = sqlx::query(&format!(
-        "WITH {} SELECT {MESSAGE_COLUMNS}, marks.* FROM messages m CROSS JOIN marks \
+        "WITH {} SELECT {}marks.* FROM marks \
+         UNION ALL (SELECT {MESSAGE_COLUMNS}, NULL, NULL, NULL, NULL, NULL FROM messages m \
          WHERE m.conversation_id = $1 \
          AND m.seq < $2 AND m.seq > $3 AND m.thread_root_seq IS NOT DISTINCT FROM $6 \
          AND ($5::text IS NULL OR NOT EXISTS \
            (SELECT 1 FROM message_hidden h WHERE h.user_id = $5 AND h.message_id = m.id)) \
-         ORDER BY m.seq {order} LIMIT $4",
-        marks_cte("$5")
+         ORDER BY m.seq {order} LIMIT $4)",
+        marks_cte("$5"),
+        "NULL, ".repeat(MESSAGE_WIDTH),
     ))
     .bind(conversation_id.0)
     .bind(before)
@@ -526,23 +530,22 @@ async fn select_page(
     .fetch_all(pool)
     .await
     .map_err(store_error)?;
-    let Some(first) = rows.first() else {
-        let row = sqlx::query(&format!(
-            "WITH {} SELECT marks.* FROM marks",
-            marks_cte("$2")
-        ))
-        .bind(conversation_id.0)
-        .bind(viewer)
-        .fetch_one(pool)
-        .await
-        .map_err(store_error)?;
-        return Ok((Vec::new(), read_markers(&row, 0)?));
-    };
-    let markers = read_markers(first, MESSAGE_WIDTH)?;
-    let messages = rows
-        .iter()
-        .map(rows::required_message)
-        .collect::<Result<_>>()?;
+    let mut markers = None;
+    let mut messages = Vec::with_capacity(rows.len());
+    for row in &rows {
+        match rows::message(row, 0)? {
+            Some(message) => messages.push(message),
+            None => markers = Some(read_markers(row, MESSAGE_WIDTH)?),
+        }
+    }
+    let markers =
+        markers.ok_or_else(|| StoreError::Backend("a page without its read markers".into()))?;
+    // `UNION ALL` does not promise to keep its branches' order (it does, as executed; the
+    // sort of an already ordered page is one pass).
+    match query.order {
+        Order::Ascending => messages.sort_by_key(|m| m.seq),
+        Order::Descending => messages.sort_by_key(|m| std::cmp::Reverse(m.seq)),
+    }
     Ok((messages, markers))
 }
 
