@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context};
 use futures_util::{StreamExt, TryStreamExt};
 use natter_client::realtime::Connection;
-use natter_proto::{event_type, ConversationId, ServerFrame};
+use natter_proto::{event_type, ConversationId, EventSeq};
 use serde::Serialize;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -389,6 +389,28 @@ async fn post(
     }
 }
 
+/// What a receiver reads of a frame (a projection of `ServerFrame`): decoding each
+/// frame's `data` as a `serde_json::Value` (a map of every field) and its `ts` was most of
+/// the generator's JSON work, on the cores the server needs (BENCHMARKS.md, method).
+#[derive(Debug, serde::Deserialize)]
+struct ReceivedFrame {
+    #[serde(rename = "type")]
+    kind: String,
+    #[serde(default)]
+    conversation_id: Option<ConversationId>,
+    #[serde(default)]
+    seq: Option<EventSeq>,
+    #[serde(default)]
+    data: Option<ReceivedData>,
+}
+
+/// The part of a `message.created` frame's `data` that carries the send time.
+#[derive(Debug, serde::Deserialize)]
+struct ReceivedData {
+    #[serde(default)]
+    content: Option<String>,
+}
+
 /// Reads frames until told to stop or the connection ends.
 async fn receive(
     mut connection: Connection,
@@ -403,7 +425,7 @@ async fn receive(
         // `next_frame` is cancel-safe: a frame is either returned or left in the stream.
         let frame = tokio::select! {
             _ = stop.wait_for(|stop| *stop) => break,
-            frame = connection.next_frame() => frame,
+            frame = connection.next_frame_as::<ReceivedFrame>() => frame,
         };
         let frame = match frame {
             Ok(frame) => frame,
@@ -440,8 +462,8 @@ async fn receive(
 }
 
 /// The send time (unix nanos) that [`post`] put at the start of the content.
-fn sent_at(frame: &ServerFrame) -> Option<u64> {
-    let content = frame.data.get("content")?.as_str()?;
+fn sent_at(frame: &ReceivedFrame) -> Option<u64> {
+    let content = frame.data.as_ref()?.content.as_deref()?;
     let stamp = content.strip_prefix("t=")?;
     stamp.split(' ').next()?.parse().ok()
 }
@@ -452,18 +474,20 @@ mod tests {
 
     #[test]
     fn send_time_is_read_back_from_the_content() {
-        let frame = ServerFrame {
-            kind: event_type::MESSAGE_CREATED.to_owned(),
-            conversation_id: None,
-            seq: None,
-            data: serde_json::json!({ "content": "t=1700000000123456789 n=4" }),
-            ts: None,
-        };
+        let frame: ReceivedFrame = serde_json::from_str(
+            r#"{"type":"message.created","conversation_id":null,"seq":7,
+                "data":{"content":"t=1700000000123456789 n=4","kind":"text"},
+                "ts":"2026-12-06T10:00:00Z"}"#,
+        )
+        .expect("a message.created frame");
+        assert_eq!(frame.seq, Some(EventSeq(7)));
         assert_eq!(sent_at(&frame), Some(1_700_000_000_123_456_789));
-        let other = ServerFrame {
-            data: serde_json::json!({ "content": "hello" }),
-            ..frame
-        };
+        let other: ReceivedFrame =
+            serde_json::from_str(r#"{"type":"presence.updated","data":{"content":"hello"}}"#)
+                .expect("a presence frame");
         assert_eq!(sent_at(&other), None);
+        let bare: ReceivedFrame =
+            serde_json::from_str(r#"{"type":"pong","data":null}"#).expect("a pong frame");
+        assert_eq!(sent_at(&bare), None);
     }
 }

@@ -288,6 +288,14 @@ async fn fill(
     Ok((started.elapsed(), tail))
 }
 
+/// What a reader checks of a message: its seq. Readers decode only that (serde skips the
+/// rest of each message unparsed): decoding whole `Message`s took about 30 % of the
+/// generator's CPU, which shares the cores with the server (BENCHMARKS.md, method).
+#[derive(serde::Deserialize)]
+struct PagedMessage {
+    seq: MessageSeq,
+}
+
 /// One reader's view of the conversation.
 struct Pager {
     client: Client,
@@ -311,7 +319,7 @@ impl Pager {
             let started = Instant::now();
             let page = match self
                 .client
-                .list_messages(self.conversation_id, &filter)
+                .list_messages_as::<PagedMessage>(self.conversation_id, &filter)
                 .await
             {
                 Ok(page) => page,
@@ -345,7 +353,7 @@ impl Pager {
 
     /// A newest-first page must hold `first_expected`, `first_expected - 1`, … without
     /// gaps, as many as the page size allows, and `next` must be its last seq.
-    fn check(&self, page: &Page<natter_proto::Message>, first_expected: u64) -> Result<(), String> {
+    fn check(&self, page: &Page<PagedMessage>, first_expected: u64) -> Result<(), String> {
         let expected_len = first_expected.min(u64::from(self.page_size));
         let seqs: Vec<u64> = page.items.iter().map(|message| message.seq.0).collect();
         let expected: Vec<u64> = (0..expected_len).map(|i| first_expected - i).collect();

@@ -137,6 +137,17 @@ impl Client {
         conversation_id: ConversationId,
         filter: &MessageFilter,
     ) -> Result<Page<Message>, ClientError> {
+        self.list_messages_as(conversation_id, filter).await
+    }
+
+    /// [`Client::list_messages`] with each item decoded as `T`: a projection of
+    /// [`Message`] (its `seq` alone, say) is cheaper to decode than the whole message,
+    /// for a caller that reads many pages and needs little of each.
+    pub async fn list_messages_as<T: serde::de::DeserializeOwned>(
+        &self,
+        conversation_id: ConversationId,
+        filter: &MessageFilter,
+    ) -> Result<Page<T>, ClientError> {
         let path = format!(
             "{}/messages{}",
             conversation_path(conversation_id),

@@ -168,6 +168,15 @@ impl Connection {
     /// The next frame from the server. Pings are answered automatically; a close frame
     /// becomes [`ClientError::Realtime`] with its code.
     pub async fn next_frame(&mut self) -> Result<ServerFrame, ClientError> {
+        self.next_frame_as().await
+    }
+
+    /// [`Connection::next_frame`] decoded as `T`: a projection of [`ServerFrame`] with only
+    /// the fields the caller reads, the rest skipped unparsed — for a load generator that
+    /// reads a hundred thousand frames a second. Cancel-safe, as `next_frame` is.
+    pub async fn next_frame_as<T: serde::de::DeserializeOwned>(
+        &mut self,
+    ) -> Result<T, ClientError> {
         loop {
             let message = self
                 .socket
