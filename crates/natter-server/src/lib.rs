@@ -14,6 +14,7 @@ pub mod ws;
 use std::future::Future;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 
 pub use config::Config;
@@ -49,6 +50,14 @@ pub async fn serve(
     // Upgraded WebSocket connections are outside axum's graceful shutdown, so the hub
     // closes them itself (close code 1012: reconnect elsewhere).
     let closing = hub.clone();
+    // TCP_NODELAY: a realtime frame goes out when it is written. With Nagle's algorithm a
+    // small frame waited for the ACK of the one before it, which the client delays (up to
+    // 40 ms on Linux) when it has nothing to send back.
+    let listener = listener.tap_io(|stream| {
+        if let Err(err) = stream.set_nodelay(true) {
+            tracing::debug!(error = %err, "could not set TCP_NODELAY on a connection");
+        }
+    });
     axum::serve(listener, router)
         .with_graceful_shutdown(async move {
             shutdown.await;

@@ -26,6 +26,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
@@ -83,6 +84,11 @@ pub async fn serve() -> anyhow::Result<()> {
         .route("/v1/realtime/token", post(realtime_token))
         .route("/v1/realtime", get(upgrade))
         .with_state(state);
+    // TCP_NODELAY, as natter sets it: without it a small frame waits for the client's
+    // delayed ACK of the one before.
+    let listener = listener.tap_io(|stream| {
+        let _ = stream.set_nodelay(true);
+    });
     axum::serve(listener, router)
         .await
         .context("serving the baseline")
