@@ -422,7 +422,7 @@ async fn receive(
     let mut outcome = ReceiverOutcome::default();
     let mut seen = HashSet::new();
     loop {
-        // `next_frame` is cancel-safe: a frame is either returned or left in the stream.
+        // `next_frame_as` is cancel-safe: a frame is either returned or left in the stream.
         let frame = tokio::select! {
             _ = stop.wait_for(|stop| *stop) => break,
             frame = connection.next_frame_as::<ReceivedFrame>() => frame,

@@ -224,7 +224,9 @@ pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
                 .message_page(conversation_id, query)
                 .await
                 .expect("page");
-            assert_eq!(page.len(), size);
+            // Newest first, whatever the store does to fetch page and markers together.
+            let seqs: Vec<u64> = page.iter().map(|m| m.seq.0).collect();
+            assert_eq!(seqs, (1..=size).rev().collect::<Vec<u64>>());
             assert_eq!(markers, expected, "{viewer:?}, {size} messages");
         }
     }
