@@ -89,6 +89,8 @@ series "fanout 1 x 100 at 100 msg/s" --spawn "$B/natter" fanout --receivers 100 
 series "history 20k" --baseline --spawn "$B/natter" history --messages 20000 --duration "$D"
 # The same in a group of 1,000 more members, whose read markers every page summarises.
 series "history 20k, 1000 members" --spawn "$B/natter" history --messages 20000 --members 1000 --duration "$D"
+# A thread's pages: every 100th message of the 20,000 a reply in one thread (200 replies).
+series "history 20k, thread" --spawn "$B/natter" history --messages 20000 --thread-every 100 --duration "$D"
 series "connections $CONNECTIONS" --spawn "$B/natter" connections --connections "$CONNECTIONS"
 series "mixed 100 users" --spawn "$B/natter" mixed --users 100 --duration "$D"
 # Storage scale (opt-in: SCALE=1; the 1M fill alone takes several minutes through the API).

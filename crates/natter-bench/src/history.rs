@@ -8,6 +8,12 @@
 //! The fill is timed as well, but with 16 closed-loop senders it is the `send` scenario
 //! again; `send.rs` is the place to measure writes.
 //!
+//! With `--thread-every K`, the conversation's first message is a thread root and every
+//! K-th message of the fill a reply in its thread; the readers then page back through
+//! the thread (`GET /v1/messages/{root}/thread?limit=50&before=<next>`), checking each
+//! page against the replies' seqs: what a thread page costs in a conversation of M
+//! messages (it should not grow with M).
+//!
 //! With `--background-messages N`, the store first gets the `search` scenario's corpus of
 //! N messages spread over N/100 conversations (`search::load_background`), so that the
 //! fill's posts and the pages are measured in a store of that size, not an empty one.
@@ -17,8 +23,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{bail, Context};
-use natter_client::{Client, MessageFilter};
-use natter_proto::{ConversationId, MessageSeq, Page};
+use natter_client::{Client, MessageFilter, SortOrder};
+use natter_proto::{ConversationId, MessageId, MessageSeq, Page, SendMessage};
 use serde::Serialize;
 use tokio::task::JoinSet;
 
@@ -44,13 +50,18 @@ pub struct HistoryArgs {
     /// bigger group, whose read markers every page carries (delivery states).
     #[arg(long, default_value_t = 0)]
     members: usize,
+    /// Every K-th message of the fill is a reply in one thread (rooted at the
+    /// conversation's first message), and the readers page through that thread instead
+    /// of the timeline. 0: no thread.
+    #[arg(long, default_value_t = 0)]
+    thread_every: u64,
     /// Seconds of reading.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
     /// Messages of other conversations loaded first (the `search` corpus: one
     /// conversation per 100 messages, 2–6 members each, chat-sized texts).
     #[arg(long, default_value_t = 0)]
-    pub background_messages: u64,
+    background_messages: u64,
     /// Keep the background corpus when the server already holds it (with `--data-dir`
     /// or a kept PostgreSQL database), as `search --reuse` does.
     #[arg(long)]
@@ -69,6 +80,10 @@ pub struct HistoryReport {
     readers: usize,
     /// Members besides the fillers and readers (`--members`).
     members: usize,
+    /// `--thread-every`: 0 when the readers page the timeline.
+    thread_every: u64,
+    /// Replies in the thread the readers page (0 without `--thread-every`).
+    thread_replies: u64,
     page_size: u32,
     duration_s: f64,
     /// Seconds the fill took.
@@ -116,6 +131,12 @@ impl HistoryReport {
             self.fill_tail_latency,
             self.cpu
         );
+        if self.thread_every > 0 {
+            summary.push_str(&format!(
+                "\n  pages of a thread of {} replies (one message in {})",
+                self.thread_replies, self.thread_every
+            ));
+        }
         if self.background_messages > 0 {
             summary.push_str(&format!(
                 "\n  beside {} messages of other conversations (loaded in {})",
@@ -134,6 +155,20 @@ impl HistoryReport {
             summary.push_str(&format!("\n  {ratio}"));
         }
         summary
+    }
+}
+
+impl HistoryArgs {
+    /// The flags that need a Natter server (the baseline server keeps bare seqs: no
+    /// other conversations, no threads), by name, if any is set.
+    pub fn natter_only_flag(&self) -> Option<&'static str> {
+        if self.background_messages > 0 {
+            Some("--background-messages")
+        } else if self.thread_every > 0 {
+            Some("--thread-every")
+        } else {
+            None
+        }
     }
 }
 
@@ -183,7 +218,33 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         .map(|user| user.id.clone())
         .collect();
     let conversation_id = harness::create_group(owner, "history", &member_ids).await?;
-    let (fill_time, fill_tail) = fill(&fillers, conversation_id, args.messages).await?;
+    let thread = match args.thread_every {
+        0 => None,
+        every => {
+            let root = owner
+                .client
+                .send_text(conversation_id, "history thread root")
+                .await
+                .context("posting the thread root")?;
+            Some(Thread {
+                root: root.id,
+                every,
+            })
+        }
+    };
+    let filled = fill(&fillers, conversation_id, args.messages, thread).await?;
+    // What the readers page, oldest first: the timeline's seqs, or the thread's.
+    let (source, seqs) = match thread {
+        None => (
+            Source::Timeline(conversation_id),
+            (1..=args.messages).collect(),
+        ),
+        Some(thread) => (Source::Thread(thread.root), filled.thread_seqs),
+    };
+    if seqs.is_empty() {
+        bail!("the thread has no replies: --thread-every is larger than --messages");
+    }
+    let seqs: Arc<[u64]> = seqs.into();
     // Pages are measured once the server is done with the fill (its search indexer too).
     harness::search_index_caught_up(target).await;
 
@@ -192,13 +253,13 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
     let deadline = started + Duration::from_secs_f64(args.duration);
     let mut tasks = JoinSet::new();
     for (index, reader) in readers.into_iter().enumerate() {
-        let skip = args.messages * index as u64 / args.readers as u64;
-        let start = (skip > 0).then(|| MessageSeq(args.messages + 1 - skip));
+        let skip = seqs.len() * index / args.readers;
+        let start = (skip > 0).then(|| MessageSeq(seqs[seqs.len() - skip]));
         let pager = Pager {
             client: reader.client,
-            conversation_id,
+            source,
             page_size: args.page_size,
-            newest: args.messages,
+            seqs: Arc::clone(&seqs),
         };
         tasks.spawn(pager.read_until(start, deadline));
     }
@@ -226,11 +287,13 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         background_load_s: background_load.map(|took| (took.as_secs_f64() * 10.0).round() / 10.0),
         readers: args.readers,
         members: args.members,
+        thread_every: args.thread_every,
+        thread_replies: thread.map_or(0, |_| seqs.len() as u64),
         page_size: args.page_size,
         duration_s: args.duration,
-        fill_s: (fill_time.as_secs_f64() * 100.0).round() / 100.0,
-        fill_messages_per_s: harness::per_second(args.messages, fill_time),
-        fill_tail_latency: fill_tail.summary(),
+        fill_s: (filled.took.as_secs_f64() * 100.0).round() / 100.0,
+        fill_messages_per_s: harness::per_second(args.messages, filled.took),
+        fill_tail_latency: filled.tail.summary(),
         pages,
         pages_per_s: harness::per_second(pages, elapsed),
         messages_per_s: harness::per_second(total.messages, elapsed),
@@ -244,14 +307,32 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
     })
 }
 
+/// The thread of `--thread-every`.
+#[derive(Debug, Clone, Copy)]
+struct Thread {
+    root: MessageId,
+    /// Every `every`-th message of the fill replies in it.
+    every: u64,
+}
+
+/// What [`fill`] did.
+struct Filled {
+    took: Duration,
+    /// Round trips of the last 10 % of the posts.
+    tail: Latencies,
+    /// The seqs of the thread's replies, oldest first.
+    thread_seqs: Vec<u64>,
+}
+
 /// Posts `count` messages into one conversation, every user in `senders` posting
-/// concurrently with one request in flight; returns how long it took and the round trips
-/// of the last 10 % of the posts. Any failed post fails the fill.
+/// concurrently with one request in flight, every `thread.every`-th as a reply in the
+/// thread. Any failed post fails the fill.
 async fn fill(
     senders: &[BenchUser],
     conversation_id: ConversationId,
     count: u64,
-) -> anyhow::Result<(Duration, Latencies)> {
+    thread: Option<Thread>,
+) -> anyhow::Result<Filled> {
     let tail_from = count - count / 10;
     let started = Instant::now();
     let next = Arc::new(AtomicU64::new(0));
@@ -260,21 +341,33 @@ async fn fill(
         let (client, next) = (sender.client.clone(), Arc::clone(&next));
         tasks.spawn(async move {
             let mut tail = Latencies::default();
+            let mut thread_seqs = Vec::new();
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= count {
-                    return anyhow::Ok(tail);
+                    return anyhow::Ok((tail, thread_seqs));
                 }
                 // About 100 characters, a typical chat line.
                 let content = format!(
                     "history message {index:06}: the quick brown fox jumps over the lazy dog, \
                      twice, and then rests"
                 );
+                let thread_root_id = thread
+                    .filter(|thread| index % thread.every == thread.every - 1)
+                    .map(|thread| thread.root);
+                let body = SendMessage {
+                    content: Some(content),
+                    thread_root_id,
+                    ..SendMessage::default()
+                };
                 let posted = Instant::now();
-                client
-                    .send_text(conversation_id, &content)
+                let sent = client
+                    .send_message(conversation_id, &body)
                     .await
                     .with_context(|| format!("posting message {index} of the fill"))?;
+                if thread_root_id.is_some() {
+                    thread_seqs.push(sent.value.seq.0);
+                }
                 if index >= tail_from {
                     tail.record(posted.elapsed());
                 }
@@ -282,10 +375,18 @@ async fn fill(
         });
     }
     let mut tail = Latencies::default();
+    let mut thread_seqs = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        tail.merge(joined.context("a fill task panicked")??);
+        let (sender_tail, sender_seqs) = joined.context("a fill task panicked")??;
+        tail.merge(sender_tail);
+        thread_seqs.extend(sender_seqs);
     }
-    Ok((started.elapsed(), tail))
+    thread_seqs.sort_unstable();
+    Ok(Filled {
+        took: started.elapsed(),
+        tail,
+        thread_seqs,
+    })
 }
 
 /// What a reader checks of a message: its seq. Readers decode only that (serde skips the
@@ -296,13 +397,23 @@ struct PagedMessage {
     seq: MessageSeq,
 }
 
+/// What the readers page through.
+#[derive(Debug, Clone, Copy)]
+enum Source {
+    /// `GET /v1/conversations/{id}/messages`.
+    Timeline(ConversationId),
+    /// `GET /v1/messages/{root}/thread`.
+    Thread(MessageId),
+}
+
 /// One reader's view of the conversation.
 struct Pager {
     client: Client,
-    conversation_id: ConversationId,
+    source: Source,
     page_size: u32,
-    /// The seq of the newest message (the conversation does not change while reading).
-    newest: u64,
+    /// The seqs the pages hold, oldest first (the conversation does not change while
+    /// reading).
+    seqs: Arc<[u64]>,
 }
 
 impl Pager {
@@ -317,11 +428,19 @@ impl Pager {
                 filter = filter.before_seq(seq);
             }
             let started = Instant::now();
-            let page = match self
-                .client
-                .list_messages_as::<PagedMessage>(self.conversation_id, &filter)
-                .await
-            {
+            let page = match self.source {
+                Source::Timeline(conversation_id) => {
+                    self.client
+                        .list_messages_as::<PagedMessage>(conversation_id, &filter)
+                        .await
+                }
+                // A thread's first page is oldest first unless asked otherwise.
+                Source::Thread(root) => {
+                    let filter = filter.order(SortOrder::Desc);
+                    self.client.thread_as::<PagedMessage>(root, &filter).await
+                }
+            };
+            let page = match page {
                 Ok(page) => page,
                 Err(err) => {
                     outcome.errors += 1;
@@ -331,8 +450,7 @@ impl Pager {
             };
             outcome.latencies.record(started.elapsed());
             outcome.messages += page.items.len() as u64;
-            let first_expected = before.map_or(self.newest, |seq| seq.0.saturating_sub(1));
-            if let Err(problem) = self.check(&page, first_expected) {
+            if let Err(problem) = self.check(&page, before) {
                 outcome.inconsistent_pages += 1;
                 outcome.first_inconsistency.get_or_insert(problem);
             }
@@ -351,24 +469,31 @@ impl Pager {
         outcome
     }
 
-    /// A newest-first page must hold `first_expected`, `first_expected - 1`, … without
-    /// gaps, as many as the page size allows, and `next` must be its last seq.
-    fn check(&self, page: &Page<PagedMessage>, first_expected: u64) -> Result<(), String> {
-        let expected_len = first_expected.min(u64::from(self.page_size));
+    /// A newest-first page before `before` (from the newest when `None`) must hold the
+    /// seqs of [`Pager::seqs`] below it, newest first, without gaps, as many as the page
+    /// size allows, and `next` must be its last seq when older ones remain.
+    fn check(&self, page: &Page<PagedMessage>, before: Option<MessageSeq>) -> Result<(), String> {
+        let below = match before {
+            Some(cursor) => &self.seqs[..self.seqs.partition_point(|&seq| seq < cursor.0)],
+            None => &self.seqs[..],
+        };
+        let take = below.len().min(self.page_size as usize);
+        let expected = &below[below.len() - take..];
         let seqs: Vec<u64> = page.items.iter().map(|message| message.seq.0).collect();
-        let expected: Vec<u64> = (0..expected_len).map(|i| first_expected - i).collect();
-        if seqs != expected {
+        if !seqs.iter().eq(expected.iter().rev()) {
             return Err(format!(
-                "page from {first_expected}: expected {} seqs from {first_expected} down, got {:?}…",
+                "page before {before:?}: expected {} seqs from {:?} down, got {:?}…",
                 expected.len(),
+                expected.last(),
                 &seqs[..seqs.len().min(5)]
             ));
         }
-        let expected_next = (first_expected > u64::from(self.page_size))
-            .then(|| (first_expected + 1 - u64::from(self.page_size)).to_string());
+        let expected_next = (below.len() > take)
+            .then(|| expected.first().map(u64::to_string))
+            .flatten();
         if page.next != expected_next {
             return Err(format!(
-                "page from {first_expected}: next {:?}, expected {expected_next:?}",
+                "page before {before:?}: next {:?}, expected {expected_next:?}",
                 page.next
             ));
         }

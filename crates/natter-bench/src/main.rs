@@ -85,14 +85,16 @@ async fn main() -> anyhow::Result<()> {
                     .await?
                     .figure(),
             ),
-            Scenario::History(args) if args.background_messages > 0 => {
-                anyhow::bail!("--background-messages needs a Natter server: not with --baseline")
+            Scenario::History(args) => {
+                if let Some(flag) = args.natter_only_flag() {
+                    anyhow::bail!("{flag} needs a Natter server: not with --baseline");
+                }
+                Some(
+                    baseline::measure(|t| async move { history::run(&t, args).await })
+                        .await?
+                        .figure(),
+                )
             }
-            Scenario::History(args) => Some(
-                baseline::measure(|t| async move { history::run(&t, args).await })
-                    .await?
-                    .figure(),
-            ),
             _ => anyhow::bail!("--baseline applies to send, fanout and history"),
         }
     } else {
@@ -137,6 +139,9 @@ async fn run_baseline(command: &baseline::BaselineCommand) -> anyhow::Result<()>
             baseline::measure(|t| async move { fanout::run(&t, args).await }).await?;
         }
         BaselineCommand::History(args) => {
+            if let Some(flag) = args.natter_only_flag() {
+                anyhow::bail!("{flag} needs a Natter server: not with the baseline");
+            }
             baseline::measure(|t| async move { history::run(&t, args).await }).await?;
         }
         BaselineCommand::Sqlite(args) => {

@@ -110,6 +110,16 @@ impl Client {
         root_id: MessageId,
         filter: &crate::MessageFilter,
     ) -> Result<natter_proto::Page<Message>, ClientError> {
+        self.thread_as(root_id, filter).await
+    }
+
+    /// [`Client::thread`] with each item decoded as `T`, a projection of [`Message`] (as
+    /// [`Client::list_messages_as`]).
+    pub async fn thread_as<T: serde::de::DeserializeOwned>(
+        &self,
+        root_id: MessageId,
+        filter: &crate::MessageFilter,
+    ) -> Result<natter_proto::Page<T>, ClientError> {
         let query = filter.to_query_string();
         self.send(
             Method::GET,

@@ -1,6 +1,6 @@
 //! Threads: replies under a root, the root's summary, followers, paging, events.
 
-use natter_client::MessageFilter;
+use natter_client::{MessageFilter, SortOrder};
 use natter_proto::{event_type, EventSeq, MessageSeq, SendMessage};
 use natter_testkit::TestServer;
 
@@ -98,6 +98,89 @@ async fn replies_live_in_the_thread_and_the_root_carries_a_summary() {
         .collect();
     assert_eq!(thread_events.len(), 3);
     assert_eq!(thread_events[2].data["thread"]["reply_count"], 3);
+}
+
+/// Thread pages come from the thread index (not a filtered walk of the conversation):
+/// two threads interleaved with the timeline, paged newest first by cursor and oldest
+/// first, hold only their own replies, in order, without the viewer's hidden ones.
+#[tokio::test]
+async fn thread_pages_hold_their_own_replies_in_either_order() {
+    let server = TestServer::spawn().await;
+    let (alice, bob) = (server.user("alice"), server.user("bob"));
+    let g = group(&alice, "g", &[&bob]).await;
+    let first = say(&alice, &g, "first root").await;
+    let second = say(&bob, &g, "second root").await;
+    let mut first_replies = Vec::new();
+    let mut second_replies = Vec::new();
+    for round in 0..4 {
+        say(&alice, &g, &format!("timeline {round}")).await;
+        for (root, replies) in [(&first, &mut first_replies), (&second, &mut second_replies)] {
+            let text = format!("{} {round}", root.content.as_deref().unwrap_or_default());
+            let sent = bob.send_message(g.id, &reply(root.id, &text)).await;
+            replies.push(sent.expect("reply").value);
+        }
+    }
+    // Alice hides one reply of the first thread from herself.
+    alice
+        .delete_message(first_replies[1].id, false)
+        .await
+        .expect("hide for me");
+    let seqs = |page: &natter_proto::Page<natter_proto::Message>| {
+        page.items.iter().map(|m| m.seq).collect::<Vec<_>>()
+    };
+    let newest_first = MessageFilter::default().order(SortOrder::Desc).limit(2);
+    let page = bob.thread(first.id, &newest_first).await.expect("page 1");
+    assert_eq!(
+        seqs(&page),
+        vec![first_replies[3].seq, first_replies[2].seq]
+    );
+    let next = page.next.clone().expect("more replies");
+    let rest = bob
+        .thread(
+            first.id,
+            &MessageFilter {
+                before: Some(next),
+                ..newest_first.clone()
+            },
+        )
+        .await
+        .expect("page 2");
+    assert_eq!(
+        seqs(&rest),
+        vec![first_replies[1].seq, first_replies[0].seq]
+    );
+    assert_eq!(rest.next, None, "the thread's oldest reply ends it");
+    let hers = alice
+        .thread(first.id, &MessageFilter::default().order(SortOrder::Desc))
+        .await
+        .expect("alice's page");
+    assert_eq!(
+        seqs(&hers),
+        vec![
+            first_replies[3].seq,
+            first_replies[2].seq,
+            first_replies[0].seq
+        ],
+        "a reply hidden for alice is not in her page"
+    );
+    let oldest_first = bob
+        .thread(second.id, &MessageFilter::default())
+        .await
+        .expect("second thread");
+    assert_eq!(
+        seqs(&oldest_first),
+        second_replies.iter().map(|m| m.seq).collect::<Vec<_>>()
+    );
+    let timeline = bob
+        .list_messages(g.id, &MessageFilter::default())
+        .await
+        .expect("timeline");
+    assert_eq!(
+        timeline.items.len(),
+        6,
+        "two roots and four timeline messages"
+    );
+    assert!(timeline.items.iter().all(|m| m.thread_root_id.is_none()));
 }
 
 #[tokio::test]
