@@ -107,6 +107,7 @@ fi
 postgres_series "postgres send 16 -> 1 group" send --senders 16 --conversations 1 --duration "$D"
 postgres_series "postgres send 16 -> 16 groups" send --senders 16 --conversations 16 --duration "$D"
 postgres_series "postgres history 20k" history --messages 20000 --duration "$D"
+postgres_series "postgres history 20k, thread" history --messages 20000 --thread-every 100 --duration "$D"
 
 python3 - "$RESULTS" > "$OUT/summary.md" <<'EOF'
 import json, statistics, sys
