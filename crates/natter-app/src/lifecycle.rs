@@ -451,7 +451,10 @@ impl Messages {
             futures_util::try_join!(self.core.store.list_reactions(&ids), async {
                 match conversation_id {
                     Some(id) if !roots.is_empty() => {
-                        self.core.store.list_thread_followers(id, &roots).await
+                        self.core
+                            .store
+                            .list_thread_followers(id, &roots, USERS_PER_REACTION as u32)
+                            .await
                     }
                     _ => Ok(Vec::new()),
                 }

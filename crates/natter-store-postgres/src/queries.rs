@@ -1740,28 +1740,36 @@ impl Store for PostgresStore {
         &self,
         conversation_id: ConversationId,
         root_seqs: &[MessageSeq],
+        per_root: u32,
     ) -> Result<Vec<(MessageSeq, UserId)>> {
-        if root_seqs.is_empty() {
+        if root_seqs.is_empty() || per_root == 0 {
             return Ok(Vec::new());
         }
         let seqs: Vec<i64> = root_seqs.iter().map(|seq| seq_param(seq.0)).collect();
-        let rows: Vec<(i64, String)> = sqlx::query_as(
-            "SELECT root_seq, user_id FROM thread_followers WHERE conversation_id = $1 AND root_seq = ANY($2) \
-             ORDER BY root_seq, since, user_id",
+        // Each root the first `per_root` entries of `thread_followers_by_since`.
+        let rows = sqlx::query(
+            "SELECT r.seq, f.user_id FROM unnest($2::bigint[]) WITH ORDINALITY AS r (seq, n) \
+             CROSS JOIN LATERAL (SELECT user_id, since FROM thread_followers \
+               WHERE conversation_id = $1 AND root_seq = r.seq \
+               ORDER BY since, user_id LIMIT $3) AS f \
+             ORDER BY r.n, f.since, f.user_id",
         )
         .bind(conversation_id.0)
         .bind(&seqs)
+        .bind(i64::from(per_root))
         .fetch_all(&self.pool)
         .await
         .map_err(store_error)?;
-        Ok(rows
-            .into_iter()
-            .filter_map(|(seq, user)| {
-                UserId::parse(&user)
-                    .ok()
-                    .map(|user| (MessageSeq(seq as u64), user))
+        rows.iter()
+            .map(|row| {
+                let seq: i64 = rows::get(row, 0)?;
+                let user: &str = rows::get(row, 1)?;
+                let user = UserId::parse(user).map_err(|_| {
+                    StoreError::Backend("invalid user id in thread followers".into())
+                })?;
+                Ok((MessageSeq(seq as u64), user))
             })
-            .collect())
+            .collect()
     }
 
     async fn set_thread_follow(

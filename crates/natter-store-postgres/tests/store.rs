@@ -1330,6 +1330,16 @@ async fn a_pages_read_markers_are_those_of_its_participants() {
     natter_store::conformance::read_markers_match_participants(&db.store().await).await;
 }
 
+/// A thread root's summary lists its first followers, at most as many as asked
+/// (`natter_store::conformance`).
+#[tokio::test]
+async fn a_roots_first_followers_come_by_the_time_they_followed() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    natter_store::conformance::thread_followers_first_come(&db.store().await).await;
+}
+
 /// Only an active participant of a conversation that is not blocked may post, also when
 /// the appends are batched (`natter_store::conformance`).
 #[tokio::test]

@@ -21,6 +21,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         13,
         include_str!("../migrations/0013_read_marker_indexes.sql"),
     ),
+    (
+        14,
+        include_str!("../migrations/0014_thread_followers_by_since.sql"),
+    ),
 ];
 
 /// Applies the pending migrations inside one transaction each.

@@ -1544,37 +1544,35 @@ impl Store for SqliteStore {
         &self,
         conversation_id: ConversationId,
         root_seqs: &[MessageSeq],
+        per_root: u32,
     ) -> Result<Vec<(MessageSeq, UserId)>> {
-        if root_seqs.is_empty() {
+        if root_seqs.is_empty() || per_root == 0 {
             return Ok(Vec::new());
         }
         let seqs: Vec<i64> = root_seqs.iter().map(|seq| seq_param(seq.0)).collect();
+        // A page's few roots, each the first `per_root` entries of
+        // `thread_followers_by_since`: bounded, so read inline.
         self.readers
-            .read(move |conn| {
-                let placeholders = vec!["?"; seqs.len()].join(", ");
-                let sql = format!(
-                    "SELECT root_seq, user_id FROM thread_followers WHERE conversation_id = ? \
-                     AND root_seq IN ({placeholders}) ORDER BY root_seq, since, user_id"
-                );
-                let mut params: Vec<Box<dyn ToSql>> = vec![Box::new(conversation_id.0)];
-                params.extend(seqs.into_iter().map(|seq| Box::new(seq) as Box<dyn ToSql>));
-                let rows: Vec<(i64, String)> = conn
-                    .prepare_cached(&sql)
-                    .and_then(|mut stmt| {
-                        stmt.query_map(params_from_iter(params.iter()), |row| {
-                            Ok((row.get(0)?, row.get(1)?))
-                        })?
-                        .collect()
-                    })
+            .lookup(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT user_id FROM thread_followers \
+                         WHERE conversation_id = ?1 AND root_seq = ?2 \
+                         ORDER BY since, user_id LIMIT ?3",
+                    )
                     .map_err(store_error)?;
-                Ok(rows
-                    .into_iter()
-                    .filter_map(|(seq, user)| {
-                        UserId::parse(&user)
-                            .ok()
-                            .map(|user| (MessageSeq(seq as u64), user))
-                    })
-                    .collect())
+                let mut followers = Vec::new();
+                for seq in seqs {
+                    let rows = stmt
+                        .query_map(params![conversation_id.0, seq, per_root], |row| {
+                            rows::user_id(row, 0)
+                        })
+                        .map_err(store_error)?;
+                    for user in rows {
+                        followers.push((MessageSeq(seq as u64), user.map_err(store_error)?));
+                    }
+                }
+                Ok(followers)
             })
             .await
     }

@@ -1,6 +1,7 @@
 //! Message pages: those that must skip more rows than a page read may take on the calling
-//! task (`Readers::bounded`) come out the same as short ones, from the blocking pool; and
-//! a page's read markers are those of the conversation's participants.
+//! task (`Readers::bounded`) come out the same as short ones, from the blocking pool; a
+//! page's read markers are those of the conversation's participants; and a thread root's
+//! summary lists its first followers.
 
 use natter_proto::MessageSeq;
 use natter_store::conformance::{group, text, user};
@@ -65,4 +66,13 @@ async fn a_pages_read_markers_are_those_of_its_participants() {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = SqliteStore::open(SqliteOptions::new(dir.path().join("natter.db"))).expect("open");
     natter_store::conformance::read_markers_match_participants(&store).await;
+}
+
+/// A thread root's summary lists its first followers, at most as many as asked
+/// (`natter_store::conformance`).
+#[tokio::test]
+async fn a_roots_first_followers_come_by_the_time_they_followed() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("natter.db"))).expect("open");
+    natter_store::conformance::thread_followers_first_come(&store).await;
 }

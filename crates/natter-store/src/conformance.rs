@@ -456,3 +456,72 @@ pub async fn fanout_batch_carries_the_members<S: Store + ?Sized>(store: &S) {
         .expect("nothing new");
     assert!(none.events.is_empty());
 }
+
+/// A thread root's summary shows its first followers: [`Store::list_thread_followers`]
+/// answers, for each root asked and in that order, at most `per_root` of its followers in
+/// the order they started following (ties by user id), whatever order they followed in;
+/// a root without followers adds nothing, and one who stopped following is not listed.
+pub async fn thread_followers_first_come<S: Store + ?Sized>(store: &S) {
+    let start = time::OffsetDateTime::now_utc();
+    let members = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "judy", "kate",
+        "liam",
+    ];
+    let conversation_id = group(store, &members).await;
+    let mut roots = Vec::new();
+    for content in ["busy root", "tied root", "quiet root"] {
+        let appended = store
+            .append_message(text(conversation_id, "alice", content, start))
+            .await
+            .expect("append");
+        roots.push(appended.message.seq);
+    }
+    let follow = |root: MessageSeq, who: &'static str, second: i64, on: bool| async move {
+        store
+            .set_thread_follow(
+                conversation_id,
+                root,
+                &user(who),
+                on,
+                start + time::Duration::seconds(second),
+            )
+            .await
+            .expect("follow");
+    };
+    // The busy root's followers arrive newest name first: members[i] follows at second i.
+    for (second, who) in members.iter().enumerate().rev() {
+        follow(roots[0], who, second as i64, true).await;
+    }
+    // On the tied root, bob and erin follow in the same microsecond, after carol.
+    for (who, second) in [("erin", 5), ("bob", 5), ("carol", 1)] {
+        follow(roots[1], who, second, true).await;
+    }
+    let listed = |per_root: u32| {
+        let roots = roots.clone();
+        async move {
+            store
+                .list_thread_followers(conversation_id, &roots, per_root)
+                .await
+                .expect("followers")
+        }
+    };
+    let expected = |busy: &[&str], tied: &[&str]| -> Vec<(MessageSeq, UserId)> {
+        busy.iter()
+            .map(|who| (roots[0], user(who)))
+            .chain(tied.iter().map(|who| (roots[1], user(who))))
+            .collect()
+    };
+    assert_eq!(
+        listed(10).await,
+        expected(&members[..10], &["carol", "bob", "erin"]),
+        "the first ten of the busy root, then the tied root by time and user id"
+    );
+    assert_eq!(listed(2).await, expected(&members[..2], &["carol", "bob"]));
+    assert!(listed(0).await.is_empty());
+    follow(roots[0], "alice", 0, false).await;
+    assert_eq!(
+        listed(2).await,
+        expected(&["bob", "carol"], &["carol", "bob"]),
+        "alice stopped following"
+    );
+}

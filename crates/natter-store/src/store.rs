@@ -237,12 +237,14 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
 
     // --- threads ---
 
-    /// Followers (repliers and explicit followers) of these thread roots, in the order they
-    /// started following, in one query.
+    /// The first `per_root` followers (repliers and explicit followers) of each of these
+    /// thread roots, in the order they started following (then by user id), by root: what a
+    /// root's summary shows. Each root costs `per_root` index entries, not its followers.
     async fn list_thread_followers(
         &self,
         conversation_id: ConversationId,
         root_seqs: &[MessageSeq],
+        per_root: u32,
     ) -> Result<Vec<(MessageSeq, UserId)>, StoreError>;
 
     /// Follows (or unfollows) a thread; idempotent, no event.
