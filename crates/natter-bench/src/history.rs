@@ -233,18 +233,20 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         }
     };
     let filled = fill(&fillers, conversation_id, args.messages, thread).await?;
-    // What the readers page, oldest first: the timeline's seqs, or the thread's.
+    // What the readers page: the timeline's seqs, or the thread's.
     let (source, seqs) = match thread {
         None => (
             Source::Timeline(conversation_id),
-            (1..=args.messages).collect(),
+            Seqs::Through(args.messages),
         ),
-        Some(thread) => (Source::Thread(thread.root), filled.thread_seqs),
+        Some(thread) => (
+            Source::Thread(thread.root),
+            Seqs::Listed(filled.thread_seqs.into()),
+        ),
     };
-    if seqs.is_empty() {
+    if seqs.len() == 0 {
         bail!("the thread has no replies: --thread-every is larger than --messages");
     }
-    let seqs: Arc<[u64]> = seqs.into();
     // Pages are measured once the server is done with the fill (its search indexer too).
     harness::search_index_caught_up(target).await;
 
@@ -254,12 +256,12 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
     let mut tasks = JoinSet::new();
     for (index, reader) in readers.into_iter().enumerate() {
         let skip = seqs.len() * index / args.readers;
-        let start = (skip > 0).then(|| MessageSeq(seqs[seqs.len() - skip]));
+        let start = (skip > 0).then(|| MessageSeq(seqs.nth(seqs.len() - skip)));
         let pager = Pager {
             client: reader.client,
             source,
             page_size: args.page_size,
-            seqs: Arc::clone(&seqs),
+            seqs: seqs.clone(),
         };
         tasks.spawn(pager.read_until(start, deadline));
     }
@@ -406,14 +408,50 @@ enum Source {
     Thread(MessageId),
 }
 
+/// The seqs the readers' pages hold, oldest first (the conversation does not change while
+/// reading).
+#[derive(Debug, Clone)]
+enum Seqs {
+    /// `1..=n`: the timeline (kept as a bound: 10M messages are no 80 MB list).
+    Through(u64),
+    /// The thread's replies.
+    Listed(Arc<[u64]>),
+}
+
+impl Seqs {
+    fn len(&self) -> usize {
+        match self {
+            Seqs::Through(newest) => *newest as usize,
+            Seqs::Listed(seqs) => seqs.len(),
+        }
+    }
+
+    /// The `index`-th seq, oldest first.
+    fn nth(&self, index: usize) -> u64 {
+        match self {
+            Seqs::Through(_) => index as u64 + 1,
+            Seqs::Listed(seqs) => seqs[index],
+        }
+    }
+
+    /// How many seqs lie below `cursor` (all of them when `None`).
+    fn count_below(&self, cursor: Option<MessageSeq>) -> usize {
+        match (self, cursor) {
+            (_, None) => self.len(),
+            (Seqs::Through(newest), Some(cursor)) => {
+                cursor.0.saturating_sub(1).min(*newest) as usize
+            }
+            (Seqs::Listed(seqs), Some(cursor)) => seqs.partition_point(|&seq| seq < cursor.0),
+        }
+    }
+}
+
 /// One reader's view of the conversation.
 struct Pager {
     client: Client,
     source: Source,
     page_size: u32,
-    /// The seqs the pages hold, oldest first (the conversation does not change while
-    /// reading).
-    seqs: Arc<[u64]>,
+    seqs: Seqs,
 }
 
 impl Pager {
@@ -473,23 +511,24 @@ impl Pager {
     /// seqs of [`Pager::seqs`] below it, newest first, without gaps, as many as the page
     /// size allows, and `next` must be its last seq when older ones remain.
     fn check(&self, page: &Page<PagedMessage>, before: Option<MessageSeq>) -> Result<(), String> {
-        let below = match before {
-            Some(cursor) => &self.seqs[..self.seqs.partition_point(|&seq| seq < cursor.0)],
-            None => &self.seqs[..],
-        };
-        let take = below.len().min(self.page_size as usize);
-        let expected = &below[below.len() - take..];
+        let below = self.seqs.count_below(before);
+        let take = below.min(self.page_size as usize);
+        // Newest first: the seqs at indexes below - 1 down to below - take.
+        let expected: Vec<u64> = (below - take..below)
+            .rev()
+            .map(|index| self.seqs.nth(index))
+            .collect();
         let seqs: Vec<u64> = page.items.iter().map(|message| message.seq.0).collect();
-        if !seqs.iter().eq(expected.iter().rev()) {
+        if seqs != expected {
             return Err(format!(
                 "page before {before:?}: expected {} seqs from {:?} down, got {:?}…",
                 expected.len(),
-                expected.last(),
+                expected.first(),
                 &seqs[..seqs.len().min(5)]
             ));
         }
-        let expected_next = (below.len() > take)
-            .then(|| expected.first().map(u64::to_string))
+        let expected_next = (below > take)
+            .then(|| expected.last().map(u64::to_string))
             .flatten();
         if page.next != expected_next {
             return Err(format!(
