@@ -12,6 +12,12 @@
 # is also run as a prepared statement with a forced generic plan, which is what sqlx's
 # statement cache ends up executing. Full plans go to $OUT (default /tmp/natter-explain);
 # a compact summary is printed at the end and written to $OUT/summary.txt.
+#
+# STALE (2026-12-06): this script applies only migration 0001 and runs copies of the
+# store's early SQL (no threads, reaction flags, attachments, read-marker indexes or the
+# current page statements). Its plans describe that early schema, not the store today;
+# BENCHMARKS.md ("Thread pages by their index", "Looking for more of the same") has the
+# audit of the statements the store runs now. Update it before trusting its figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 shopt -u patsub_replacement 2>/dev/null || true

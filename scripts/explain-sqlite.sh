@@ -11,6 +11,12 @@
 # kept) on one connection with the store's pragmas (crates/natter-store-sqlite/src/lib.rs)
 # and the store's SQL with bound parameters, as rusqlite runs it. Writes are rolled back.
 # Like the store, the script never runs ANALYZE: the planner has no sqlite_stat1.
+#
+# STALE (2026-12-06): this script applies only migration 0001 and runs copies of the
+# store's early SQL (no threads, reaction flags, attachments, read-marker indexes or the
+# current page statements). Its plans describe that early schema, not the store today;
+# BENCHMARKS.md ("Thread pages by their index", "Looking for more of the same") has the
+# audit of the statements the store runs now. Update it before trusting its figures.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
