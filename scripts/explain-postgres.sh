@@ -14,7 +14,7 @@
 # a compact summary is printed at the end and written to $OUT/summary.txt.
 #
 # STALE (2026-12-06): this script applies only migration 0001 and runs copies of the
-# store's early SQL (no threads, reaction flags, attachments, read-marker indexes or the
+# store's early SQL (no threads, reaction flags, attachments or the
 # current page statements). Its plans describe that early schema, not the store today;
 # BENCHMARKS.md ("Thread pages by their index", "Looking for more of the same") has the
 # audit of the statements the store runs now. Update it before trusting its figures.
