@@ -466,11 +466,11 @@ impl Messages {
         if !roots.is_empty() {
             for message in messages.iter_mut() {
                 if let Some(thread) = message.thread.as_mut() {
+                    // The store answers at most USERS_PER_REACTION per root.
                     thread.participants = followers
                         .iter()
                         .filter(|(root, _)| *root == message.seq)
                         .map(|(_, user)| user.clone())
-                        .take(USERS_PER_REACTION)
                         .collect();
                 }
             }

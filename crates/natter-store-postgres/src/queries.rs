@@ -1761,14 +1761,7 @@ impl Store for PostgresStore {
         .await
         .map_err(store_error)?;
         rows.iter()
-            .map(|row| {
-                let seq: i64 = rows::get(row, 0)?;
-                let user: &str = rows::get(row, 1)?;
-                let user = UserId::parse(user).map_err(|_| {
-                    StoreError::Backend("invalid user id in thread followers".into())
-                })?;
-                Ok((MessageSeq(seq as u64), user))
-            })
+            .map(|row| Ok((MessageSeq(rows::seq(row, 0)?), rows::user_id(row, 1)?)))
             .collect()
     }
 

@@ -55,7 +55,8 @@ where
     row.try_get(index).map_err(store_error)
 }
 
-fn user_id(row: &PgRow, index: usize) -> Result<UserId> {
+/// A user id column.
+pub(crate) fn user_id(row: &PgRow, index: usize) -> Result<UserId> {
     // Borrowed from the row: parsing copies it once.
     let raw: &str = get(row, index)?;
     UserId::parse(raw).map_err(|_| bad(index, "user id"))

@@ -183,6 +183,39 @@ async fn thread_pages_hold_their_own_replies_in_either_order() {
     assert!(timeline.items.iter().all(|m| m.thread_root_id.is_none()));
 }
 
+/// A root's summary names its first ten followers, in the order they replied, however
+/// many follow it (the store reads ten per root).
+#[tokio::test]
+async fn a_roots_summary_names_its_first_ten_followers() {
+    let server = TestServer::spawn().await;
+    let alice = server.user("alice");
+    let repliers: Vec<_> = (0..12)
+        .map(|n| server.user(&format!("replier{n:02}")))
+        .collect();
+    let g = group(&alice, "g", &repliers.iter().collect::<Vec<_>>()).await;
+    let root = say(&alice, &g, "who is in?").await;
+    for replier in &repliers {
+        replier
+            .send_message(g.id, &reply(root.id, "me"))
+            .await
+            .expect("reply");
+    }
+    let timeline = alice
+        .list_messages(g.id, &MessageFilter::default())
+        .await
+        .expect("timeline");
+    let summary = timeline.items[0].thread.clone().expect("a summary");
+    assert_eq!(summary.reply_count, 12);
+    assert_eq!(
+        summary.participants,
+        repliers[..10]
+            .iter()
+            .map(|r| r.id.clone())
+            .collect::<Vec<_>>(),
+        "the first ten repliers, in order"
+    );
+}
+
 #[tokio::test]
 async fn threads_are_one_level_deep_and_followable() {
     let server = TestServer::spawn().await;
