@@ -91,6 +91,10 @@ series "history 20k" --baseline --spawn "$B/natter" history --messages 20000 --d
 series "history 20k, 1000 members" --spawn "$B/natter" history --messages 20000 --members 1000 --duration "$D"
 # A thread's pages: every 100th message of the 20,000 a reply in one thread (200 replies).
 series "history 20k, thread" --spawn "$B/natter" history --messages 20000 --thread-every 100 --duration "$D"
+# Reactions on the pages: three on every 5th message (the common case), then 1,000 on
+# every 100th of 2,000 (what a page costs when one message drew a crowd).
+series "history 20k, reactions" --spawn "$B/natter" history --messages 20000 --reactions-every 5 --reactors 3 --duration "$D"
+series "history 2k, 1000 reactions" --spawn "$B/natter" history --messages 2000 --reactions-every 100 --reactors 1000 --duration "$D"
 series "connections $CONNECTIONS" --spawn "$B/natter" connections --connections "$CONNECTIONS"
 series "mixed 100 users" --spawn "$B/natter" mixed --users 100 --duration "$D"
 # Storage scale (opt-in: SCALE=1; the 1M fill alone takes several minutes through the API).

@@ -94,6 +94,7 @@ BIN="${CARGO_TARGET_DIR:-target}/debug"
 "$BIN/natter-bench" --spawn "$BIN/natter" --baseline history --messages 200 --duration 1
 "$BIN/natter-bench" --spawn "$BIN/natter" history --messages 200 --background-messages 1000 --members 150 --duration 1
 "$BIN/natter-bench" --spawn "$BIN/natter" history --messages 300 --thread-every 7 --page-size 10 --duration 1
+"$BIN/natter-bench" --spawn "$BIN/natter" history --messages 300 --reactions-every 10 --reactors 12 --page-size 20 --duration 1
 "$BIN/natter-bench" baseline sqlite --duration 1
 "$BIN/natter-bench" --spawn "$BIN/natter" connections --connections 50 --idle 0.2
 "$BIN/natter-bench" --spawn "$BIN/natter" mixed --users 10 --groups 3 --group-size 4 --duration 1

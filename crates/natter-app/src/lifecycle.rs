@@ -15,15 +15,17 @@ use natter_proto::{
     Reactions, UserId,
 };
 use natter_store::{
-    ConversationPatch, MessageEdit, MessageRecord, ReactionRecord, ReadMarkers, StoreError,
+    ConversationPatch, MessageEdit, MessageRecord, ReactionGroup, ReactionRecord, ReadMarkers,
+    StoreError,
 };
 
 use crate::core::Access;
 use crate::limits::Action;
 use crate::{content, emoji, Actor, AppError, Conversations, Messages, Resource, Validation};
 
-/// Users listed per emoji in message payloads.
-const USERS_PER_REACTION: usize = 10;
+/// Followers a thread root's summary lists (the store lists the first ten users of each
+/// reaction the same way: `natter_store::REACTION_GROUP_USERS`).
+const FOLLOWERS_LISTED: u32 = 10;
 
 /// Whose view a deletion changes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,48 +48,46 @@ pub(crate) fn reacted<'a>(
         .collect()
 }
 
-/// One message's reactions from its rows, every user listed.
+/// One emoji's reactions as a page shows them.
+fn summary(group: ReactionGroup) -> ReactionSummary {
+    ReactionSummary {
+        emoji: group.emoji,
+        count: group.count,
+        me: group.me,
+        users: group.users,
+    }
+}
+
+/// One message's reactions from its rows (in [`natter_store::Store::list_reactions`] order), per emoji
+/// in order of first use, every user listed.
 fn reactions_view(
     message_id: MessageId,
     rows: &[ReactionRecord],
     viewer: Option<&UserId>,
 ) -> Reactions {
-    let mut summaries = summarise(rows, viewer, usize::MAX);
-    Reactions {
-        message_id,
-        reactions: summaries.remove(&message_id).unwrap_or_default(),
-    }
-}
-
-/// Aggregates reaction rows per message into summaries, in order of first use.
-pub(crate) fn summarise(
-    rows: &[ReactionRecord],
-    viewer: Option<&UserId>,
-    users_per_emoji: usize,
-) -> HashMap<MessageId, Vec<ReactionSummary>> {
-    let mut by_message: HashMap<MessageId, Vec<ReactionSummary>> = HashMap::new();
-    for row in rows {
-        let summaries = by_message.entry(row.message_id).or_default();
-        let index = match summaries.iter().position(|s| s.emoji == row.emoji) {
+    let mut reactions: Vec<ReactionSummary> = Vec::new();
+    for row in rows.iter().filter(|row| row.message_id == message_id) {
+        let index = match reactions.iter().position(|s| s.emoji == row.emoji) {
             Some(index) => index,
             None => {
-                summaries.push(ReactionSummary {
+                reactions.push(ReactionSummary {
                     emoji: row.emoji.clone(),
                     count: 0,
                     me: false,
                     users: Vec::new(),
                 });
-                summaries.len() - 1
+                reactions.len() - 1
             }
         };
-        let summary = &mut summaries[index];
+        let summary = &mut reactions[index];
         summary.count += 1;
         summary.me |= viewer == Some(&row.user_id);
-        if summary.users.len() < users_per_emoji {
-            summary.users.push(row.user_id.clone());
-        }
+        summary.users.push(row.user_id.clone());
     }
-    by_message
+    Reactions {
+        message_id,
+        reactions,
+    }
 }
 
 fn map_store(err: StoreError, resource: Resource) -> AppError {
@@ -358,10 +358,11 @@ impl Messages {
         if let Some(event_seq) = added.event_seq {
             self.core.committed(record.conversation_id, event_seq).await;
         }
-        Ok((
-            reactions_view(message_id, &added.reactions, Some(&user_id)),
-            added.event_seq.is_some(),
-        ))
+        let reactions = Reactions {
+            message_id,
+            reactions: added.groups.into_iter().map(summary).collect(),
+        };
+        Ok((reactions, added.event_seq.is_some()))
     }
 
     /// `DELETE /v1/messages/{id}/reactions/{emoji}`: removes the caller's own reaction.
@@ -447,26 +448,33 @@ impl Messages {
             .collect();
         let conversation_id = messages.first().map(|m| m.conversation_id);
         // Independent reads, issued together (two round trips at once on PostgreSQL).
-        let (rows, followers) =
-            futures_util::try_join!(self.core.store.list_reactions(&ids), async {
+        let (groups, followers) =
+            futures_util::try_join!(self.core.store.list_reaction_groups(&ids, viewer), async {
                 match conversation_id {
                     Some(id) if !roots.is_empty() => {
                         self.core
                             .store
-                            .list_thread_followers(id, &roots, USERS_PER_REACTION as u32)
+                            .list_thread_followers(id, &roots, FOLLOWERS_LISTED)
                             .await
                     }
                     _ => Ok(Vec::new()),
                 }
             },)?;
-        let mut summaries = summarise(&rows, viewer, USERS_PER_REACTION);
+        // The store answers by message, each message's emojis in order of first use.
+        let mut summaries: HashMap<MessageId, Vec<ReactionSummary>> = HashMap::new();
+        for group in groups {
+            summaries
+                .entry(group.message_id)
+                .or_default()
+                .push(summary(group));
+        }
         for message in messages.iter_mut() {
             message.reactions = summaries.remove(&message.id).unwrap_or_default();
         }
         if !roots.is_empty() {
             for message in messages.iter_mut() {
                 if let Some(thread) = message.thread.as_mut() {
-                    // The store answers at most USERS_PER_REACTION per root.
+                    // The store answers at most FOLLOWERS_LISTED per root.
                     thread.participants = followers
                         .iter()
                         .filter(|(root, _)| *root == message.seq)

@@ -14,6 +14,11 @@
 //! page against the replies' seqs: what a thread page costs in a conversation of M
 //! messages (it should not grow with M).
 //!
+//! With `--reactions-every K`, every K-th message of the fill then gets one reaction from
+//! each of `--reactors R` members (reactor `i` with the `i % 3`-th of three emojis), and
+//! every page is also checked for those counts: what a page's reaction summaries cost,
+//! with a few reactions per message or with thousands on one.
+//!
 //! With `--background-messages N`, the store first gets the `search` scenario's corpus of
 //! N messages spread over N/100 conversations (`search::load_background`), so that the
 //! fill's posts and the pages are measured in a store of that size, not an empty one.
@@ -55,6 +60,13 @@ pub struct HistoryArgs {
     /// of the timeline. 0: no thread.
     #[arg(long, default_value_t = 0)]
     thread_every: u64,
+    /// Every K-th message of the fill gets one reaction from each of `--reactors`
+    /// members. 0: no reactions.
+    #[arg(long, default_value_t = 0)]
+    reactions_every: u64,
+    /// Members who react to each message of `--reactions-every`, besides `--members`.
+    #[arg(long, default_value_t = 3)]
+    reactors: usize,
     /// Seconds of reading.
     #[arg(long, default_value_t = 10.0)]
     duration: f64,
@@ -84,6 +96,12 @@ pub struct HistoryReport {
     thread_every: u64,
     /// Replies in the thread the readers page (0 without `--thread-every`).
     thread_replies: u64,
+    /// `--reactions-every`: 0 without reactions.
+    reactions_every: u64,
+    /// Reactions added after the fill (messages reacted to × `--reactors`).
+    reactions: u64,
+    /// Seconds adding them took (16 concurrent requests).
+    react_s: f64,
     page_size: u32,
     duration_s: f64,
     /// Seconds the fill took.
@@ -137,6 +155,12 @@ impl HistoryReport {
                 self.thread_replies, self.thread_every
             ));
         }
+        if self.reactions > 0 {
+            summary.push_str(&format!(
+                "\n  {} reactions, on every {}-th message (added in {} s)",
+                self.reactions, self.reactions_every, self.react_s
+            ));
+        }
         if self.background_messages > 0 {
             summary.push_str(&format!(
                 "\n  beside {} messages of other conversations (loaded in {})",
@@ -166,6 +190,8 @@ impl HistoryArgs {
             Some("--background-messages")
         } else if self.thread_every > 0 {
             Some("--thread-every")
+        } else if self.reactions_every > 0 {
+            Some("--reactions-every")
         } else {
             None
         }
@@ -211,10 +237,15 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
     let readers = target.users("reader", args.readers)?;
     let (owner, other_fillers) = fillers.split_first().context("at least one filler")?;
     let idle_members = target.users("member", args.members)?;
+    let reactors = match args.reactions_every {
+        0 => Vec::new(),
+        _ => target.users("reactor", args.reactors)?,
+    };
     let member_ids: Vec<_> = other_fillers
         .iter()
         .chain(&readers)
         .chain(&idle_members)
+        .chain(&reactors)
         .map(|user| user.id.clone())
         .collect();
     let conversation_id = harness::create_group(owner, "history", &member_ids).await?;
@@ -232,7 +263,19 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
             })
         }
     };
-    let filled = fill(&fillers, conversation_id, args.messages, thread).await?;
+    let filled = fill(
+        &fillers,
+        conversation_id,
+        args.messages,
+        thread,
+        args.reactions_every,
+    )
+    .await?;
+    let reacted = Reacted {
+        seqs: filled.reacted.iter().map(|(seq, _)| *seq).collect(),
+        count: reactors.len() as u64,
+    };
+    let react_took = react(&reactors, &filled.reacted).await?;
     // What the readers page: the timeline's seqs, or the thread's.
     let (source, seqs) = match thread {
         None => (
@@ -262,6 +305,7 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
             source,
             page_size: args.page_size,
             seqs: seqs.clone(),
+            reacted: reacted.clone(),
         };
         tasks.spawn(pager.read_until(start, deadline));
     }
@@ -291,6 +335,9 @@ pub async fn run(target: &Target, args: &HistoryArgs) -> anyhow::Result<HistoryR
         members: args.members,
         thread_every: args.thread_every,
         thread_replies: thread.map_or(0, |_| seqs.len() as u64),
+        reactions_every: args.reactions_every,
+        reactions: reacted.seqs.len() as u64 * reacted.count,
+        react_s: (react_took.as_secs_f64() * 100.0).round() / 100.0,
         page_size: args.page_size,
         duration_s: args.duration,
         fill_s: (filled.took.as_secs_f64() * 100.0).round() / 100.0,
@@ -324,16 +371,20 @@ struct Filled {
     tail: Latencies,
     /// The seqs of the thread's replies, oldest first.
     thread_seqs: Vec<u64>,
+    /// The messages to react to (`reactions_every`), by seq.
+    reacted: Vec<(u64, MessageId)>,
 }
 
 /// Posts `count` messages into one conversation, every user in `senders` posting
 /// concurrently with one request in flight, every `thread.every`-th as a reply in the
-/// thread. Any failed post fails the fill.
+/// thread; every `reactions_every`-th is noted for [`react`]. Any failed post fails the
+/// fill.
 async fn fill(
     senders: &[BenchUser],
     conversation_id: ConversationId,
     count: u64,
     thread: Option<Thread>,
+    reactions_every: u64,
 ) -> anyhow::Result<Filled> {
     let tail_from = count - count / 10;
     let started = Instant::now();
@@ -344,10 +395,11 @@ async fn fill(
         tasks.spawn(async move {
             let mut tail = Latencies::default();
             let mut thread_seqs = Vec::new();
+            let mut reacted = Vec::new();
             loop {
                 let index = next.fetch_add(1, Ordering::Relaxed);
                 if index >= count {
-                    return anyhow::Ok((tail, thread_seqs));
+                    return anyhow::Ok((tail, thread_seqs, reacted));
                 }
                 // About 100 characters, a typical chat line.
                 let content = format!(
@@ -370,6 +422,9 @@ async fn fill(
                 if thread_root_id.is_some() {
                     thread_seqs.push(sent.value.seq.0);
                 }
+                if reactions_every > 0 && index % reactions_every == reactions_every - 1 {
+                    reacted.push((sent.value.seq.0, sent.value.id));
+                }
                 if index >= tail_from {
                     tail.record(posted.elapsed());
                 }
@@ -378,17 +433,82 @@ async fn fill(
     }
     let mut tail = Latencies::default();
     let mut thread_seqs = Vec::new();
+    let mut reacted = Vec::new();
     while let Some(joined) = tasks.join_next().await {
-        let (sender_tail, sender_seqs) = joined.context("a fill task panicked")??;
+        let (sender_tail, sender_seqs, sender_reacted) =
+            joined.context("a fill task panicked")??;
         tail.merge(sender_tail);
         thread_seqs.extend(sender_seqs);
+        reacted.extend(sender_reacted);
     }
     thread_seqs.sort_unstable();
+    reacted.sort_unstable();
     Ok(Filled {
         took: started.elapsed(),
         tail,
         thread_seqs,
+        reacted,
     })
+}
+
+/// The emojis of `--reactors`: reactor `i` reacts with the `i % 3`-th.
+const EMOJIS: [&str; 3] = ["👍", "🎉", "❤️"];
+
+/// Every reactor reacts to every message of `messages`, 16 requests in flight (server-key
+/// clients are not rate limited). Any failed reaction fails the run.
+async fn react(reactors: &[BenchUser], messages: &[(u64, MessageId)]) -> anyhow::Result<Duration> {
+    let started = Instant::now();
+    let reactors: Arc<[(natter_client::Client, &'static str)]> = reactors
+        .iter()
+        .enumerate()
+        .map(|(index, reactor)| (reactor.client.clone(), EMOJIS[index % EMOJIS.len()]))
+        .collect();
+    let messages: Arc<[MessageId]> = messages.iter().map(|(_, id)| *id).collect();
+    let total = (reactors.len() * messages.len()) as u64;
+    let next = Arc::new(AtomicU64::new(0));
+    let mut tasks = JoinSet::new();
+    for _ in 0..FILL_SENDERS {
+        let (reactors, messages, next) = (reactors.clone(), messages.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let job = next.fetch_add(1, Ordering::Relaxed);
+                if job >= total {
+                    return anyhow::Ok(());
+                }
+                // Message by message, so that a message's reactions grow together.
+                let message_id = messages[(job as usize) / reactors.len()];
+                let (client, emoji) = &reactors[(job as usize) % reactors.len()];
+                client
+                    .add_reaction(message_id, emoji)
+                    .await
+                    .with_context(|| format!("reacting to {message_id}"))?;
+            }
+        });
+    }
+    while let Some(joined) = tasks.join_next().await {
+        joined.context("a reaction task panicked")??;
+    }
+    Ok(started.elapsed())
+}
+
+/// The messages of `--reactions-every` and how many reactions each holds.
+#[derive(Debug, Clone)]
+struct Reacted {
+    /// Their seqs, ascending.
+    seqs: Arc<[u64]>,
+    /// Reactions on each (one per reactor).
+    count: u64,
+}
+
+impl Reacted {
+    /// The reactions a page must show on the message `seq`.
+    fn expected(&self, seq: u64) -> u64 {
+        if self.seqs.binary_search(&seq).is_ok() {
+            self.count
+        } else {
+            0
+        }
+    }
 }
 
 /// What a reader checks of a message: its seq. Readers decode only that (serde skips the
@@ -397,6 +517,15 @@ async fn fill(
 #[derive(serde::Deserialize)]
 struct PagedMessage {
     seq: MessageSeq,
+    /// Only their counts are checked (`--reactions-every`).
+    #[serde(default)]
+    reactions: Vec<PagedReaction>,
+}
+
+/// What a reader checks of a reaction summary.
+#[derive(serde::Deserialize)]
+struct PagedReaction {
+    count: u64,
 }
 
 /// What the readers page through.
@@ -452,6 +581,7 @@ struct Pager {
     source: Source,
     page_size: u32,
     seqs: Seqs,
+    reacted: Reacted,
 }
 
 impl Pager {
@@ -526,6 +656,16 @@ impl Pager {
                 expected.first(),
                 &seqs[..seqs.len().min(5)]
             ));
+        }
+        for message in &page.items {
+            let shown: u64 = message.reactions.iter().map(|r| r.count).sum();
+            let expected = self.reacted.expected(message.seq.0);
+            if shown != expected {
+                return Err(format!(
+                    "message {}: {shown} reactions, expected {expected}",
+                    message.seq.0
+                ));
+            }
         }
         let expected_next = (below > take)
             .then(|| expected.last().map(u64::to_string))

@@ -222,7 +222,8 @@ pub struct MessageHistory {
 pub struct Reactions {
     /// The message.
     pub message_id: MessageId,
-    /// Per emoji, with every user.
+    /// Per emoji, in order of first use: with every user in `GET …/reactions`, with the
+    /// first 10 (as on a page) in the answer to `POST …/reactions`.
     pub reactions: Vec<ReactionSummary>,
 }
 

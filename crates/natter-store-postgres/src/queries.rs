@@ -19,10 +19,10 @@ use natter_store::{
     preview_text, to_micros, AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch,
     ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
     InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
-    NewParticipant, Order, ParticipantRecord, ReactionAdded, ReactionRecord, ReadMarkers,
-    ReadOutcome, ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch,
-    SettingsRecord, Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
-    SENDER_REFUSED,
+    NewParticipant, Order, ParticipantRecord, ReactionAdded, ReactionGroup, ReactionRecord,
+    ReadMarkers, ReadOutcome, ReadTargets, RemovalReason, SettingsChange, SettingsOutcome,
+    SettingsPatch, SettingsRecord, Store, StoreError, SyncRecord, UnreadDetail, UserRecord,
+    UserUpsert, REACTION_GROUP_USERS, SENDER_REFUSED,
 };
 use sqlx::postgres::{PgArguments, PgRow};
 use sqlx::types::Json;
@@ -580,6 +580,44 @@ async fn select_reactions<'e>(
                 emoji,
                 user_id: UserId::parse(&user).map_err(StoreError::backend)?,
                 created_at: natter_store::from_micros(created_at),
+            })
+        })
+        .collect()
+}
+
+/// [`Store::list_reaction_groups`]: the `reaction_counts` rows of the messages, whose first
+/// users the trigger of 0015_reaction_counts.sql keeps; the viewer's reaction is probed
+/// only where more users reacted than are listed.
+async fn select_reaction_groups<'e>(
+    executor: impl PgExecutor<'e>,
+    ids: &[Uuid],
+    viewer: Option<&UserId>,
+) -> Result<Vec<ReactionGroup>> {
+    let rows = sqlx::query(
+        "SELECT c.message_id, c.emoji, c.count, c.users, \
+           CASE WHEN c.count > $3 THEN EXISTS (SELECT 1 FROM reactions r \
+             WHERE r.message_id = c.message_id AND r.emoji = c.emoji AND r.user_id = $2) \
+           ELSE FALSE END \
+         FROM reaction_counts c WHERE c.message_id = ANY($1) \
+         ORDER BY c.message_id, c.first_at, c.emoji",
+    )
+    .bind(ids)
+    .bind(viewer.map(UserId::as_str))
+    .bind(REACTION_GROUP_USERS as i64)
+    .fetch_all(executor)
+    .await
+    .map_err(store_error)?;
+    rows.iter()
+        .map(|row| {
+            let users = rows::user_ids(row, 3)?;
+            let probed: bool = rows::get(row, 4)?;
+            let listed = viewer.is_some_and(|viewer| users.contains(viewer));
+            Ok(ReactionGroup {
+                message_id: MessageId(rows::get(row, 0)?),
+                emoji: rows::get(row, 1)?,
+                count: rows::seq(row, 2)?,
+                me: listed || probed,
+                users,
             })
         })
         .collect()
@@ -2028,7 +2066,7 @@ impl Store for PostgresStore {
             return Err(StoreError::Conflict("deleted".into()));
         }
         let (distinct, has_emoji): (i64, bool) = sqlx::query_as(
-            "SELECT COUNT(DISTINCT emoji), COALESCE(BOOL_OR(emoji = $2), FALSE) FROM reactions WHERE message_id = $1",
+            "SELECT COUNT(*), COALESCE(BOOL_OR(emoji = $2), FALSE) FROM reaction_counts WHERE message_id = $1",
         )
         .bind(message.id.0)
         .bind(emoji)
@@ -2063,12 +2101,9 @@ impl Store for PostgresStore {
                 .await?,
             )
         };
-        let reactions = select_reactions(&mut *tx, &[message.id.0]).await?;
+        let groups = select_reaction_groups(&mut *tx, &[message.id.0], Some(user_id)).await?;
         tx.commit().await.map_err(store_error)?;
-        Ok(ReactionAdded {
-            event_seq,
-            reactions,
-        })
+        Ok(ReactionAdded { event_seq, groups })
     }
 
     async fn remove_reaction(
@@ -2120,6 +2155,18 @@ impl Store for PostgresStore {
         }
         let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
         select_reactions(&self.pool, &ids).await
+    }
+
+    async fn list_reaction_groups(
+        &self,
+        message_ids: &[MessageId],
+        viewer: Option<&UserId>,
+    ) -> Result<Vec<ReactionGroup>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
+        select_reaction_groups(&self.pool, &ids, viewer).await
     }
 
     async fn mark_read(

@@ -62,6 +62,14 @@ pub(crate) fn user_id(row: &PgRow, index: usize) -> Result<UserId> {
     UserId::parse(raw).map_err(|_| bad(index, "user id"))
 }
 
+/// A `text[]` column of user ids.
+pub(crate) fn user_ids(row: &PgRow, index: usize) -> Result<Vec<UserId>> {
+    let raw: Vec<String> = get(row, index)?;
+    raw.iter()
+        .map(|raw| UserId::parse(raw).map_err(|_| bad(index, "user id")))
+        .collect()
+}
+
 /// An optional user id column.
 pub(crate) fn opt_user_id(row: &PgRow, index: usize) -> Result<Option<UserId>> {
     let raw: Option<&str> = get(row, index)?;

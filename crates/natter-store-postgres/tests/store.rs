@@ -1312,13 +1312,22 @@ async fn has_reactions_is_set_by_a_reaction_and_cleared_with_the_last() {
     .execute(&mut conn)
     .await
     .expect("insert a reaction directly");
-    conn.close().await.expect("close");
     let flagged = store
         .find_message(other.id)
         .await
         .expect("find")
         .expect("exists");
     assert!(flagged.has_reactions);
+    // And its trigger counts it for the page's groups, and uncounts it when deleted.
+    let groups = || natter_store::conformance::emoji_counts(&store, other.id);
+    assert_eq!(groups().await, [("😀".to_owned(), 1, 1)]);
+    sqlx::query("DELETE FROM reactions WHERE message_id = $1")
+        .bind(other.id.0)
+        .execute(&mut conn)
+        .await
+        .expect("delete directly");
+    conn.close().await.expect("close");
+    assert!(groups().await.is_empty());
 }
 
 /// A page's read markers are those of its participants (`natter_store::conformance`).
@@ -1338,6 +1347,15 @@ async fn a_roots_first_followers_come_by_the_time_they_followed() {
         return;
     };
     natter_store::conformance::thread_followers_first_come(&db.store().await).await;
+}
+
+/// A page's reaction groups add up to the reactions (`natter_store::conformance`).
+#[tokio::test]
+async fn reaction_groups_add_up_to_the_reactions() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    natter_store::conformance::reaction_groups_add_up(&db.store().await).await;
 }
 
 /// Only an active participant of a conversation that is not blocked may post, also when

@@ -25,6 +25,7 @@ const MIGRATIONS: &[(i64, &str)] = &[
         14,
         include_str!("../migrations/0014_thread_followers_by_since.sql"),
     ),
+    (15, include_str!("../migrations/0015_reaction_counts.sql")),
 ];
 
 /// Applies the pending migrations inside one transaction each.

@@ -13,10 +13,10 @@ use natter_store::{
     preview_text, to_micros, AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch,
     ConversationQuery, ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch,
     InvitationRecord, MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage,
-    NewParticipant, Order, ParticipantRecord, ReactionAdded, ReactionRecord, ReadMarkers,
-    ReadOutcome, ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch,
-    SettingsRecord, Store, StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
-    SENDER_REFUSED,
+    NewParticipant, Order, ParticipantRecord, ReactionAdded, ReactionGroup, ReactionRecord,
+    ReadMarkers, ReadOutcome, ReadTargets, RemovalReason, SettingsChange, SettingsOutcome,
+    SettingsPatch, SettingsRecord, Store, StoreError, SyncRecord, UnreadDetail, UserRecord,
+    UserUpsert, REACTION_GROUP_USERS, SENDER_REFUSED,
 };
 use rusqlite::types::ToSql;
 use rusqlite::{params, params_from_iter, Connection, OptionalExtension};
@@ -433,6 +433,53 @@ fn select_reactions(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ReactionRecor
             .collect()
         })
         .map_err(store_error)
+}
+
+/// [`Store::list_reaction_groups`] in one statement (one snapshot): the `reaction_counts`
+/// rows of the messages, whose first users the triggers of `0015_reaction_counts.sql`
+/// keep; the viewer's reaction is probed only where more users reacted than are listed.
+/// Sorted here, not in SQL: sorting a page's few rows costs SQLite a temporary b-tree.
+fn select_reaction_groups(
+    conn: &Connection,
+    ids: &[Uuid],
+    viewer: Option<&UserId>,
+) -> Result<Vec<ReactionGroup>> {
+    let placeholders = vec!["?"; ids.len()].join(", ");
+    let sql = format!(
+        "SELECT c.message_id, c.emoji, c.count, c.users, c.first_at, \
+           CASE WHEN c.count > ?2 THEN EXISTS (SELECT 1 FROM reactions r \
+             WHERE r.message_id = c.message_id AND r.emoji = c.emoji AND r.user_id = ?1) \
+           ELSE 0 END \
+         FROM reaction_counts c WHERE c.message_id IN ({placeholders})"
+    );
+    let viewer = viewer.map(UserId::as_str);
+    let listed = REACTION_GROUP_USERS as i64;
+    let params = [&viewer as &dyn ToSql, &listed]
+        .into_iter()
+        .chain(ids.iter().map(|id| id as &dyn ToSql));
+    let mut groups: Vec<(i64, ReactionGroup)> = conn
+        .prepare_cached(&sql)
+        .and_then(|mut stmt| {
+            stmt.query_map(params_from_iter(params), |row| {
+                let users = rows::joined_user_ids(row, 3)?;
+                let probed: bool = row.get(5)?;
+                let listed = viewer.is_some_and(|v| users.iter().any(|u| u.as_str() == v));
+                let group = ReactionGroup {
+                    message_id: MessageId(row.get(0)?),
+                    emoji: row.get(1)?,
+                    count: rows::count(row, 2)?,
+                    me: probed || listed,
+                    users,
+                };
+                Ok((row.get(4)?, group))
+            })?
+            .collect()
+        })
+        .map_err(store_error)?;
+    groups.sort_unstable_by(|(a_first, a), (b_first, b)| {
+        (a.message_id, a_first, &a.emoji).cmp(&(b.message_id, b_first, &b.emoji))
+    });
+    Ok(groups.into_iter().map(|(_, group)| group).collect())
 }
 
 fn select_message(conn: &Connection, message_id: MessageId) -> Result<Option<MessageRecord>> {
@@ -1820,7 +1867,7 @@ impl Store for SqliteStore {
                 }
                 let (distinct, has_emoji): (i64, bool) = conn
                     .prepare_cached(
-                        "SELECT COUNT(DISTINCT emoji), COALESCE(MAX(emoji = ?2), 0) FROM reactions WHERE message_id = ?1",
+                        "SELECT COUNT(*), COALESCE(MAX(emoji = ?2), 0) FROM reaction_counts WHERE message_id = ?1",
                     )
                     .and_then(|mut stmt| stmt.query_row(params![message_id.0, emoji], |row| Ok((row.get(0)?, row.get(1)?))))
                     .map_err(store_error)?;
@@ -1840,8 +1887,8 @@ impl Store for SqliteStore {
                     let draft = payload::reaction(true, message_id, &user_id, &emoji);
                     Some(append_event(conn, conversation_id, draft, None, now)?)
                 };
-                let reactions = select_reactions(conn, &[message_id.0])?;
-                Ok(ReactionAdded { event_seq, reactions })
+                let groups = select_reaction_groups(conn, &[message_id.0], Some(&user_id))?;
+                Ok(ReactionAdded { event_seq, groups })
             })
             .await
     }
@@ -1885,6 +1932,23 @@ impl Store for SqliteStore {
         let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
         self.readers
             .read(move |conn| select_reactions(conn, &ids))
+            .await
+    }
+
+    async fn list_reaction_groups(
+        &self,
+        message_ids: &[MessageId],
+        viewer: Option<&UserId>,
+    ) -> Result<Vec<ReactionGroup>> {
+        if message_ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
+        let viewer = viewer.cloned();
+        // A page's messages, each at most `max_reactions_per_message` rows and a probe per
+        // row: bounded, so inline.
+        self.readers
+            .lookup(move |conn| select_reaction_groups(conn, &ids, viewer.as_ref()))
             .await
     }
 

@@ -54,6 +54,21 @@ pub(crate) fn user_id(row: &Row<'_>, index: usize) -> rusqlite::Result<UserId> {
     UserId::parse(text(row, index)?).map_err(|_| bad(index, "user id"))
 }
 
+/// User ids joined by spaces (`group_concat(user_id, ' ')`: user ids hold none); NULL
+/// when there are none.
+pub(crate) fn joined_user_ids(row: &Row<'_>, index: usize) -> rusqlite::Result<Vec<UserId>> {
+    opt_text(row, index)?
+        .unwrap_or_default()
+        .split_ascii_whitespace()
+        .map(|raw| UserId::parse(raw).map_err(|_| bad(index, "user id")))
+        .collect()
+}
+
+/// A count kept in a column (never negative).
+pub(crate) fn count(row: &Row<'_>, index: usize) -> rusqlite::Result<u64> {
+    u64::try_from(row.get::<_, i64>(index)?).map_err(|_| bad(index, "count"))
+}
+
 fn opt_user_id(row: &Row<'_>, index: usize) -> rusqlite::Result<Option<UserId>> {
     opt_text(row, index)?
         .map(|raw| UserId::parse(raw).map_err(|_| bad(index, "user id")))

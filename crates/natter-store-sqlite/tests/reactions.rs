@@ -1,4 +1,5 @@
-//! The store's `has_reactions` flag, which lets pages skip reading reactions.
+//! Reactions: the `has_reactions` flag, which lets pages skip reading them, and the groups
+//! a page shows.
 
 use natter_store::Store;
 use natter_store_sqlite::{SqliteOptions, SqliteStore};
@@ -24,4 +25,18 @@ async fn has_reactions_is_set_by_a_reaction_and_cleared_with_the_last() {
         .expect("find")
         .expect("exists");
     assert!(flagged.has_reactions);
+    // And its trigger counts it for the page's groups, and uncounts it when deleted.
+    let groups = || natter_store::conformance::emoji_counts(&store, other.id);
+    assert_eq!(groups().await, [("😀".to_owned(), 1, 1)]);
+    conn.execute("DELETE FROM reactions WHERE message_id = ?1", [other.id.0])
+        .expect("delete directly");
+    assert!(groups().await.is_empty());
+}
+
+/// A page's reaction groups add up to the reactions (`natter_store::conformance`).
+#[tokio::test]
+async fn reaction_groups_add_up_to_the_reactions() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("natter.db"))).expect("open");
+    natter_store::conformance::reaction_groups_add_up(&store).await;
 }

@@ -14,8 +14,8 @@ use std::task::Poll;
 
 use crate::{
     AppendOutcome, ConversationPatch, CreateOutcome, MessageQuery, MessageRecord, NewConversation,
-    NewMessage, NewParticipant, Order, ReadMarkers, RemovalReason, Store, StoreError,
-    SENDER_REFUSED,
+    NewMessage, NewParticipant, Order, ReactionGroup, ReactionRecord, ReadMarkers, RemovalReason,
+    Store, StoreError, REACTION_GROUP_USERS, SENDER_REFUSED,
 };
 
 /// A user id.
@@ -123,13 +123,19 @@ pub async fn has_reactions_follows_reactions<S: Store + ?Sized>(store: &S) -> Me
             .await
             .expect("react");
         assert!(added.event_seq.is_some(), "{who} {emoji} is new");
-        // The answer carries the reactions as they stand after it, this one included.
+        // The answer carries the reactions as they stand after it, this one included, as
+        // a page shows them to the one who reacted.
         assert_eq!(
-            added.reactions,
-            store.list_reactions(&[appended.id]).await.expect("list"),
+            added.groups,
+            store
+                .list_reaction_groups(&[appended.id], Some(&user(who)))
+                .await
+                .expect("groups"),
             "after {who} {emoji}"
         );
-        assert_eq!(added.reactions.len(), n + 1, "after {who} {emoji}");
+        let counted: u64 = added.groups.iter().map(|group| group.count).sum();
+        assert_eq!(counted, n as u64 + 1, "after {who} {emoji}");
+        assert!(added.groups.iter().any(|g| g.emoji == emoji && g.me));
         assert!(current().await.has_reactions, "after {who} {emoji}");
     }
     let again = store
@@ -140,11 +146,8 @@ pub async fn has_reactions_follows_reactions<S: Store + ?Sized>(store: &S) -> Me
         again.event_seq, None,
         "a repeated reaction appends no event"
     );
-    assert_eq!(
-        again.reactions.len(),
-        3,
-        "and still answers with the reactions"
-    );
+    let counted: u64 = again.groups.iter().map(|group| group.count).sum();
+    assert_eq!(counted, 3, "and still answers with the reactions");
     for (who, emoji, left) in [
         ("bob", "👍", true),
         ("alice", "👍", true),
@@ -524,4 +527,200 @@ pub async fn thread_followers_first_come<S: Store + ?Sized>(store: &S) {
         expected(&["bob", "carol"], &["carol", "bob"]),
         "alice stopped following"
     );
+}
+
+/// A message's reaction groups as (emoji, count, users listed), for a store's own tests.
+pub async fn emoji_counts<S: Store + ?Sized>(
+    store: &S,
+    message_id: MessageId,
+) -> Vec<(String, u64, usize)> {
+    store
+        .list_reaction_groups(&[message_id], None)
+        .await
+        .expect("groups")
+        .into_iter()
+        .map(|group| (group.emoji, group.count, group.users.len()))
+        .collect()
+}
+
+/// What a page shows of reactions ([`Store::list_reaction_groups`]) is what every
+/// reaction ([`Store::list_reactions`]) adds up to: per message and emoji, in order of
+/// first use, the count, the viewer's own and the first ten users by time then user id;
+/// through adds, removals (the first reactor's included, which can reorder the emojis),
+/// the last removal of an emoji, and the message's deletion. The distinct-emoji limit
+/// counts what is left.
+pub async fn reaction_groups_add_up<S: Store + ?Sized>(store: &S) {
+    let start = time::OffsetDateTime::now_utc();
+    let at = |second: i64| start + time::Duration::seconds(second);
+    let members = [
+        "alice", "bob", "carol", "dave", "erin", "frank", "gina", "hank", "ivan", "judy", "kate",
+        "liam",
+    ];
+    let conversation_id = group(store, &members).await;
+    let mut messages = Vec::new();
+    for content in ["popular", "quiet", "untouched"] {
+        let appended = store
+            .append_message(text(conversation_id, "alice", content, start))
+            .await
+            .expect("append");
+        messages.push(appended.message.id);
+    }
+    let current =
+        |id: MessageId| async move { store.find_message(id).await.expect("find").expect("exists") };
+    let react = |id: MessageId, who: &'static str, emoji: &'static str, second: i64| async move {
+        store
+            .add_reaction(&current(id).await, &user(who), emoji, 3, at(second))
+            .await
+    };
+    // 👍 on the popular message by all twelve, newest name first (liam at second 1), so
+    // that time and name order differ; 🎉 by bob and alice in the same microsecond, before
+    // anyone's 👍 but liam's.
+    for (second, who) in members.iter().rev().enumerate() {
+        react(messages[0], who, "👍", 1 + 2 * second as i64)
+            .await
+            .expect("react");
+    }
+    for who in ["bob", "alice"] {
+        react(messages[0], who, "🎉", 2).await.expect("react");
+    }
+    react(messages[1], "carol", "👀", 7).await.expect("react");
+
+    // The groups the rows add up to, for `viewer`.
+    let expected = |rows: &[ReactionRecord], viewer: Option<&str>| {
+        let mut groups: Vec<ReactionGroup> = Vec::new();
+        for row in rows {
+            let index = match groups
+                .iter()
+                .position(|g| g.message_id == row.message_id && g.emoji == row.emoji)
+            {
+                Some(index) => index,
+                None => {
+                    groups.push(ReactionGroup {
+                        message_id: row.message_id,
+                        emoji: row.emoji.clone(),
+                        count: 0,
+                        me: false,
+                        users: Vec::new(),
+                    });
+                    groups.len() - 1
+                }
+            };
+            let group = &mut groups[index];
+            group.count += 1;
+            group.me |= viewer == Some(row.user_id.as_str());
+            if group.users.len() < REACTION_GROUP_USERS {
+                group.users.push(row.user_id.clone());
+            }
+        }
+        groups
+    };
+    let check = |label: &'static str| {
+        let messages = messages.clone();
+        async move {
+            let rows = store.list_reactions(&messages).await.expect("rows");
+            // Stores may order messages differently; each message's groups keep their order.
+            let by_message = |mut groups: Vec<ReactionGroup>| {
+                groups.sort_by_key(|group| group.message_id);
+                groups
+            };
+            // alice and bob reacted 👍 after the first ten, liam first; carol only 👀.
+            for viewer in [
+                Some("alice"),
+                Some("bob"),
+                Some("liam"),
+                Some("carol"),
+                Some("nobody"),
+                None,
+            ] {
+                let viewer_id = viewer.map(user);
+                let groups = store
+                    .list_reaction_groups(&messages, viewer_id.as_ref())
+                    .await
+                    .expect("groups");
+                assert_eq!(
+                    by_message(groups),
+                    by_message(expected(&rows, viewer)),
+                    "{label}: viewer {viewer:?}"
+                );
+            }
+            rows
+        }
+    };
+
+    let rows = check("twelve 👍, two 🎉, one 👀").await;
+    assert_eq!(rows.len(), 15);
+    let popular = store
+        .list_reaction_groups(&messages[..1], Some(&user("alice")))
+        .await
+        .expect("groups");
+    let shown: Vec<(&str, u64, bool, usize)> = popular
+        .iter()
+        .map(|g| (g.emoji.as_str(), g.count, g.me, g.users.len()))
+        .collect();
+    assert_eq!(
+        shown,
+        [("👍", 12, true, 10), ("🎉", 2, true, 2)],
+        "alice's 👍 came twelfth: counted and `me`, but not listed"
+    );
+    assert_eq!(
+        popular[1].users,
+        [user("alice"), user("bob")],
+        "a tie by user id"
+    );
+
+    // liam's 👍 (the first) goes: 🎉 is now the older emoji.
+    store
+        .remove_reaction(&current(messages[0]).await, &user("liam"), "👍", at(30))
+        .await
+        .expect("unreact");
+    check("liam's 👍 removed").await;
+    let order: Vec<String> = store
+        .list_reaction_groups(&messages[..1], None)
+        .await
+        .expect("groups")
+        .into_iter()
+        .map(|g| g.emoji)
+        .collect();
+    assert_eq!(
+        order,
+        ["🎉", "👍"],
+        "ordered by the first reaction still there"
+    );
+
+    // The limit (3 distinct here) counts emojis, and only those still there.
+    react(messages[0], "carol", "🚀", 31)
+        .await
+        .expect("third emoji");
+    let refused = react(messages[0], "dave", "🌮", 32).await;
+    assert!(
+        matches!(refused, Err(StoreError::Conflict(ref reason)) if reason == "too_many_reactions"),
+        "a fourth emoji: {refused:?}"
+    );
+    react(messages[0], "dave", "🚀", 33)
+        .await
+        .expect("an emoji already there is no new one");
+    for who in ["carol", "dave"] {
+        store
+            .remove_reaction(&current(messages[0]).await, &user(who), "🚀", at(34))
+            .await
+            .expect("unreact");
+    }
+    check("🚀 came and went").await;
+    react(messages[0], "dave", "🌮", 35)
+        .await
+        .expect("room again once 🚀 is gone");
+    check("🌮 in 🚀's place").await;
+
+    // A deleted message loses its reactions, and its groups with them.
+    store
+        .delete_message(messages[0], Some(&user("alice")), at(40))
+        .await
+        .expect("delete");
+    let rows = check("the popular message deleted").await;
+    assert_eq!(rows.len(), 1, "only the quiet message's 👀 is left");
+    assert!(store
+        .list_reaction_groups(&[], Some(&user("alice")))
+        .await
+        .expect("no messages")
+        .is_empty());
 }

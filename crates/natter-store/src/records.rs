@@ -718,14 +718,35 @@ pub struct ReactionRecord {
     pub created_at: Timestamp,
 }
 
+/// Users a [`ReactionGroup`] lists: the product's "first 10". The stores keep them in
+/// their schema (migration 0015 of each), so changing this needs a migration.
+pub const REACTION_GROUP_USERS: usize = 10;
+
+/// One emoji's reactions on a message, as a page shows them
+/// ([`crate::Store::list_reaction_groups`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct ReactionGroup {
+    /// The message.
+    pub message_id: MessageId,
+    /// The emoji.
+    pub emoji: String,
+    /// How many users reacted with it.
+    pub count: u64,
+    /// The viewer is one of them.
+    pub me: bool,
+    /// The first users who reacted with it (by time, then user id), at most
+    /// [`REACTION_GROUP_USERS`].
+    pub users: Vec<UserId>,
+}
+
 /// What [`crate::Store::add_reaction`] did, and the message's reactions after it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ReactionAdded {
     /// The `reaction.added` event; `None` when the user had already reacted with that emoji.
     pub event_seq: Option<EventSeq>,
-    /// Every reaction of the message, read in the same transaction, in
-    /// [`crate::Store::list_reactions`] order.
-    pub reactions: Vec<ReactionRecord>,
+    /// The message's reactions as a page shows them to the user who reacted
+    /// ([`crate::Store::list_reaction_groups`]), read in the same transaction.
+    pub groups: Vec<ReactionGroup>,
 }
 
 /// A stored invitation.

@@ -9,9 +9,9 @@ use crate::{
     AcceptOutcome, AppendOutcome, ConversationListItem, ConversationPatch, ConversationQuery,
     ConversationRecord, CreateOutcome, EditRecord, EventRecord, FanoutBatch, InvitationRecord,
     MessageEdit, MessageQuery, MessageRecord, NewConversation, NewMessage, NewParticipant,
-    ParticipantRecord, ReactionAdded, ReactionRecord, ReadMarkers, ReadOutcome, ReadTargets,
-    RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord, StoreError,
-    SyncRecord, UnreadDetail, UserRecord, UserUpsert,
+    ParticipantRecord, ReactionAdded, ReactionGroup, ReactionRecord, ReadMarkers, ReadOutcome,
+    ReadTargets, RemovalReason, SettingsChange, SettingsOutcome, SettingsPatch, SettingsRecord,
+    StoreError, SyncRecord, UnreadDetail, UserRecord, UserUpsert,
 };
 
 /// Everything Natter persists. Each method is one atomic unit: it commits entirely or not
@@ -314,8 +314,8 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
     // --- reactions ---
 
     /// Adds a reaction and appends `reaction.added` (no event when the user had already
-    /// reacted with that emoji); returns the message's reactions as well, so that the
-    /// caller's answer needs no second read. `Conflict("too_many_reactions")` when the
+    /// reacted with that emoji); returns the message's reaction groups as well, so that
+    /// the caller's answer needs no second read. `Conflict("too_many_reactions")` when the
     /// message has `max_distinct` different emojis and this one is new;
     /// `Conflict("deleted")` when the message is deleted.
     async fn add_reaction(
@@ -342,6 +342,17 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
         &self,
         message_ids: &[MessageId],
     ) -> Result<Vec<ReactionRecord>, StoreError>;
+
+    /// What a page shows of these messages' reactions: per message and emoji, in order of
+    /// first use, how many reacted, whether `viewer` did, and the first
+    /// [`REACTION_GROUP_USERS`](crate::REACTION_GROUP_USERS) users (by time, then user
+    /// id); read in one snapshot. Each emoji costs one row kept up to date by the writes
+    /// (plus, past that many users, one probe for `viewer`), not its reactions.
+    async fn list_reaction_groups(
+        &self,
+        message_ids: &[MessageId],
+        viewer: Option<&UserId>,
+    ) -> Result<Vec<ReactionGroup>, StoreError>;
 
     // --- read state ---
 

@@ -270,7 +270,8 @@ async fn get_history(
     Ok(Json(app.messages.history(&actor, message_id).await?))
 }
 
-/// `POST /v1/messages/{message_id}/reactions`
+/// `POST /v1/messages/{message_id}/reactions`: answers with the message's reactions as a
+/// page shows them (the first 10 users of each emoji; `GET` lists all).
 #[utoipa::path(post, path = "/v1/messages/{message_id}/reactions", tag = "reactions",
     params(("message_id" = String, Path)), request_body = AddReaction,
     responses((status = 201, description = "Added", body = Reactions), (status = 200, description = "Already there", body = Reactions),

@@ -381,6 +381,61 @@ async fn every_view_shows_exactly_the_reactions_as_they_come_and_go() {
     assert_eq!(timeline().await, shown(&[("❤️", 1)]));
 }
 
+/// A page lists the first ten users of an emoji and counts all of them; the caller's own
+/// reaction shows as `me` also when it came later; `GET …/reactions` lists everyone.
+#[tokio::test]
+async fn a_page_lists_an_emojis_first_ten_users_and_counts_them_all() {
+    let server = TestServer::spawn().await;
+    let users: Vec<_> = (0..12).map(|n| server.user(&format!("u{n:02}"))).collect();
+    let others: Vec<_> = users[1..].iter().collect();
+    let g = group(&users[0], "g", &others).await;
+    let message = say(&users[0], &g, "react in turn").await;
+    // Newest name first, so that the order of reacting is not the order of names.
+    for user in users.iter().rev() {
+        user.add_reaction(message.id, "👍").await.expect("react");
+    }
+    users[3]
+        .add_reaction(message.id, "🎉")
+        .await
+        .expect("react");
+    let ids = |range: &[natter_testkit::TestUser]| -> Vec<_> {
+        range.iter().rev().map(|user| user.id.clone()).collect()
+    };
+    // The last to react, the first, the tenth, the ninth (who also reacted 🎉).
+    for viewer in [0, 11, 2, 3] {
+        let page = users[viewer]
+            .list_messages(g.id, &MessageFilter::default())
+            .await
+            .expect("page");
+        let shown = &page.items[0].reactions;
+        assert_eq!(shown.len(), 2);
+        assert_eq!(
+            (shown[0].emoji.as_str(), shown[0].count, shown[0].me),
+            ("👍", 12, true),
+            "viewer u{viewer:02}"
+        );
+        assert_eq!(shown[0].users, ids(&users[2..]), "the first ten to react");
+        assert_eq!(
+            (shown[1].emoji.as_str(), shown[1].count, shown[1].me),
+            ("🎉", 1, viewer == 3)
+        );
+    }
+    let all = users[5].reactions(message.id).await.expect("reactions");
+    assert_eq!(all.reactions[0].users, ids(&users), "all twelve");
+    // u11 reacted first: without it, u01 moves up into the ten.
+    users[11]
+        .remove_reaction(message.id, "👍")
+        .await
+        .expect("unreact");
+    let page = users[0]
+        .list_messages(g.id, &MessageFilter::default())
+        .await
+        .expect("page");
+    let thumbs = &page.items[0].reactions[0];
+    assert_eq!(thumbs.count, 11);
+    assert_eq!(thumbs.users, ids(&users[1..11]));
+}
+
 fn counts(message: &natter_proto::Message) -> Vec<(String, u64)> {
     message
         .reactions
