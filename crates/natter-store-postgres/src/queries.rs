@@ -39,25 +39,33 @@ use crate::PostgresStore;
 type Result<T> = std::result::Result<T, StoreError>;
 
 /// Counts the messages of `$1` in `($2, $4]` that are unread for user `$5`, split at `$3`:
-/// those up to `$3` (about to be marked read) and those after it (still unread).
-const UNREAD_SPLIT_SQL: &str = "WITH counted AS (SELECT COUNT(*) FILTER (WHERE m.seq <= $3) AS upto, \
-       COUNT(*) FILTER (WHERE m.seq > $3) AS after \
-     FROM messages m WHERE m.conversation_id = $1 AND m.seq > $2 AND m.seq <= $4 \
-     AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM $5), \
+/// those up to `$3` (about to be marked read) and those after it (still unread). `$2` is
+/// the user's read marker, and after it every message counts (seqs are gap-free, and none
+/// after the marker is the user's own: sending moves the sender's marker, joining puts it
+/// at the newest message) but the deleted ones (`messages_deleted_by_seq` holds only
+/// those) and those the user hid. Costs the deletions and hidings in the range, not its
+/// length.
+const UNREAD_SPLIT_SQL: &str = "WITH deleted AS (SELECT COUNT(*) FILTER (WHERE d.seq <= $3) AS upto, \
+       COUNT(*) FILTER (WHERE d.seq > $3) AS after \
+     FROM messages d WHERE d.conversation_id = $1 AND d.seq > $2 AND d.seq <= $4 \
+     AND d.deleted_at IS NOT NULL), \
    hidden AS (SELECT COUNT(*) FILTER (WHERE h.seq <= $3) AS upto, \
        COUNT(*) FILTER (WHERE h.seq > $3) AS after \
      FROM message_hidden h JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
      WHERE h.user_id = $5 AND h.conversation_id = $1 AND h.seq > $2 AND h.seq <= $4 \
      AND hm.deleted_at IS NULL AND hm.sender_id IS DISTINCT FROM $5) \
-   SELECT counted.upto - hidden.upto, counted.after - hidden.after FROM counted, hidden";
+   SELECT $3 - $2 - deleted.upto - hidden.upto, $4 - $3 - deleted.after - hidden.after \
+   FROM deleted, hidden";
 
-/// "Messages of `p`'s conversation unread for `p`", as a scalar subquery. A system
-/// message (NULL sender) is unread for everyone.
-/// Messages the participant hid for themselves are subtracted (usually none), which keeps
-/// the range count an index-only scan.
-const UNREAD_SUBQUERY: &str = "((SELECT COUNT(*) FROM messages m \
-     WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq \
-     AND m.deleted_at IS NULL AND m.sender_id IS DISTINCT FROM p.user_id) \
+/// "Messages of `p`'s conversation unread for `p`" (an active participant), as a scalar
+/// subquery, the same way as [`UNREAD_SPLIT_SQL`]: from the marker to the newest message,
+/// less the deleted ones and those `p` hid. A system message (NULL sender) is unread for
+/// everyone.
+const UNREAD_SUBQUERY: &str = "((SELECT c0.last_message_seq FROM conversations c0 \
+       WHERE c0.id = p.conversation_id) - p.last_read_seq \
+   - (SELECT COUNT(*) FROM messages d \
+     WHERE d.conversation_id = p.conversation_id AND d.seq > p.last_read_seq \
+     AND d.deleted_at IS NOT NULL) \
    - (SELECT COUNT(*) FROM message_hidden h \
      JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
      WHERE h.user_id = p.user_id AND h.conversation_id = p.conversation_id \

@@ -26,6 +26,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         include_str!("../migrations/0014_thread_followers_by_since.sql"),
     ),
     (15, include_str!("../migrations/0015_reaction_counts.sql")),
+    (
+        16,
+        include_str!("../migrations/0016_unread_by_deletions.sql"),
+    ),
 ];
 
 /// Applies the pending migrations inside one transaction each.

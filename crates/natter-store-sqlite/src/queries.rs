@@ -31,21 +31,31 @@ use crate::SqliteStore;
 
 type Result<T> = std::result::Result<T, StoreError>;
 
-/// SQL for "messages of `p`'s conversation that are unread for `p`", given `?` bounds.
-const UNREAD_COUNT_SQL: &str = "SELECT (SELECT COUNT(*) FROM messages m \
-    WHERE m.conversation_id = ?1 AND m.seq > ?2 AND m.seq <= ?3 AND m.deleted_at IS NULL \
-    AND (m.sender_id IS NULL OR m.sender_id <> ?4)) - (SELECT COUNT(*) FROM message_hidden h \
-    JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
-    WHERE h.user_id = ?4 AND h.conversation_id = ?1 AND h.seq > ?2 AND h.seq <= ?3 \
-    AND hm.deleted_at IS NULL AND (hm.sender_id IS NULL OR hm.sender_id <> ?4))";
+/// The messages of conversation `?1` in `(?2, ?3]` unread for user `?4`, for bounds at or
+/// after the user's read marker: all of them (seqs are gap-free, and none after the
+/// marker is the user's own: sending moves the sender's marker, joining puts it at the
+/// newest message), less the deleted ones (`messages_deleted_by_seq` holds only those)
+/// and those the user hid. Costs the deletions and hidings in the range, not its length.
+const UNREAD_COUNT_SQL: &str = "SELECT ?3 - ?2 \
+    - (SELECT COUNT(*) FROM messages d INDEXED BY messages_deleted_by_seq \
+       WHERE d.conversation_id = ?1 AND d.seq > ?2 AND d.seq <= ?3 AND d.deleted_at IS NOT NULL) \
+    - (SELECT COUNT(*) FROM message_hidden h \
+       JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
+       WHERE h.user_id = ?4 AND h.conversation_id = ?1 AND h.seq > ?2 AND h.seq <= ?3 \
+       AND hm.deleted_at IS NULL AND (hm.sender_id IS NULL OR hm.sender_id <> ?4))";
 
-/// Messages of `p`'s conversation that `p` hid for themselves and would otherwise count as
-/// unread; subtracted from the range count so that the range count stays a plain scan.
-const HIDDEN_UNREAD_SUBQUERY: &str = "(SELECT COUNT(*) FROM message_hidden h \
-    JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
-    WHERE h.user_id = p.user_id AND h.conversation_id = p.conversation_id \
-    AND h.seq > p.last_read_seq AND hm.deleted_at IS NULL \
-    AND (hm.sender_id IS NULL OR hm.sender_id <> p.user_id))";
+/// The unread count of participant row `p` (active), the same way as [`UNREAD_COUNT_SQL`]
+/// from `p`'s marker to the conversation's newest message.
+const PARTICIPANT_UNREAD: &str = "((SELECT c0.last_message_seq FROM conversations c0 \
+       WHERE c0.id = p.conversation_id) - p.last_read_seq \
+    - (SELECT COUNT(*) FROM messages d INDEXED BY messages_deleted_by_seq \
+       WHERE d.conversation_id = p.conversation_id AND d.seq > p.last_read_seq \
+       AND d.deleted_at IS NOT NULL) \
+    - (SELECT COUNT(*) FROM message_hidden h \
+       JOIN messages hm ON hm.conversation_id = h.conversation_id AND hm.seq = h.seq \
+       WHERE h.user_id = p.user_id AND h.conversation_id = p.conversation_id \
+       AND h.seq > p.last_read_seq AND hm.deleted_at IS NULL \
+       AND (hm.sender_id IS NULL OR hm.sender_id <> p.user_id)))";
 
 fn seq_param(seq: u64) -> i64 {
     // Sequence numbers are assigned by the database from 1 upward; they never approach
@@ -856,9 +866,7 @@ impl Store for SqliteStore {
                     vec![Box::new(query.user_id.as_str().to_owned()), Box::new(to_micros(query.now))];
                 let mut sql = format!(
                     "SELECT {CONVERSATION_COLUMNS}, {PARTICIPANT_COLUMNS}, \
-                       (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = c.id \
-                          AND m.seq > p.last_read_seq AND m.deleted_at IS NULL \
-                          AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) - {HIDDEN_UNREAD_SUBQUERY} AS unread, \
+                       {PARTICIPANT_UNREAD} AS unread, \
                        CASE WHEN c.kind = 'direct' THEN (SELECT p2.user_id FROM participants p2 \
                           WHERE p2.conversation_id = c.id AND p2.user_id <> p.user_id LIMIT 1) END AS peer, \
                        c.last_activity_at AS sort_at, c.id AS sort_id \
@@ -957,15 +965,16 @@ impl Store for SqliteStore {
             .read(move |conn| {
                 conn.prepare_cached(&format!(
                     "SELECT conversation_id, unread FROM ( \
-                       SELECT p.conversation_id, (SELECT COUNT(*) FROM messages m \
-                         WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq \
-                         AND m.deleted_at IS NULL AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) - {HIDDEN_UNREAD_SUBQUERY} AS unread \
+                       SELECT p.conversation_id, {PARTICIPANT_UNREAD} AS unread \
                        FROM participants p WHERE p.user_id = ?1 AND p.left_at IS NULL LIMIT -1) \
                      WHERE unread > 0"
                 ))
                 .and_then(|mut stmt| {
                     stmt.query_map([user_id.as_str()], |row| {
-                        Ok((ConversationId(row.get::<_, Uuid>(0)?), row.get::<_, i64>(1)? as u64))
+                        Ok((
+                            ConversationId(row.get::<_, Uuid>(0)?),
+                            row.get::<_, i64>(1)? as u64,
+                        ))
                     })?
                     .collect()
                 })
@@ -983,10 +992,7 @@ impl Store for SqliteStore {
         self.readers
             .read(move |conn| {
                 conn.prepare_cached(&format!(
-                    "SELECT p.conversation_id, (SELECT COUNT(*) FROM messages m \
-                       WHERE m.conversation_id = p.conversation_id AND m.seq > p.last_read_seq \
-                       AND m.deleted_at IS NULL AND (m.sender_id IS NULL OR m.sender_id <> p.user_id)) \
-                       - {HIDDEN_UNREAD_SUBQUERY}, \
+                    "SELECT p.conversation_id, {PARTICIPANT_UNREAD}, \
                      (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.conversation_id \
                        AND m.seq > p.last_read_seq AND m.deleted_at IS NULL AND m.mentions IS NOT NULL \
                        AND (m.sender_id IS NULL OR m.sender_id <> p.user_id) \
@@ -1945,10 +1951,11 @@ impl Store for SqliteStore {
         }
         let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
         let viewer = viewer.cloned();
-        // A page's messages, each at most `max_reactions_per_message` rows and a probe per
-        // row: bounded, so inline.
+        // A row per emoji of the page's reacted messages, a probe for those of more than
+        // ten users: a few rows as a rule, up to 50 per message when a page is full of
+        // emojis, so inline under the read budget rather than unconditionally.
         self.readers
-            .lookup(move |conn| select_reaction_groups(conn, &ids, viewer.as_ref()))
+            .bounded(move |conn| select_reaction_groups(conn, &ids, viewer.as_ref()))
             .await
     }
 
