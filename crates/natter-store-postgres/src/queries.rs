@@ -1159,7 +1159,7 @@ impl Store for PostgresStore {
         let rows: Vec<(Uuid, i64, i64, String, bool)> = sqlx::query_as(&format!(
             "SELECT p.conversation_id, {UNREAD_SUBQUERY}, \
                (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.conversation_id \
-                 AND m.seq > p.last_read_seq AND m.deleted_at IS NULL \
+                 AND m.seq > p.last_read_seq AND m.deleted_at IS NULL AND m.mentions IS NOT NULL \
                  AND m.sender_id IS DISTINCT FROM p.user_id \
                  AND m.mentions @> jsonb_build_array(p.user_id::text)), \
                p.notification_level, (p.muted AND (p.muted_until IS NULL OR p.muted_until > $2)) \

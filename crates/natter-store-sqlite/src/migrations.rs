@@ -30,6 +30,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         16,
         include_str!("../migrations/0016_unread_by_deletions.sql"),
     ),
+    (
+        17,
+        include_str!("../migrations/0017_messages_with_mentions.sql"),
+    ),
 ];
 
 /// Applies the pending migrations inside one transaction each.

@@ -993,7 +993,8 @@ impl Store for SqliteStore {
             .read(move |conn| {
                 conn.prepare_cached(&format!(
                     "SELECT p.conversation_id, {PARTICIPANT_UNREAD}, \
-                     (SELECT COUNT(*) FROM messages m WHERE m.conversation_id = p.conversation_id \
+                     (SELECT COUNT(*) FROM messages m INDEXED BY messages_with_mentions \
+                       WHERE m.conversation_id = p.conversation_id \
                        AND m.seq > p.last_read_seq AND m.deleted_at IS NULL AND m.mentions IS NOT NULL \
                        AND (m.sender_id IS NULL OR m.sender_id <> p.user_id) \
                        AND instr(m.mentions, '\"' || p.user_id || '\"') > 0), \

@@ -158,3 +158,66 @@ async fn patch_message_read_and_bulk_read() {
         .expect("skip");
     assert!(skipped.results.is_empty());
 }
+
+/// Unread mentions count only mentions of the reader after their marker in messages
+/// still there, and not the reader's own messages mentioning themselves.
+#[tokio::test]
+async fn unread_mentions_follow_reads_and_deletions() {
+    let server = TestServer::spawn().await;
+    let (alice, bob, carol) = (
+        server.user("alice"),
+        server.user("bob"),
+        server.user("carol"),
+    );
+    let g = group(&alice, "g", &[&bob, &carol]).await;
+    let mut sent = Vec::new();
+    for mentions in [
+        vec![bob.id.clone()],
+        vec![],
+        vec![carol.id.clone()],
+        vec![bob.id.clone(), carol.id.clone()],
+        vec![bob.id.clone()],
+    ] {
+        let request = natter_proto::SendMessage {
+            content: Some("hey".into()),
+            mentions,
+            ..Default::default()
+        };
+        sent.push(
+            alice
+                .send_message(g.id, &request)
+                .await
+                .expect("send")
+                .value,
+        );
+    }
+    let mentions = |user: &natter_testkit::TestUser| {
+        let user = user.clone();
+        async move {
+            let summary = user.unread().await.expect("summary");
+            (summary.total, summary.mentions_total)
+        }
+    };
+    assert_eq!(mentions(&bob).await, (5, 3));
+    assert_eq!(mentions(&carol).await, (5, 2));
+    alice
+        .delete_message(sent[3].id, true)
+        .await
+        .expect("delete for everyone");
+    assert_eq!(mentions(&bob).await, (4, 2), "a deleted mention goes");
+    bob.mark_message_read(sent[1].id).await.expect("read two");
+    assert_eq!(mentions(&bob).await, (2, 1), "a read one too");
+    // Bob's own message mentioning himself is never unread.
+    let request = natter_proto::SendMessage {
+        content: Some("note to self".into()),
+        mentions: vec![bob.id.clone()],
+        ..Default::default()
+    };
+    bob.send_message(g.id, &request).await.expect("send");
+    assert_eq!(
+        mentions(&bob).await,
+        (0, 0),
+        "sending read the conversation"
+    );
+    assert_eq!(mentions(&carol).await, (5, 1));
+}
