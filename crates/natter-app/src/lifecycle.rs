@@ -58,8 +58,8 @@ fn summary(group: ReactionGroup) -> ReactionSummary {
     }
 }
 
-/// One message's reactions from its rows (in [`natter_store::Store::list_reactions`] order), per emoji
-/// in order of first use, every user listed.
+/// One message's reactions from its rows (in [`natter_store::Store::list_reactions`]
+/// order), per emoji in order of first use, every user listed.
 fn reactions_view(
     message_id: MessageId,
     rows: &[ReactionRecord],
