@@ -28,7 +28,7 @@ use natter_store::admin::{
 };
 use natter_store::{ParticipantRecord, StoreError};
 
-use crate::conversations::page_limit;
+use crate::conversations::{page_cursor, page_limit};
 use crate::core::{audit_entry, Core};
 use crate::{Actor, AppError, Resource, Validation};
 
@@ -222,20 +222,7 @@ impl Admin {
             filter.created_from.as_deref(),
         );
         let created_to = parse_time(&mut validation, "created_to", filter.created_to.as_deref());
-        let after = match &filter.cursor {
-            None => None,
-            Some(raw) => {
-                let cursor = decode_cursor(raw);
-                if cursor.is_none() {
-                    validation.add(
-                        "cursor",
-                        "invalid_cursor",
-                        "not a cursor returned by this endpoint",
-                    );
-                }
-                cursor
-            }
-        };
+        let after = page_cursor(&mut validation, filter.cursor.as_deref(), decode_cursor);
         validation.finish()?;
         let query = AdminConversationQuery {
             kind: filter.kind,
@@ -379,20 +366,7 @@ impl Admin {
         require_admin(actor)?;
         let mut validation = Validation::new();
         let limit = page_limit(&mut validation, limit);
-        let before = match cursor {
-            None => None,
-            Some(raw) => {
-                let parsed = raw.parse::<u64>().ok();
-                if parsed.is_none() {
-                    validation.add(
-                        "cursor",
-                        "invalid_cursor",
-                        "not a cursor returned by this endpoint",
-                    );
-                }
-                parsed
-            }
-        };
+        let before = page_cursor(&mut validation, cursor, |raw| raw.parse::<u64>().ok());
         validation.finish()?;
         let mut rows = self
             .core

@@ -137,6 +137,25 @@ pub(crate) fn decode_cursor(raw: &str) -> Option<(Timestamp, ConversationId)> {
     ))
 }
 
+/// Decodes a page's `cursor` with `decode`, recording `invalid_cursor` for one that
+/// `decode` rejects (a cursor this endpoint did not hand out).
+pub(crate) fn page_cursor<T>(
+    validation: &mut Validation,
+    raw: Option<&str>,
+    decode: impl FnOnce(&str) -> Option<T>,
+) -> Option<T> {
+    let raw = raw?;
+    let cursor = decode(raw);
+    if cursor.is_none() {
+        validation.add(
+            "cursor",
+            "invalid_cursor",
+            "not a cursor returned by this endpoint",
+        );
+    }
+    cursor
+}
+
 /// Checks a page size: 1–100, default 50.
 pub(crate) fn page_limit(validation: &mut Validation, limit: Option<u32>) -> u32 {
     match limit {
@@ -542,20 +561,7 @@ impl Conversations {
         let user_id = actor.require_user()?.clone();
         let mut validation = Validation::new();
         let limit = page_limit(&mut validation, filter.limit);
-        let after = match &filter.cursor {
-            None => None,
-            Some(raw) => {
-                let cursor = decode_cursor(raw);
-                if cursor.is_none() {
-                    validation.add(
-                        "cursor",
-                        "invalid_cursor",
-                        "not a cursor returned by this endpoint",
-                    );
-                }
-                cursor
-            }
-        };
+        let after = page_cursor(&mut validation, filter.cursor.as_deref(), decode_cursor);
         validation.finish()?;
         let now = self.core.now();
         let query = ConversationQuery {

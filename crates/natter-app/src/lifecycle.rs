@@ -9,16 +9,15 @@
 
 use std::collections::{HashMap, HashSet};
 
+use base64::Engine;
 use natter_proto::{
     AppRole, Conversation, ConversationId, ConversationStatus, ConversationType, EditMessage,
     Message, MessageHistory, MessageId, MessageSeq, MessageVersion, Page, ReactionSummary,
-    Reactions, UserId,
+    Reactions, Reactor, Timestamp, UserId,
 };
-use natter_store::{
-    ConversationPatch, MessageEdit, MessageRecord, ReactionGroup, ReactionRecord, ReadMarkers,
-    StoreError,
-};
+use natter_store::{ConversationPatch, MessageEdit, MessageRecord, ReactionGroup, StoreError};
 
+use crate::conversations::{page_cursor, page_limit};
 use crate::core::Access;
 use crate::limits::Action;
 use crate::{content, emoji, Actor, AppError, Conversations, Messages, Resource, Validation};
@@ -58,36 +57,26 @@ fn summary(group: ReactionGroup) -> ReactionSummary {
     }
 }
 
-/// One message's reactions from its rows (in [`natter_store::Store::list_reactions`]
-/// order), per emoji in order of first use, every user listed.
-fn reactions_view(
-    message_id: MessageId,
-    rows: &[ReactionRecord],
-    viewer: Option<&UserId>,
-) -> Reactions {
-    let mut reactions: Vec<ReactionSummary> = Vec::new();
-    for row in rows.iter().filter(|row| row.message_id == message_id) {
-        let index = match reactions.iter().position(|s| s.emoji == row.emoji) {
-            Some(index) => index,
-            None => {
-                reactions.push(ReactionSummary {
-                    emoji: row.emoji.clone(),
-                    count: 0,
-                    me: false,
-                    users: Vec::new(),
-                });
-                reactions.len() - 1
-            }
-        };
-        let summary = &mut reactions[index];
-        summary.count += 1;
-        summary.me |= viewer == Some(&row.user_id);
-        summary.users.push(row.user_id.clone());
-    }
-    Reactions {
-        message_id,
-        reactions,
-    }
+/// The cursor after a reaction of [`Messages::reactors`]: its time and user.
+fn encode_reactor_cursor(at: Timestamp, user_id: &UserId) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        natter_store::to_micros(at),
+        user_id
+    ))
+}
+
+/// Inverse of [`encode_reactor_cursor`]; `None` for anything it did not produce.
+fn decode_reactor_cursor(raw: &str) -> Option<(Timestamp, UserId)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (micros, user) = text.split_once(':')?;
+    Some((
+        natter_store::from_micros(micros.parse().ok()?),
+        UserId::parse(user).ok()?,
+    ))
 }
 
 fn map_store(err: StoreError, resource: Resource) -> AppError {
@@ -405,23 +394,73 @@ impl Messages {
         }
     }
 
-    /// `GET /v1/messages/{id}/reactions`: every reaction, with every user.
+    /// `GET /v1/messages/{id}/reactions`: the message's reactions as a page shows them
+    /// (per emoji the count, the caller's own, the first 10 users).
     pub async fn reactions(
         &self,
         actor: &Actor,
         message_id: MessageId,
     ) -> Result<Reactions, AppError> {
         self.message_access(actor, message_id).await?;
-        self.reactions_of(message_id, actor.user_id.as_ref()).await
+        let groups = self
+            .core
+            .store
+            .list_reaction_groups(&[message_id], actor.user_id.as_ref())
+            .await?;
+        Ok(Reactions {
+            message_id,
+            reactions: groups.into_iter().map(summary).collect(),
+        })
     }
 
-    async fn reactions_of(
+    /// `GET /v1/messages/{id}/reactions/{emoji}`: everyone who reacted with `emoji`,
+    /// oldest first, a page at a time (`limit` 1–100, default 50); `next` is the cursor of
+    /// the last one listed. An emoji nobody used is an empty page; one that could never
+    /// be a reaction is a 422.
+    pub async fn reactors(
         &self,
+        actor: &Actor,
         message_id: MessageId,
-        viewer: Option<&UserId>,
-    ) -> Result<Reactions, AppError> {
-        let rows = self.core.store.list_reactions(&[message_id]).await?;
-        Ok(reactions_view(message_id, &rows, viewer))
+        emoji_raw: &str,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<Reactor>, AppError> {
+        let mut validation = Validation::new();
+        let limit = page_limit(&mut validation, limit);
+        if let Err((code, message)) = emoji::validate(emoji_raw) {
+            validation.add("emoji", code, message);
+        }
+        let after = page_cursor(&mut validation, cursor, decode_reactor_cursor);
+        // An outsider learns nothing, not even that the query was malformed.
+        self.message_access(actor, message_id).await?;
+        validation.finish()?;
+        let mut rows = self
+            .core
+            .store
+            .list_reactors(
+                message_id,
+                emoji_raw,
+                after.as_ref().map(|(at, user)| (*at, user)),
+                limit + 1,
+            )
+            .await?;
+        let next = if rows.len() > limit as usize {
+            rows.truncate(limit as usize);
+            rows.last()
+                .map(|row| encode_reactor_cursor(row.created_at, &row.user_id))
+        } else {
+            None
+        };
+        Ok(Page {
+            items: rows
+                .into_iter()
+                .map(|row| Reactor {
+                    user_id: row.user_id,
+                    reacted_at: row.created_at,
+                })
+                .collect(),
+            next,
+        })
     }
 
     /// Attaches reactions (one query for the whole page) to message views. `reacted` holds
@@ -503,7 +542,7 @@ impl Messages {
             ));
         }
         let mut validation = Validation::new();
-        let limit = crate::conversations::page_limit(&mut validation, query.limit);
+        let limit = page_limit(&mut validation, query.limit);
         validation.finish()?;
         let seq_of = |cursor: Option<crate::Cursor>| match cursor {
             Some(crate::Cursor::Seq(seq)) => Ok(Some(seq)),
@@ -669,12 +708,11 @@ impl Messages {
         record: &MessageRecord,
         actor: &Actor,
     ) -> Result<Message, AppError> {
-        let participants = self
+        let markers = self
             .core
             .store
-            .list_participants(record.conversation_id)
+            .read_markers(record.conversation_id, actor.user_id.as_ref())
             .await?;
-        let markers = ReadMarkers::of(&participants, actor.user_id.as_ref());
         let mut message = [crate::messages::view(
             record.clone(),
             actor.user_id.as_ref(),

@@ -243,9 +243,13 @@ impl Messages {
             }
         }
         if !mentions.is_empty() {
-            let participants = self.core.store.list_participants(conversation_id).await?;
+            let active = self
+                .core
+                .store
+                .active_participants_among(conversation_id, &mentions)
+                .await?;
             for (index, user_id) in mentions.iter().enumerate() {
-                if !participants.iter().any(|p| &p.user_id == user_id) {
+                if !active.contains(user_id) {
                     validation.add(
                         format!("mentions[{index}]"),
                         "not_participant",

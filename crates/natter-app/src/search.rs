@@ -22,7 +22,7 @@ use natter_proto::{
     ConversationId, Message, MessageId, MessageType, SearchHit, SearchResults, Timestamp, UserId,
 };
 use natter_store::search::{fold_char, MessageSearch, SearchMatch, SearchTerm, TermKind};
-use natter_store::{to_micros, ReadMarkers, SearchStore};
+use natter_store::{to_micros, SearchStore};
 use time::format_description::well_known::Rfc3339;
 use unicode_normalization::UnicodeNormalization;
 
@@ -272,8 +272,12 @@ impl Search {
         for hit in page {
             let conversation_id = hit.message.conversation_id;
             if let Entry::Vacant(slot) = markers.entry(conversation_id) {
-                let participants = self.core.store.list_participants(conversation_id).await?;
-                slot.insert(ReadMarkers::of(&participants, Some(viewer)));
+                let of_conversation = self
+                    .core
+                    .store
+                    .read_markers(conversation_id, Some(viewer))
+                    .await?;
+                slot.insert(of_conversation);
             }
             let of_conversation = &markers[&conversation_id];
             messages.push(crate::messages::view(

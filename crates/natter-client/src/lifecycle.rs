@@ -104,6 +104,26 @@ impl Client {
         .await
     }
 
+    /// `GET /v1/messages/{id}/reactions/{emoji}`: a page of who reacted with `emoji`,
+    /// oldest first.
+    pub async fn reactors(
+        &self,
+        message_id: MessageId,
+        emoji: &str,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<natter_proto::Page<natter_proto::Reactor>, ClientError> {
+        let query = crate::query::QueryString::default()
+            .push_opt("cursor", cursor)
+            .push_opt("limit", limit)
+            .finish();
+        let path = format!(
+            "/v1/messages/{message_id}/reactions/{}{query}",
+            crate::query::encode(emoji)
+        );
+        self.send(Method::GET, &path, NO_BODY).await
+    }
+
     /// `GET /v1/messages/{id}/thread`: replies to a thread root.
     pub async fn thread(
         &self,

@@ -172,8 +172,20 @@ pub struct ReactionSummary {
     pub count: u64,
     /// The caller is one of them.
     pub me: bool,
-    /// The first 10 users who reacted (all of them in `GET …/reactions`).
+    /// The first 10 users who reacted (by time, then user id); the rest are paged by
+    /// `GET /v1/messages/{id}/reactions/{emoji}`.
     pub users: Vec<UserId>,
+}
+
+/// One user's reaction with an emoji: an item of `GET /v1/messages/{id}/reactions/{emoji}`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct Reactor {
+    /// Who reacted.
+    pub user_id: UserId,
+    /// When.
+    #[serde(with = "time::serde::rfc3339")]
+    pub reacted_at: time::OffsetDateTime,
 }
 
 /// Body of `POST /v1/messages/{id}/reactions`.
@@ -216,14 +228,14 @@ pub struct MessageHistory {
     pub versions: Vec<MessageVersion>,
 }
 
-/// Body of `POST /v1/messages/{id}/reactions` responses and `GET …/reactions`.
+/// Body of `GET /v1/messages/{id}/reactions` and of `POST …/reactions` responses: what a
+/// page shows of the message's reactions.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Reactions {
     /// The message.
     pub message_id: MessageId,
-    /// Per emoji, in order of first use: with every user in `GET …/reactions`, with the
-    /// first 10 (as on a page) in the answer to `POST …/reactions`.
+    /// Per emoji, in order of first use: the count, the caller's own, the first 10 users.
     pub reactions: Vec<ReactionSummary>,
 }
 

@@ -581,16 +581,44 @@ async fn select_reactions<'e>(
     .fetch_all(executor)
     .await
     .map_err(store_error)?;
-    rows.into_iter()
-        .map(|(message_id, emoji, user, created_at)| {
-            Ok(ReactionRecord {
-                message_id: MessageId(message_id),
-                emoji,
-                user_id: UserId::parse(&user).map_err(StoreError::backend)?,
-                created_at: natter_store::from_micros(created_at),
-            })
-        })
-        .collect()
+    rows.into_iter().map(reaction_record).collect()
+}
+
+/// A `reactions` row selected as `message_id, emoji, user_id, created_at`.
+fn reaction_record(
+    (message_id, emoji, user, created_at): (Uuid, String, String, i64),
+) -> Result<ReactionRecord> {
+    Ok(ReactionRecord {
+        message_id: MessageId(message_id),
+        emoji,
+        user_id: UserId::parse(&user).map_err(StoreError::backend)?,
+        created_at: natter_store::from_micros(created_at),
+    })
+}
+
+/// [`Store::list_reactors`]: a range of `reactions_in_order` from the row value after the
+/// cursor (every row is after `(i64::MIN, '')`).
+async fn select_reactors<'e>(
+    executor: impl PgExecutor<'e>,
+    message_id: MessageId,
+    emoji: &str,
+    after: (i64, &str),
+    limit: u32,
+) -> Result<Vec<ReactionRecord>> {
+    let rows: Vec<(Uuid, String, String, i64)> = sqlx::query_as(
+        "SELECT message_id, emoji, user_id, created_at FROM reactions \
+         WHERE message_id = $1 AND emoji = $2 AND (created_at, user_id) > ($3, $4) \
+         ORDER BY created_at, user_id LIMIT $5",
+    )
+    .bind(message_id.0)
+    .bind(emoji)
+    .bind(after.0)
+    .bind(after.1)
+    .bind(i64::from(limit))
+    .fetch_all(executor)
+    .await
+    .map_err(store_error)?;
+    rows.into_iter().map(reaction_record).collect()
 }
 
 /// [`Store::list_reaction_groups`]: the `reaction_counts` rows of the messages, whose first
@@ -1226,6 +1254,43 @@ impl Store for PostgresStore {
         conversation_id: ConversationId,
     ) -> Result<Vec<ParticipantRecord>> {
         select_participants(&self.pool, conversation_id).await
+    }
+
+    async fn active_participants_among(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> Result<Vec<UserId>> {
+        let ids: Vec<&str> = user_ids.iter().map(UserId::as_str).collect();
+        let rows: Vec<(String,)> = sqlx::query_as(
+            "SELECT user_id FROM participants \
+             WHERE conversation_id = $1 AND user_id = ANY($2) AND left_at IS NULL",
+        )
+        .bind(conversation_id.0)
+        .bind(&ids)
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?;
+        rows.into_iter()
+            .map(|(user,)| UserId::parse(&user).map_err(StoreError::backend))
+            .collect()
+    }
+
+    async fn read_markers(
+        &self,
+        conversation_id: ConversationId,
+        viewer: Option<&UserId>,
+    ) -> Result<ReadMarkers> {
+        let row = sqlx::query(&format!(
+            "WITH {} SELECT marks.* FROM marks",
+            marks_cte("$2")
+        ))
+        .bind(conversation_id.0)
+        .bind(viewer.map(UserId::as_str))
+        .fetch_one(&self.pool)
+        .await
+        .map_err(store_error)?;
+        read_markers(&row, 0)
     }
 
     async fn add_participants(
@@ -2163,6 +2228,17 @@ impl Store for PostgresStore {
         }
         let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
         select_reactions(&self.pool, &ids).await
+    }
+
+    async fn list_reactors(
+        &self,
+        message_id: MessageId,
+        emoji: &str,
+        after: Option<(Timestamp, &UserId)>,
+        limit: u32,
+    ) -> Result<Vec<ReactionRecord>> {
+        let after = after.map_or((i64::MIN, ""), |(at, user)| (to_micros(at), user.as_str()));
+        select_reactors(&self.pool, message_id, emoji, after, limit).await
     }
 
     async fn list_reaction_groups(

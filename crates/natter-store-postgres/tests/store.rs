@@ -1358,6 +1358,16 @@ async fn reaction_groups_add_up_to_the_reactions() {
     natter_store::conformance::reaction_groups_add_up(&db.store().await).await;
 }
 
+/// One emoji's reactions page by time then user, from any cursor
+/// (`natter_store::conformance`).
+#[tokio::test]
+async fn reactors_page_in_order() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    natter_store::conformance::reactors_page_in_order(&db.store().await).await;
+}
+
 /// Only an active participant of a conversation that is not blocked may post, also when
 /// the appends are batched (`natter_store::conformance`).
 #[tokio::test]

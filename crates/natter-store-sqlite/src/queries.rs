@@ -425,24 +425,48 @@ fn select_reactions(conn: &Connection, ids: &[Uuid]) -> Result<Vec<ReactionRecor
     );
     conn.prepare_cached(&sql)
         .and_then(|mut stmt| {
-            stmt.query_map(params_from_iter(ids.iter()), |row| {
-                let user: String = row.get(2)?;
-                Ok(ReactionRecord {
-                    message_id: MessageId(row.get(0)?),
-                    emoji: row.get(1)?,
-                    user_id: UserId::parse(&user).map_err(|_| {
-                        rusqlite::Error::FromSqlConversionFailure(
-                            2,
-                            rusqlite::types::Type::Text,
-                            "user id".into(),
-                        )
-                    })?,
-                    created_at: natter_store::from_micros(row.get(3)?),
-                })
-            })?
-            .collect()
+            stmt.query_map(params_from_iter(ids.iter()), reaction_row)?
+                .collect()
         })
         .map_err(store_error)
+}
+
+/// A `reactions` row selected as `message_id, emoji, user_id, created_at`.
+fn reaction_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<ReactionRecord> {
+    let user: String = row.get(2)?;
+    Ok(ReactionRecord {
+        message_id: MessageId(row.get(0)?),
+        emoji: row.get(1)?,
+        user_id: UserId::parse(&user).map_err(|_| {
+            rusqlite::Error::FromSqlConversionFailure(
+                2,
+                rusqlite::types::Type::Text,
+                "user id".into(),
+            )
+        })?,
+        created_at: natter_store::from_micros(row.get(3)?),
+    })
+}
+
+/// [`Store::list_reactors`]: a range of `reactions_in_order` from the row value after the
+/// cursor (every row is after `(i64::MIN, '')`).
+fn select_reactors(
+    conn: &Connection,
+    message_id: MessageId,
+    emoji: &str,
+    after: (i64, &str),
+    limit: u32,
+) -> Result<Vec<ReactionRecord>> {
+    conn.prepare_cached(
+        "SELECT message_id, emoji, user_id, created_at FROM reactions INDEXED BY reactions_in_order \
+         WHERE message_id = ?1 AND emoji = ?2 AND (created_at, user_id) > (?3, ?4) \
+         ORDER BY created_at, user_id LIMIT ?5",
+    )
+    .and_then(|mut stmt| {
+        stmt.query_map(params![message_id.0, emoji, after.0, after.1, limit], reaction_row)?
+            .collect()
+    })
+    .map_err(store_error)
 }
 
 /// [`Store::list_reaction_groups`] in one statement (one snapshot): the `reaction_counts`
@@ -1057,6 +1081,49 @@ impl Store for SqliteStore {
     ) -> Result<Vec<ParticipantRecord>> {
         self.readers
             .read(move |conn| select_participants(conn, conversation_id))
+            .await
+    }
+
+    async fn active_participants_among(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> Result<Vec<UserId>> {
+        let user_ids = user_ids.to_vec();
+        // A primary-key probe per user (at most 50 mentions): a lookup.
+        self.readers
+            .lookup(move |conn| {
+                let mut stmt = conn
+                    .prepare_cached(
+                        "SELECT EXISTS (SELECT 1 FROM participants \
+                         WHERE conversation_id = ?1 AND user_id = ?2 AND left_at IS NULL)",
+                    )
+                    .map_err(store_error)?;
+                let mut active = Vec::with_capacity(user_ids.len());
+                for user_id in user_ids {
+                    let present: bool = stmt
+                        .query_row(params![conversation_id.0, user_id.as_str()], |row| {
+                            row.get(0)
+                        })
+                        .map_err(store_error)?;
+                    if present {
+                        active.push(user_id);
+                    }
+                }
+                Ok(active)
+            })
+            .await
+    }
+
+    async fn read_markers(
+        &self,
+        conversation_id: ConversationId,
+        viewer: Option<&UserId>,
+    ) -> Result<ReadMarkers> {
+        let viewer = viewer.cloned();
+        // Five probes from index ends (see `select_read_markers`): a lookup.
+        self.readers
+            .lookup(move |conn| select_read_markers(conn, conversation_id, viewer.as_ref()))
             .await
     }
 
@@ -1939,6 +2006,25 @@ impl Store for SqliteStore {
         let ids: Vec<Uuid> = message_ids.iter().map(|id| id.0).collect();
         self.readers
             .read(move |conn| select_reactions(conn, &ids))
+            .await
+    }
+
+    async fn list_reactors(
+        &self,
+        message_id: MessageId,
+        emoji: &str,
+        after: Option<(Timestamp, &UserId)>,
+        limit: u32,
+    ) -> Result<Vec<ReactionRecord>> {
+        let emoji = emoji.to_owned();
+        let after = after.map_or((i64::MIN, String::new()), |(at, user)| {
+            (to_micros(at), user.as_str().to_owned())
+        });
+        // At most `limit` rows of one index range: a lookup.
+        self.readers
+            .lookup(move |conn| {
+                select_reactors(conn, message_id, &emoji, (after.0, &after.1), limit)
+            })
             .await
     }
 

@@ -40,3 +40,12 @@ async fn reaction_groups_add_up_to_the_reactions() {
     let store = SqliteStore::open(SqliteOptions::new(dir.path().join("natter.db"))).expect("open");
     natter_store::conformance::reaction_groups_add_up(&store).await;
 }
+
+/// One emoji's reactions page by time then user, from any cursor
+/// (`natter_store::conformance`).
+#[tokio::test]
+async fn reactors_page_in_order() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("natter.db"))).expect("open");
+    natter_store::conformance::reactors_page_in_order(&store).await;
+}

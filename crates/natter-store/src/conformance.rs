@@ -176,7 +176,9 @@ pub async fn has_reactions_follows_reactions<S: Store + ?Sized>(store: &S) -> Me
 /// exactly those of its participant list ([`ReadMarkers::of`]) for every kind of viewer:
 /// an active participant, the sender, one who never read, one who left, a stranger, none.
 /// The two who left hold markers that would win if they still counted (dave the highest
-/// but the sender's, gina the lowest), so a store that read them would differ.
+/// but the sender's, gina the lowest), so a store that read them would differ. The same
+/// markers without a page ([`Store::read_markers`]), and the active participants among
+/// some users ([`Store::active_participants_among`]).
 pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
     let now = time::OffsetDateTime::now_utc();
     let conversation_id = group(store, &["alice", "bob", "carol", "dave", "erin", "gina"]).await;
@@ -232,7 +234,29 @@ pub async fn read_markers_match_participants<S: Store + ?Sized>(store: &S) {
             assert_eq!(seqs, (1..=size).rev().collect::<Vec<u64>>());
             assert_eq!(markers, expected, "{viewer:?}, {size} messages");
         }
+        // Without a page, too.
+        let alone = store
+            .read_markers(conversation_id, viewer.as_ref())
+            .await
+            .expect("markers");
+        assert_eq!(alone, expected, "{viewer:?} without a page");
     }
+    // Mentions are checked against the active participants only: dave and gina left,
+    // frank never joined; the answer keeps no order, so compare sorted.
+    let mut active = store
+        .active_participants_among(
+            conversation_id,
+            &["erin", "dave", "frank", "alice", "gina"].map(user),
+        )
+        .await
+        .expect("among");
+    active.sort();
+    assert_eq!(active, [user("alice"), user("erin")]);
+    assert!(store
+        .active_participants_among(conversation_id, &[])
+        .await
+        .expect("none asked")
+        .is_empty());
     // And what that means here, for bob: erin never read, bob read 2 (gina's 0 no longer
     // counts), alice read everything she sent; for alice, the others' highest is carol's 5
     // (dave's 6 no longer counts), read and delivered.
@@ -543,6 +567,24 @@ pub async fn emoji_counts<S: Store + ?Sized>(
         .collect()
 }
 
+/// alice's messages with these contents, in order; their ids.
+async fn alice_says<S: Store + ?Sized>(
+    store: &S,
+    conversation_id: ConversationId,
+    contents: &[&str],
+    at: Timestamp,
+) -> Vec<MessageId> {
+    let mut ids = Vec::new();
+    for content in contents {
+        let appended = store
+            .append_message(text(conversation_id, "alice", content, at))
+            .await
+            .expect("append");
+        ids.push(appended.message.id);
+    }
+    ids
+}
+
 /// What a page shows of reactions ([`Store::list_reaction_groups`]) is what every
 /// reaction ([`Store::list_reactions`]) adds up to: per message and emoji, in order of
 /// first use, the count, the viewer's own and the first ten users by time then user id;
@@ -557,14 +599,13 @@ pub async fn reaction_groups_add_up<S: Store + ?Sized>(store: &S) {
         "liam",
     ];
     let conversation_id = group(store, &members).await;
-    let mut messages = Vec::new();
-    for content in ["popular", "quiet", "untouched"] {
-        let appended = store
-            .append_message(text(conversation_id, "alice", content, start))
-            .await
-            .expect("append");
-        messages.push(appended.message.id);
-    }
+    let messages = alice_says(
+        store,
+        conversation_id,
+        &["popular", "quiet", "untouched"],
+        start,
+    )
+    .await;
     let current =
         |id: MessageId| async move { store.find_message(id).await.expect("find").expect("exists") };
     let react = |id: MessageId, who: &'static str, emoji: &'static str, second: i64| async move {
@@ -722,5 +763,109 @@ pub async fn reaction_groups_add_up<S: Store + ?Sized>(store: &S) {
         .list_reaction_groups(&[], Some(&user("alice")))
         .await
         .expect("no messages")
+        .is_empty());
+}
+
+/// [`Store::list_reactors`] pages one emoji's reactions to one message by time, then user
+/// id (ties in the same microsecond included), from any cursor — also one whose reaction
+/// has since been removed — and agrees with [`Store::list_reactions`].
+pub async fn reactors_page_in_order<S: Store + ?Sized>(store: &S) {
+    let start = time::OffsetDateTime::now_utc();
+    let at = |second: i64| start + time::Duration::seconds(second);
+    let members = ["alice", "bob", "carol", "dave", "erin", "frank", "gina"];
+    let conversation_id = group(store, &members).await;
+    let messages = alice_says(store, conversation_id, &["one", "two"], start).await;
+    let current =
+        |id: MessageId| async move { store.find_message(id).await.expect("find").expect("exists") };
+    // 👍 by everyone, gina first; bob, carol and dave in the same second; 🎉 and the
+    // other message's 👍 must not show.
+    let seconds = [5, 3, 3, 3, 4, 6, 1];
+    for (who, second) in members.iter().zip(seconds) {
+        store
+            .add_reaction(
+                &current(messages[0]).await,
+                &user(who),
+                "👍",
+                50,
+                at(second),
+            )
+            .await
+            .expect("react");
+    }
+    for (message, emoji) in [(messages[0], "🎉"), (messages[1], "👍")] {
+        store
+            .add_reaction(&current(message).await, &user("erin"), emoji, 50, at(2))
+            .await
+            .expect("react");
+    }
+    let popular = messages[0];
+    let pages = |limit: u32| async move {
+        let mut all = Vec::new();
+        let mut after: Option<(Timestamp, UserId)> = None;
+        loop {
+            let page = store
+                .list_reactors(
+                    popular,
+                    "👍",
+                    after.as_ref().map(|(at, who)| (*at, who)),
+                    limit,
+                )
+                .await
+                .expect("reactors");
+            assert!(page.len() <= limit as usize);
+            let Some(last) = page.last() else {
+                return all;
+            };
+            after = Some((last.created_at, last.user_id.clone()));
+            let full = page.len() == limit as usize;
+            all.extend(page);
+            assert!(all.len() <= members.len(), "pages repeat: {all:?}");
+            if !full {
+                return all;
+            }
+        }
+    };
+    let names = |rows: &[ReactionRecord]| -> Vec<String> {
+        rows.iter()
+            .map(|row| row.user_id.as_str().to_owned())
+            .collect()
+    };
+    let expected = ["gina", "bob", "carol", "dave", "erin", "alice", "frank"];
+    for limit in [1, 2, 3, 7, 100] {
+        let all = pages(limit).await;
+        assert_eq!(names(&all), expected, "limit {limit}");
+        assert!(all
+            .iter()
+            .all(|row| row.message_id == messages[0] && row.emoji == "👍"));
+    }
+    let rows: Vec<ReactionRecord> = store
+        .list_reactions(&messages[..1])
+        .await
+        .expect("rows")
+        .into_iter()
+        .filter(|row| row.emoji == "👍")
+        .collect();
+    assert_eq!(names(&rows), expected, "list_reactions agrees");
+    assert_eq!(pages(3).await, rows, "the same records, times included");
+
+    // A cursor at bob (second 3) whose reaction is then removed still pages from there.
+    let bob = rows[1].clone();
+    store
+        .remove_reaction(&current(messages[0]).await, &user("bob"), "👍", at(10))
+        .await
+        .expect("unreact");
+    let after_bob = store
+        .list_reactors(messages[0], "👍", Some((bob.created_at, &bob.user_id)), 2)
+        .await
+        .expect("reactors");
+    assert_eq!(names(&after_bob), ["carol", "dave"]);
+    assert_eq!(
+        names(&pages(2).await),
+        ["gina", "carol", "dave", "erin", "alice", "frank"]
+    );
+    assert!(store
+        .list_reactors(messages[0], "🚀", None, 10)
+        .await
+        .expect("an emoji nobody used")
         .is_empty());
 }

@@ -119,6 +119,24 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
         conversation_id: ConversationId,
     ) -> Result<Vec<ParticipantRecord>, StoreError>;
 
+    /// Which of `user_ids` are active participants of the conversation, in no particular
+    /// order: a key lookup each (the check of a message's mentions), not a read of every
+    /// member.
+    async fn active_participants_among(
+        &self,
+        conversation_id: ConversationId,
+        user_ids: &[UserId],
+    ) -> Result<Vec<UserId>, StoreError>;
+
+    /// The read markers [`Store::message_page`] returns with a page, without a page: what
+    /// one message's delivery state and `read_by_all` need for `viewer`. SQLite reads
+    /// them from indexes; PostgreSQL aggregates the active participants in one statement.
+    async fn read_markers(
+        &self,
+        conversation_id: ConversationId,
+        viewer: Option<&UserId>,
+    ) -> Result<ReadMarkers, StoreError>;
+
     /// Adds the users who are not active participants (re-joining resets a left row),
     /// creating missing user records. A (re)joining participant's read marker starts at
     /// the conversation's latest message. Appends `participant.added` per added user and
@@ -341,6 +359,18 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
     async fn list_reactions(
         &self,
         message_ids: &[MessageId],
+    ) -> Result<Vec<ReactionRecord>, StoreError>;
+
+    /// One emoji's reactions to a message, oldest first (by time, then user id), at most
+    /// `limit`, those after `after` (the time and user of the last one the caller has):
+    /// a range of the `reactions_in_order` index, so a page costs the same however many
+    /// users reacted.
+    async fn list_reactors(
+        &self,
+        message_id: MessageId,
+        emoji: &str,
+        after: Option<(Timestamp, &UserId)>,
+        limit: u32,
     ) -> Result<Vec<ReactionRecord>, StoreError>;
 
     /// What a page shows of these messages' reactions: per message and emoji, in order of

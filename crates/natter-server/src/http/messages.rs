@@ -6,7 +6,7 @@ use natter_app::{App, Cursor, ListMessages};
 use natter_proto::{
     AddReaction, BulkMarkRead, BulkMarkReadResult, ConversationId, DirectMessage,
     DirectMessageSent, EditMessage, MarkRead, MarkReadResult, Message, MessageHistory, MessageId,
-    Page, Problem, Reactions, Receipts, SendMessage,
+    Page, Problem, Reactions, Reactor, Receipts, SendMessage,
 };
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -25,7 +25,7 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(get_thread))
         .routes(routes!(follow_thread, unfollow_thread))
         .routes(routes!(add_reaction, list_reactions))
-        .routes(routes!(remove_reaction))
+        .routes(routes!(list_reactors, remove_reaction))
         .routes(routes!(get_receipts))
         .routes(routes!(mark_message_read))
         .routes(routes!(mark_conversation_read))
@@ -271,7 +271,7 @@ async fn get_history(
 }
 
 /// `POST /v1/messages/{message_id}/reactions`: answers with the message's reactions as a
-/// page shows them (the first 10 users of each emoji; `GET` lists all).
+/// page shows them (like `GET`).
 #[utoipa::path(post, path = "/v1/messages/{message_id}/reactions", tag = "reactions",
     params(("message_id" = String, Path)), request_body = AddReaction,
     responses((status = 201, description = "Added", body = Reactions), (status = 200, description = "Already there", body = Reactions),
@@ -300,6 +300,8 @@ async fn add_reaction(
 /// `GET /v1/messages/{message_id}/reactions`
 #[utoipa::path(get, path = "/v1/messages/{message_id}/reactions", tag = "reactions",
     params(("message_id" = String, Path)),
+    description = "Per emoji, in order of first use: how many reacted, whether the caller did, \
+        and the first 10 users (as on a page); the rest are paged by `GET …/reactions/{emoji}`.",
     responses((status = 200, body = Reactions), (status = 404, body = Problem)))]
 async fn list_reactions(
     State(app): State<App>,
@@ -307,6 +309,43 @@ async fn list_reactions(
     Path(message_id): Path<MessageId>,
 ) -> Result<Json<Reactions>, ApiError> {
     Ok(Json(app.messages.reactions(&actor, message_id).await?))
+}
+
+/// Query of `GET /v1/messages/{message_id}/reactions/{emoji}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ReactorsQuery {
+    /// `next` of the previous page.
+    cursor: Option<String>,
+    /// 1–100, default 50.
+    limit: Option<u32>,
+}
+
+/// `GET /v1/messages/{message_id}/reactions/{emoji}`
+#[utoipa::path(get, path = "/v1/messages/{message_id}/reactions/{emoji}", tag = "reactions",
+    params(("message_id" = String, Path), ("emoji" = String, Path, description = "Percent-encoded emoji or :shortcode:"), ReactorsQuery),
+    description = "Everyone who reacted with this emoji, oldest first (then by user id); \
+        an emoji nobody used is an empty page.",
+    responses((status = 200, body = Page<Reactor>), (status = 404, body = Problem),
+        (status = 422, description = "A bad emoji, cursor or limit", body = Problem)))]
+async fn list_reactors(
+    State(app): State<App>,
+    Caller(actor): Caller,
+    Path((message_id, emoji)): Path<(MessageId, String)>,
+    Query(query): Query<ReactorsQuery>,
+) -> Result<Json<Page<Reactor>>, ApiError> {
+    Ok(Json(
+        app.messages
+            .reactors(
+                &actor,
+                message_id,
+                &emoji,
+                query.cursor.as_deref(),
+                query.limit,
+            )
+            .await?,
+    ))
 }
 
 /// `DELETE /v1/messages/{message_id}/reactions/{emoji}`

@@ -69,6 +69,9 @@ async fn openapi_document_describes_every_route() {
         );
     }
     assert!(doc["components"]["schemas"]["Problem"].is_object());
+    let one_emoji = &paths["/v1/messages/{message_id}/reactions/{emoji}"];
+    assert!(one_emoji["get"].is_object() && one_emoji["delete"].is_object());
+    assert!(doc["components"]["schemas"]["Reactor"].is_object());
 }
 
 #[tokio::test]

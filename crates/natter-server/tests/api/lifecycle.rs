@@ -382,7 +382,8 @@ async fn every_view_shows_exactly_the_reactions_as_they_come_and_go() {
 }
 
 /// A page lists the first ten users of an emoji and counts all of them; the caller's own
-/// reaction shows as `me` also when it came later; `GET …/reactions` lists everyone.
+/// reaction shows as `me` also when it came later; `GET …/reactions` answers the same, and
+/// `GET …/reactions/{emoji}` pages through everyone, checking its emoji, cursor and limit.
 #[tokio::test]
 async fn a_page_lists_an_emojis_first_ten_users_and_counts_them_all() {
     let server = TestServer::spawn().await;
@@ -420,8 +421,62 @@ async fn a_page_lists_an_emojis_first_ten_users_and_counts_them_all() {
             ("🎉", 1, viewer == 3)
         );
     }
-    let all = users[5].reactions(message.id).await.expect("reactions");
-    assert_eq!(all.reactions[0].users, ids(&users), "all twelve");
+    // `GET …/reactions` answers as the page shows them, for its own caller.
+    let summary = users[3].reactions(message.id).await.expect("reactions");
+    let page = users[3]
+        .list_messages(g.id, &MessageFilter::default())
+        .await
+        .expect("page");
+    assert_eq!(summary.message_id, message.id);
+    assert_eq!(summary.reactions, page.items[0].reactions);
+    // `GET …/reactions/👍` pages through all twelve in the order they reacted.
+    let mut listed = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut sizes = Vec::new();
+    loop {
+        let page = users[5]
+            .reactors(message.id, "👍", cursor.as_deref(), Some(5))
+            .await
+            .expect("reactors");
+        sizes.push(page.items.len());
+        listed.extend(page.items);
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [5, 5, 2]);
+    let listed_ids: Vec<_> = listed.iter().map(|r| r.user_id.clone()).collect();
+    assert_eq!(listed_ids, ids(&users), "all twelve, first to react first");
+    assert!(listed
+        .windows(2)
+        .all(|w| w[0].reacted_at <= w[1].reacted_at));
+    let party = users[0]
+        .reactors(message.id, "🎉", None, None)
+        .await
+        .expect("reactors");
+    assert_eq!(party.items.len(), 1);
+    assert_eq!((&party.items[0].user_id, party.next), (&users[3].id, None));
+    let unused = users[0]
+        .reactors(message.id, ":tada:", None, None)
+        .await
+        .expect("an emoji nobody used");
+    assert!(unused.items.is_empty() && unused.next.is_none());
+    for (emoji, cursor, limit, field) in [
+        ("not an emoji", None, None, "emoji"),
+        ("👍", Some("bm90IGEgY3Vyc29y"), None, "cursor"),
+        ("👍", None, Some(0), "limit"),
+        ("👍", None, Some(101), "limit"),
+    ] {
+        let refused = users[0]
+            .reactors(message.id, emoji, cursor, limit)
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.status(), Some(422), "{field}: {refused:?}");
+        let problem = refused.problem().expect("problem+json");
+        let fields: Vec<&str> = problem.errors.iter().map(|e| e.field.as_str()).collect();
+        assert_eq!(fields, [field]);
+    }
     // u11 reacted first: without it, u01 moves up into the ten.
     users[11]
         .remove_reaction(message.id, "👍")

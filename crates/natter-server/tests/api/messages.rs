@@ -354,19 +354,29 @@ async fn replies_must_quote_a_message_of_the_same_conversation() {
         .expect("mention");
     assert_eq!(mention.value.mentions, vec![alice.id.clone()]);
     let outsider = server.user("zed");
-    assert_eq!(
-        status_code(
-            bob.send_message(
-                g.id,
-                &SendMessage {
-                    mentions: vec![outsider.id.clone()],
-                    ..text("@zed")
-                }
-            )
-            .await
+    let refused = bob
+        .send_message(
+            g.id,
+            &SendMessage {
+                mentions: vec![alice.id.clone(), outsider.id.clone()],
+                ..text("@alice @zed")
+            },
         )
-        .0,
-        422
+        .await
+        .expect_err("zed is no participant");
+    assert_eq!(refused.status(), Some(422));
+    let fields: Vec<_> = refused
+        .problem()
+        .map(|p| {
+            p.errors
+                .iter()
+                .map(|e| (e.field.clone(), e.code.clone()))
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        fields,
+        [("mentions[1]".to_owned(), "not_participant".to_owned())]
     );
 }
 
