@@ -28,7 +28,7 @@ use natter_store::admin::{
 };
 use natter_store::{ParticipantRecord, StoreError};
 
-use crate::conversations::{page_cursor, page_limit};
+use crate::conversations::{cut_page, page_cursor, page_limit};
 use crate::core::{audit_entry, Core};
 use crate::{Actor, AppError, Resource, Validation};
 
@@ -236,12 +236,9 @@ impl Admin {
             limit: limit + 1,
         };
         let mut rows = self.core.store.list_all_conversations(&query).await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|row| encode_cursor(row.created_at, row.id))
-        } else {
-            None
-        };
+        let next = cut_page(&mut rows, limit as usize, |row| {
+            encode_cursor(row.created_at, row.id)
+        });
         Ok(Page {
             items: rows.iter().map(|row| row.to_proto()).collect(),
             next,
@@ -376,12 +373,7 @@ impl Admin {
                 limit: limit + 1,
             })
             .await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|row| row.id.to_string())
-        } else {
-            None
-        };
+        let next = cut_page(&mut rows, limit as usize, |row| row.id.to_string());
         Ok(Page {
             items: rows.into_iter().map(audit_to_proto).collect(),
             next,

@@ -137,6 +137,29 @@ pub(crate) fn decode_cursor(raw: &str) -> Option<(Timestamp, ConversationId)> {
     ))
 }
 
+/// The cursor after a user's entry in a list ordered by a time, then user id (reactions
+/// of one emoji, participants): that time and user.
+pub(crate) fn encode_user_cursor(at: Timestamp, user_id: &UserId) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
+        "{}:{}",
+        natter_store::to_micros(at),
+        user_id
+    ))
+}
+
+/// Inverse of [`encode_user_cursor`]; `None` for anything it did not produce.
+pub(crate) fn decode_user_cursor(raw: &str) -> Option<(Timestamp, UserId)> {
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(raw)
+        .ok()?;
+    let text = String::from_utf8(bytes).ok()?;
+    let (micros, user) = text.split_once(':')?;
+    Some((
+        natter_store::from_micros(micros.parse().ok()?),
+        UserId::parse(user).ok()?,
+    ))
+}
+
 /// Decodes a page's `cursor` with `decode`, recording `invalid_cursor` for one that
 /// `decode` rejects (a cursor this endpoint did not hand out).
 pub(crate) fn page_cursor<T>(
@@ -154,6 +177,20 @@ pub(crate) fn page_cursor<T>(
         );
     }
     cursor
+}
+
+/// Cuts the `limit + 1` rows a store answered for a page down to `limit`, and gives the
+/// cursor of the last row kept (by `cursor`) when there was more.
+pub(crate) fn cut_page<T>(
+    rows: &mut Vec<T>,
+    limit: usize,
+    cursor: impl FnOnce(&T) -> String,
+) -> Option<String> {
+    if rows.len() <= limit {
+        return None;
+    }
+    rows.truncate(limit);
+    rows.last().map(cursor)
 }
 
 /// Checks a page size: 1–100, default 50.
@@ -579,13 +616,9 @@ impl Conversations {
             now,
         };
         let mut rows = self.core.store.list_conversations(&query).await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|row| encode_cursor(row.conversation.last_activity_at, row.conversation.id))
-        } else {
-            None
-        };
+        let next = cut_page(&mut rows, limit as usize, |row| {
+            encode_cursor(row.conversation.last_activity_at, row.conversation.id)
+        });
         let items = rows
             .iter()
             .map(|row| {
@@ -603,20 +636,37 @@ impl Conversations {
         Ok(Page { items, next })
     }
 
-    /// `GET /v1/conversations/{id}/participants`.
+    /// `GET /v1/conversations/{id}/participants`: the active members, longest-standing
+    /// first, a page at a time (`limit` 1–100, default 50); `next` is the cursor of the
+    /// last one listed.
     pub async fn participants(
         &self,
         actor: &Actor,
         conversation_id: ConversationId,
+        cursor: Option<&str>,
+        limit: Option<u32>,
     ) -> Result<Page<Participant>, AppError> {
+        let mut validation = Validation::new();
+        let limit = page_limit(&mut validation, limit);
+        let after = page_cursor(&mut validation, cursor, decode_user_cursor);
+        // An outsider learns nothing, not even that the query was malformed.
         self.core.access(actor, conversation_id).await?;
-        let participants = self.core.store.list_participants(conversation_id).await?;
+        validation.finish()?;
+        let mut rows = self
+            .core
+            .store
+            .list_participants_page(
+                conversation_id,
+                after.as_ref().map(|(at, user)| (*at, user)),
+                limit + 1,
+            )
+            .await?;
+        let next = cut_page(&mut rows, limit as usize, |row| {
+            encode_user_cursor(row.joined_at, &row.user_id)
+        });
         Ok(Page {
-            items: participants
-                .iter()
-                .map(ParticipantRecord::to_proto)
-                .collect(),
-            next: None,
+            items: rows.iter().map(ParticipantRecord::to_proto).collect(),
+            next,
         })
     }
 

@@ -9,15 +9,16 @@
 
 use std::collections::{HashMap, HashSet};
 
-use base64::Engine;
 use natter_proto::{
     AppRole, Conversation, ConversationId, ConversationStatus, ConversationType, EditMessage,
     Message, MessageHistory, MessageId, MessageSeq, MessageVersion, Page, ReactionSummary,
-    Reactions, Reactor, Timestamp, UserId,
+    Reactions, Reactor, UserId,
 };
 use natter_store::{ConversationPatch, MessageEdit, MessageRecord, ReactionGroup, StoreError};
 
-use crate::conversations::{page_cursor, page_limit};
+use crate::conversations::{
+    cut_page, decode_user_cursor, encode_user_cursor, page_cursor, page_limit,
+};
 use crate::core::Access;
 use crate::limits::Action;
 use crate::{content, emoji, Actor, AppError, Conversations, Messages, Resource, Validation};
@@ -55,28 +56,6 @@ fn summary(group: ReactionGroup) -> ReactionSummary {
         me: group.me,
         users: group.users,
     }
-}
-
-/// The cursor after a reaction of [`Messages::reactors`]: its time and user.
-fn encode_reactor_cursor(at: Timestamp, user_id: &UserId) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}:{}",
-        natter_store::to_micros(at),
-        user_id
-    ))
-}
-
-/// Inverse of [`encode_reactor_cursor`]; `None` for anything it did not produce.
-fn decode_reactor_cursor(raw: &str) -> Option<(Timestamp, UserId)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (micros, user) = text.split_once(':')?;
-    Some((
-        natter_store::from_micros(micros.parse().ok()?),
-        UserId::parse(user).ok()?,
-    ))
 }
 
 fn map_store(err: StoreError, resource: Resource) -> AppError {
@@ -430,7 +409,7 @@ impl Messages {
         if let Err((code, message)) = emoji::validate(emoji_raw) {
             validation.add("emoji", code, message);
         }
-        let after = page_cursor(&mut validation, cursor, decode_reactor_cursor);
+        let after = page_cursor(&mut validation, cursor, decode_user_cursor);
         // An outsider learns nothing, not even that the query was malformed.
         self.message_access(actor, message_id).await?;
         validation.finish()?;
@@ -444,13 +423,9 @@ impl Messages {
                 limit + 1,
             )
             .await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last()
-                .map(|row| encode_reactor_cursor(row.created_at, &row.user_id))
-        } else {
-            None
-        };
+        let next = cut_page(&mut rows, limit as usize, |row| {
+            encode_user_cursor(row.created_at, &row.user_id)
+        });
         Ok(Page {
             items: rows
                 .into_iter()
@@ -575,12 +550,7 @@ impl Messages {
                 },
             )
             .await?;
-        let next = if rows.len() > limit as usize {
-            rows.truncate(limit as usize);
-            rows.last().map(|m| m.seq.0.to_string())
-        } else {
-            None
-        };
+        let next = cut_page(&mut rows, limit as usize, |m| m.seq.0.to_string());
         let reacted = reacted(&rows);
         let mut items: Vec<Message> = rows
             .into_iter()

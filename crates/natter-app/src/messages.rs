@@ -14,7 +14,7 @@ use natter_store::{
     ReadTargets, StoreError, SENDER_REFUSED,
 };
 
-use crate::conversations::{page_limit, Conversations};
+use crate::conversations::{cut_page, page_limit, Conversations};
 use crate::core::{Access, Core};
 use crate::{content, Actor, AppError, Resource, Validation};
 
@@ -512,12 +512,7 @@ impl Messages {
         if !markers.viewer_is_participant {
             self.core.access(actor, conversation_id).await?;
         }
-        let next = if rows.len() > limit {
-            rows.truncate(limit);
-            rows.last().map(|m| m.seq.0.to_string())
-        } else {
-            None
-        };
+        let next = cut_page(&mut rows, limit, |m| m.seq.0.to_string());
         let reacted = crate::lifecycle::reacted(&rows);
         let mut items: Vec<Message> = rows
             .into_iter()

@@ -122,12 +122,27 @@ impl Client {
         self.send(Method::POST, &path, NO_BODY).await
     }
 
-    /// `GET /v1/conversations/{conversation_id}/participants`.
+    /// `GET /v1/conversations/{conversation_id}/participants`: the first page (50,
+    /// longest-standing first).
     pub async fn participants(
         &self,
         conversation_id: ConversationId,
     ) -> Result<Page<Participant>, ClientError> {
-        let path = format!("{}/participants", conversation_path(conversation_id));
+        self.participants_page(conversation_id, None, None).await
+    }
+
+    /// `GET /v1/conversations/{conversation_id}/participants?cursor=&limit=`: one page.
+    pub async fn participants_page(
+        &self,
+        conversation_id: ConversationId,
+        cursor: Option<&str>,
+        limit: Option<u32>,
+    ) -> Result<Page<Participant>, ClientError> {
+        let query = QueryString::default()
+            .push_opt("cursor", cursor)
+            .push_opt("limit", limit)
+            .finish();
+        let path = format!("{}/participants{query}", conversation_path(conversation_id));
         self.send(Method::GET, &path, NO_BODY).await
     }
 

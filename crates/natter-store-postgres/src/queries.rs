@@ -1256,6 +1256,31 @@ impl Store for PostgresStore {
         select_participants(&self.pool, conversation_id).await
     }
 
+    async fn list_participants_page(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<(Timestamp, &UserId)>,
+        limit: u32,
+    ) -> Result<Vec<ParticipantRecord>> {
+        let after = after.map_or((i64::MIN, ""), |(at, user)| (to_micros(at), user.as_str()));
+        sqlx::query(&format!(
+            "SELECT {PARTICIPANT_COLUMNS} FROM participants p \
+             WHERE p.conversation_id = $1 AND p.left_at IS NULL \
+             AND (p.joined_at, p.user_id) > ($2, $3) \
+             ORDER BY p.joined_at, p.user_id LIMIT $4"
+        ))
+        .bind(conversation_id.0)
+        .bind(after.0)
+        .bind(after.1)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await
+        .map_err(store_error)?
+        .iter()
+        .map(|row| rows::participant(row, 0))
+        .collect()
+    }
+
     async fn active_participants_among(
         &self,
         conversation_id: ConversationId,

@@ -1339,6 +1339,15 @@ async fn a_pages_read_markers_are_those_of_its_participants() {
     natter_store::conformance::read_markers_match_participants(&db.store().await).await;
 }
 
+/// The member list pages in list order from any cursor (`natter_store::conformance`).
+#[tokio::test]
+async fn participant_pages_follow_the_list() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    natter_store::conformance::participant_pages_follow_the_list(&db.store().await).await;
+}
+
 /// A thread root's summary lists its first followers, at most as many as asked
 /// (`natter_store::conformance`).
 #[tokio::test]

@@ -34,6 +34,10 @@ const MIGRATIONS: &[(i64, &str)] = &[
         17,
         include_str!("../migrations/0017_messages_with_mentions.sql"),
     ),
+    (
+        18,
+        include_str!("../migrations/0018_participants_by_joined.sql"),
+    ),
 ];
 
 /// Applies the pending migrations inside one transaction each.

@@ -1084,6 +1084,35 @@ impl Store for SqliteStore {
             .await
     }
 
+    async fn list_participants_page(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<(Timestamp, &UserId)>,
+        limit: u32,
+    ) -> Result<Vec<ParticipantRecord>> {
+        let after = after.map_or((i64::MIN, String::new()), |(at, user)| {
+            (to_micros(at), user.as_str().to_owned())
+        });
+        // At most `limit` rows of one index range: a lookup.
+        self.readers
+            .lookup(move |conn| {
+                conn.prepare_cached(&format!(
+                    "SELECT {PARTICIPANT_COLUMNS} FROM participants p INDEXED BY participants_by_joined \
+                     WHERE p.conversation_id = ?1 AND p.left_at IS NULL \
+                     AND (p.joined_at, p.user_id) > (?2, ?3) \
+                     ORDER BY p.joined_at, p.user_id LIMIT ?4"
+                ))
+                .and_then(|mut stmt| {
+                    stmt.query_map(params![conversation_id.0, after.0, after.1, limit], |row| {
+                        rows::participant(row, 0)
+                    })?
+                    .collect()
+                })
+                .map_err(store_error)
+            })
+            .await
+    }
+
     async fn active_participants_among(
         &self,
         conversation_id: ConversationId,

@@ -68,6 +68,14 @@ async fn a_pages_read_markers_are_those_of_its_participants() {
     natter_store::conformance::read_markers_match_participants(&store).await;
 }
 
+/// The member list pages in list order from any cursor (`natter_store::conformance`).
+#[tokio::test]
+async fn participant_pages_follow_the_list() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let store = SqliteStore::open(SqliteOptions::new(dir.path().join("natter.db"))).expect("open");
+    natter_store::conformance::participant_pages_follow_the_list(&store).await;
+}
+
 /// A thread root's summary lists its first followers, at most as many as asked
 /// (`natter_store::conformance`).
 #[tokio::test]

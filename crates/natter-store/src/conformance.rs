@@ -14,8 +14,8 @@ use std::task::Poll;
 
 use crate::{
     AppendOutcome, ConversationPatch, CreateOutcome, MessageQuery, MessageRecord, NewConversation,
-    NewMessage, NewParticipant, Order, ReactionGroup, ReactionRecord, ReadMarkers, RemovalReason,
-    Store, StoreError, REACTION_GROUP_USERS, SENDER_REFUSED,
+    NewMessage, NewParticipant, Order, ParticipantRecord, ReactionGroup, ReactionRecord,
+    ReadMarkers, RemovalReason, Store, StoreError, REACTION_GROUP_USERS, SENDER_REFUSED,
 };
 
 /// A user id.
@@ -868,4 +868,76 @@ pub async fn reactors_page_in_order<S: Store + ?Sized>(store: &S) {
         .await
         .expect("an emoji nobody used")
         .is_empty());
+}
+
+/// [`Store::list_participants_page`] pages the active participants in
+/// [`Store::list_participants`] order (join time, then user id; ties in one add), from
+/// any cursor, also one whose participant has since left.
+pub async fn participant_pages_follow_the_list<S: Store + ?Sized>(store: &S) {
+    let start = time::OffsetDateTime::now_utc();
+    let conversation_id = group(store, &["owner", "zed", "yan"]).await;
+    let later = start + time::Duration::seconds(5);
+    store
+        .add_participants(
+            conversation_id,
+            ["xia", "bea", "abe"]
+                .map(|who| NewParticipant {
+                    user_id: user(who),
+                    role: ParticipantRole::Member,
+                })
+                .to_vec(),
+            later,
+        )
+        .await
+        .expect("add");
+    let pages = |limit: u32| async move {
+        let mut all: Vec<ParticipantRecord> = Vec::new();
+        loop {
+            let after = all.last().map(|p| (p.joined_at, p.user_id.clone()));
+            let page = store
+                .list_participants_page(
+                    conversation_id,
+                    after.as_ref().map(|(at, who)| (*at, who)),
+                    limit,
+                )
+                .await
+                .expect("page");
+            assert!(page.len() <= limit as usize);
+            let full = page.len() == limit as usize;
+            all.extend(page);
+            assert!(all.len() <= 6, "pages repeat: {all:?}");
+            if !full {
+                return all;
+            }
+        }
+    };
+    let listed = store
+        .list_participants(conversation_id)
+        .await
+        .expect("list");
+    let names = |rows: &[ParticipantRecord]| -> Vec<String> {
+        rows.iter().map(|p| p.user_id.as_str().to_owned()).collect()
+    };
+    assert_eq!(names(&listed[3..]), ["abe", "bea", "xia"], "the later add");
+    for limit in [1, 2, 4, 6, 50] {
+        assert_eq!(pages(limit).await, listed, "limit {limit}");
+    }
+    // A cursor at yan, who then leaves: the next page starts after yan all the same.
+    let yan = listed
+        .iter()
+        .find(|p| p.user_id.as_str() == "yan")
+        .expect("yan")
+        .clone();
+    leave(store, conversation_id, "yan", later).await;
+    let after_yan = store
+        .list_participants_page(conversation_id, Some((yan.joined_at, &yan.user_id)), 10)
+        .await
+        .expect("page");
+    let expected: Vec<String> = names(&listed)
+        .into_iter()
+        .skip_while(|who| who != "yan")
+        .skip(1)
+        .collect();
+    assert_eq!(names(&after_yan), expected);
+    assert!(!names(&pages(2).await).contains(&"yan".to_owned()));
 }

@@ -119,6 +119,16 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
         conversation_id: ConversationId,
     ) -> Result<Vec<ParticipantRecord>, StoreError>;
 
+    /// Active participants, longest-standing first (by `joined_at`, then user id), at most
+    /// `limit`, those after `after` (the join time and user of the last one the caller
+    /// has): a range of the `participants_by_joined` index (migration 0018).
+    async fn list_participants_page(
+        &self,
+        conversation_id: ConversationId,
+        after: Option<(Timestamp, &UserId)>,
+        limit: u32,
+    ) -> Result<Vec<ParticipantRecord>, StoreError>;
+
     /// Which of `user_ids` are active participants of the conversation, in no particular
     /// order: a key lookup each (the check of a message's mentions), not a read of every
     /// member.

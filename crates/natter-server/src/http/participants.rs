@@ -6,11 +6,13 @@ use natter_app::App;
 use natter_proto::{
     AddParticipants, ConversationId, Page, Participant, Problem, UpdateParticipant, UserId,
 };
+use serde::Deserialize;
+use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use super::error::ApiError;
-use super::extract::{Caller, Json, Path};
+use super::extract::{Caller, Json, Path, Query};
 
 /// Routes of this resource.
 pub fn routes() -> OpenApiRouter<App> {
@@ -20,18 +22,37 @@ pub fn routes() -> OpenApiRouter<App> {
         .routes(routes!(leave_conversation))
 }
 
+/// Query of `GET /v1/conversations/{conversation_id}/participants`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+struct ParticipantsQuery {
+    /// `next` of the previous page.
+    cursor: Option<String>,
+    /// 1–100, default 50.
+    limit: Option<u32>,
+}
+
 /// `GET /v1/conversations/{conversation_id}/participants`
 #[utoipa::path(get, path = "/v1/conversations/{conversation_id}/participants", tag = "participants",
-    params(("conversation_id" = String, Path)),
-    responses((status = 200, body = Page<Participant>), (status = 404, body = Problem)))]
+    params(("conversation_id" = String, Path), ParticipantsQuery),
+    description = "The active participants, longest-standing first (by join time, then user id).",
+    responses((status = 200, body = Page<Participant>), (status = 404, body = Problem),
+        (status = 422, description = "A bad cursor or limit", body = Problem)))]
 async fn list_participants(
     State(app): State<App>,
     Caller(actor): Caller,
     Path(conversation_id): Path<ConversationId>,
+    Query(query): Query<ParticipantsQuery>,
 ) -> Result<Json<Page<Participant>>, ApiError> {
     Ok(Json(
         app.conversations
-            .participants(&actor, conversation_id)
+            .participants(
+                &actor,
+                conversation_id,
+                query.cursor.as_deref(),
+                query.limit,
+            )
             .await?,
     ))
 }

@@ -37,6 +37,7 @@ const CALLERS: [Caller; 8] = [
 enum Op {
     GetConversation,
     ListParticipants,
+    ListParticipantsBadLimit,
     ListMessages,
     ListMessagesFromMessage,
     ListMessagesBadLimit,
@@ -143,6 +144,9 @@ async fn run(op: Op, client: &Client, fx: &Fixture) -> u16 {
     match op {
         Op::GetConversation => status(client.conversation(id).await, 200),
         Op::ListParticipants => status(client.participants(id).await, 200),
+        Op::ListParticipantsBadLimit => {
+            status(client.participants_page(id, None, Some(0)).await, 200)
+        }
         Op::ListMessages => page(client, id, MessageFilter::default()).await,
         Op::ListMessagesFromMessage => {
             let from = MessageFilter {
@@ -281,7 +285,9 @@ fn expected(op: Op) -> [u16; 8] {
         | Op::GetMessage
         | Op::Receipts
         | Op::Events => READ,
-        Op::ListMessagesBadLimit | Op::ListMessagesUnknownCursor => BAD_READ,
+        Op::ListMessagesBadLimit | Op::ListMessagesUnknownCursor | Op::ListParticipantsBadLimit => {
+            BAD_READ
+        }
         Op::SendMessage => [201, 201, 201, 404, 404, 403, 201, 401],
         // Bad input to a send: 422 only for whoever may post (no stranger learns more).
         Op::SendMessageBadContent => [422, 422, 422, 404, 404, 403, 422, 401],
@@ -309,6 +315,7 @@ async fn every_conversation_endpoint_answers_each_caller_as_specified() {
     let ops = [
         Op::GetConversation,
         Op::ListParticipants,
+        Op::ListParticipantsBadLimit,
         Op::ListMessages,
         Op::ListMessagesFromMessage,
         Op::ListMessagesBadLimit,

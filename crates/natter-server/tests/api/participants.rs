@@ -352,3 +352,76 @@ async fn agents_may_join_support_conversations_others_may_not_see_them() {
         (403, "insufficient_role".into())
     );
 }
+
+/// The member list is paged, longest-standing first (join time, then user id): every
+/// member once across the pages, also when someone leaves between two pages; a bad cursor
+/// or limit is a 422 naming the field.
+#[tokio::test]
+async fn participants_come_in_pages_longest_standing_first() {
+    let server = TestServer::spawn().await;
+    let owner = server.user("owner");
+    // Names in reverse of joining order, so that join time and name order differ.
+    let first: Vec<_> = (0..60).map(|n| server.user(&format!("z{n:02}"))).collect();
+    let second: Vec<_> = (0..60).map(|n| server.user(&format!("a{n:02}"))).collect();
+    let g = group(&owner, "big", &[]).await;
+    for batch in [&first, &second] {
+        let users: Vec<_> = batch.iter().collect();
+        owner
+            .add_participants(g.id, &add(&users, None))
+            .await
+            .expect("add");
+    }
+    let mut listed = Vec::new();
+    let mut sizes = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = second[7]
+            .participants_page(g.id, cursor.as_deref(), Some(50))
+            .await
+            .expect("page");
+        sizes.push(page.items.len());
+        listed.extend(page.items);
+        if sizes.len() == 1 {
+            // Someone already listed and someone not yet listed leave between pages.
+            first[3].leave(g.id).await.expect("leave");
+            second[55].leave(g.id).await.expect("leave");
+        }
+        match page.next {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(sizes, [50, 50, 20]);
+    let ids: Vec<String> = listed.iter().map(|p| p.user_id.to_string()).collect();
+    let mut expected = vec!["owner".to_owned()];
+    expected.extend(first.iter().map(|u| u.id.to_string()));
+    expected.extend(
+        second
+            .iter()
+            .filter(|u| u.id != second[55].id)
+            .map(|u| u.id.to_string()),
+    );
+    assert_eq!(
+        ids, expected,
+        "by join time (each batch at once), then user id"
+    );
+    let default = owner.participants(g.id).await.expect("first page");
+    assert_eq!(default.items.len(), 50, "50 by default");
+    assert!(default.next.is_some());
+    for (cursor, limit, field) in [
+        (Some("bm90IGEgY3Vyc29y"), None, "cursor"),
+        (None, Some(0), "limit"),
+        (None, Some(101), "limit"),
+    ] {
+        let refused = owner
+            .participants_page(g.id, cursor, limit)
+            .await
+            .expect_err("refused");
+        assert_eq!(refused.status(), Some(422), "{field}");
+        let fields: Vec<_> = refused
+            .problem()
+            .map(|p| p.errors.iter().map(|e| e.field.clone()).collect())
+            .unwrap_or_default();
+        assert_eq!(fields, [field]);
+    }
+}
