@@ -133,6 +133,25 @@ async fn invalid_ids_and_query_parameters_are_400() {
             Some("invalid_query".into())
         );
     }
+    // The paged lists of users: a query that does not parse is a 400, before any lookup.
+    let message = crate::helpers::say(&alice, &g, "hi").await;
+    for path in [
+        format!("/v1/conversations/{}/participants", g.id),
+        format!("/v1/messages/{}/reactions/%F0%9F%91%8D", message.id),
+    ] {
+        for query in ["limit=abc", "limit=-1", "bogus=1", "cursor=a&cursor=b"] {
+            let response = alice
+                .raw(Method::GET, &format!("{path}?{query}"), None)
+                .await
+                .expect("response");
+            assert_eq!(response.status, 400, "{path}?{query}");
+            assert_eq!(
+                response.problem().map(|p| p.code),
+                Some("invalid_query".into()),
+                "{path}?{query}"
+            );
+        }
+    }
     for query in ["order=sideways", "before=xyz", "limit=1000"] {
         let response = alice
             .raw(
