@@ -306,8 +306,18 @@ impl Conversations {
         if created {
             self.core.committed(record.id, record.last_event_seq).await;
         }
-        let participants = self.core.store.list_participants(record.id).await?;
-        let me = participants.iter().find(|p| p.user_id == creator).cloned();
+        let participants = self.core.embedded_participants(record.id).await?;
+        // The creator joined first, but ties on the join time go by user id: a group of
+        // more than the embedded members may list them past the first page.
+        let me = match participants.iter().find(|p| p.user_id == creator) {
+            Some(me) => Some(me.clone()),
+            None => self
+                .core
+                .store
+                .find_conversation_access(record.id, Some(&creator))
+                .await?
+                .and_then(|(_, me)| me),
+        };
         let unread = if created {
             0
         } else {
@@ -423,10 +433,15 @@ impl Conversations {
         if created {
             self.core.committed(record.id, record.last_event_seq).await;
         } else {
-            let current = self.core.store.list_participants(record.id).await?;
+            let asked: Vec<UserId> = participants.iter().map(|p| p.user_id.clone()).collect();
+            let current = self
+                .core
+                .store
+                .active_participants_among(record.id, &asked)
+                .await?;
             let missing: Vec<NewParticipant> = participants
                 .into_iter()
-                .filter(|p| !current.iter().any(|c| c.user_id == p.user_id))
+                .filter(|p| !current.contains(&p.user_id))
                 .map(|p| NewParticipant {
                     user_id: p.user_id,
                     role: ParticipantRole::Member,
@@ -452,7 +467,7 @@ impl Conversations {
                 self.core.committed(record.id, record.last_event_seq).await;
             }
         }
-        let participants = self.core.store.list_participants(record.id).await?;
+        let participants = self.core.embedded_participants(record.id).await?;
         Ok((
             view(&record, None, 0, Some(&participants), self.core.now()),
             created,
@@ -466,7 +481,7 @@ impl Conversations {
         conversation_id: ConversationId,
     ) -> Result<Conversation, AppError> {
         let (record, access) = self.core.access(actor, conversation_id).await?;
-        let participants = self.core.store.list_participants(conversation_id).await?;
+        let participants = self.core.embedded_participants(conversation_id).await?;
         let me = access.participant();
         let unread = match me {
             Some(me) => {
@@ -556,7 +571,7 @@ impl Conversations {
                 .await;
             updated
         };
-        let participants = self.core.store.list_participants(conversation_id).await?;
+        let participants = self.core.embedded_participants(conversation_id).await?;
         let me = access.participant();
         let unread = match me {
             Some(me) => {

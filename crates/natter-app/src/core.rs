@@ -9,6 +9,10 @@ use natter_store::{ConversationRecord, ParticipantRecord, Store};
 
 use crate::{Actor, AppError, Clock, Limits, Resource};
 
+/// Members embedded in a single conversation's answer (see
+/// [`Core::embedded_participants`]).
+pub const EMBEDDED_PARTICIPANTS: u32 = 100;
+
 pub(crate) struct Core {
     pub(crate) store: Arc<dyn Store>,
     pub(crate) bus: Arc<dyn Bus>,
@@ -141,6 +145,20 @@ impl Core {
             return Ok((conversation, Access::SupportAgent));
         }
         Err(AppError::NotFound(Resource::Conversation))
+    }
+
+    /// The members a single conversation's answer embeds: the first
+    /// [`EMBEDDED_PARTICIPANTS`], longest-standing first. `participant_count` counts them
+    /// all and `GET …/participants` pages the rest, so the answer does not grow with the
+    /// group.
+    pub(crate) async fn embedded_participants(
+        &self,
+        conversation_id: ConversationId,
+    ) -> Result<Vec<ParticipantRecord>, AppError> {
+        Ok(self
+            .store
+            .list_participants_page(conversation_id, None, EMBEDDED_PARTICIPANTS)
+            .await?)
     }
 
     /// Like [`Core::access`] but only active participants pass.

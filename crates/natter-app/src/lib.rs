@@ -36,6 +36,7 @@ pub use admin::{Admin, AdminConversationFilter};
 pub use attachments::{AttachmentSettings, AttachmentSetup, Attachments};
 pub use auth::{Actor, Authenticator, JwtKey, TokenIssuer};
 pub use conversations::{Conversations, ListConversations};
+pub use core::EMBEDDED_PARTICIPANTS;
 pub use error::{AppError, AuthFailure, Resource, Validation};
 pub use events::Events;
 pub use hub::{CloseReason, CloseSignal, Hub, Presence, Session};

@@ -650,7 +650,7 @@ impl Conversations {
                 .await;
             updated
         };
-        let participants = self.core.store.list_participants(conversation_id).await?;
+        let participants = self.core.embedded_participants(conversation_id).await?;
         let me = access.participant();
         let unread = match me {
             Some(me) => {

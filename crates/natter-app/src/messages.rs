@@ -385,8 +385,11 @@ impl Messages {
                     "this client_message_id was already used for a message in another conversation",
                 ));
             }
-            let participants = self.core.store.list_participants(conversation_id).await?;
-            let markers = ReadMarkers::of(&participants, sender);
+            let markers = self
+                .core
+                .store
+                .read_markers(conversation_id, sender)
+                .await?;
             return Ok((view(outcome.message, sender, &markers), false));
         }
         let mut message = outcome.message.to_proto();

@@ -242,7 +242,9 @@ pub struct Conversation {
     /// The caller's own participant state; absent for admins and the server API.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub me: Option<MySettings>,
-    /// Active participants; only in single-conversation responses.
+    /// Active participants, longest-standing first: the first 100 (`participant_count`
+    /// counts them all; `GET …/participants` pages the rest); only in single-conversation
+    /// responses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub participants: Option<Vec<Participant>>,
 }

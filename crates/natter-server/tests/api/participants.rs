@@ -371,6 +371,22 @@ async fn participants_come_in_pages_longest_standing_first() {
             .await
             .expect("add");
     }
+    // A single conversation's answer embeds the first 100 and counts them all.
+    let one = second[0].conversation(g.id).await.expect("get");
+    let embedded: Vec<String> = one
+        .participants
+        .expect("embedded")
+        .iter()
+        .map(|p| p.user_id.to_string())
+        .collect();
+    assert_eq!(embedded.len(), natter_app::EMBEDDED_PARTICIPANTS as usize);
+    assert_eq!(one.participant_count, 121);
+    assert_eq!(embedded[0], "owner");
+    assert_eq!(
+        embedded[1..61],
+        first.iter().map(|u| u.id.to_string()).collect::<Vec<_>>()[..]
+    );
+    assert_eq!(embedded[99], second[38].id.to_string());
     let mut listed = Vec::new();
     let mut sizes = Vec::new();
     let mut cursor: Option<String> = None;
