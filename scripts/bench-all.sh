@@ -97,6 +97,8 @@ series "history 20k, reactions" --spawn "$B/natter" history --messages 20000 --r
 series "history 2k, 1000 reactions" --spawn "$B/natter" history --messages 2000 --reactions-every 100 --reactors 1000 --duration "$D"
 series "connections $CONNECTIONS" --spawn "$B/natter" connections --connections "$CONNECTIONS"
 series "mixed 100 users" --spawn "$B/natter" mixed --users 100 --duration "$D"
+series "members 10" --spawn "$B/natter" members --members 10 --rounds 200
+series "members 1000" --spawn "$B/natter" members --members 1000 --rounds 200
 # Storage scale (opt-in: SCALE=1; the 1M fill alone takes several minutes through the API).
 # One conversation filled to each size; page latency and the posts of the last 10 % of
 # the fill (fill_tail_latency) show whether reading and sending stay flat as it grows.
@@ -138,6 +140,8 @@ def figure(report):
         return "ops/s", report["operations_per_s"], None
     if scenario == "connections":
         return "KB/connection", report["kb_per_connection"], report["connect_latency"]
+    if scenario == "members":
+        return "GET message ms", report["get_message"]["p50_ms"], report["get_message"]
     return "?", None, None
 
 def cell(values, digits=1):
@@ -163,7 +167,7 @@ for (label, server), runs in series.items():
     cpu = [r.get("cpu") or {} for _, r in runs]
     cores = f'{cell([c.get("server_cores") for c in cpu], 2)} / {cell([c.get("bench_cores") for c in cpu], 2)}'
     loads = ", ".join(f"{load:.1f}" for load, _ in runs)
-    digits = 2 if unit == "KB/connection" else 0
+    digits = 2 if unit in ("KB/connection", "GET message ms") else 0
     print(f"| {label} | {server} | {len(runs)} | {unit} | {cell(values, digits)} | {p50} | {p99} | {ratios} | {cores} | {loads} |")
 
 for (label, server), runs in series.items():
@@ -175,6 +179,12 @@ for (label, server), runs in series.items():
         for name in report["by_operation"]:
             ops = [r["by_operation"][name] for _, r in runs]
             print(f'| {name} | {cell([o["per_s"] for o in ops], 0)} | {cell([o["latency"]["p50_ms"] for o in ops], 2)} | {cell([o["latency"]["p99_ms"] for o in ops], 2)} | {sum(o["errors"] for o in ops)} |')
+    if report["scenario"] == "members":
+        print(f"\n{label}, p50 / p99 ms per request (median of {len(runs)} runs, min–max):\n")
+        print("| request | p50 ms | p99 ms |")
+        print("|---|---|---|")
+        for name in ["get_reactions", "get_reactors_page", "get_participants_page", "get_conversation", "get_message", "send_with_mention"]:
+            print(f'| {name} | {cell([r[name]["p50_ms"] for _, r in runs], 3)} | {cell([r[name]["p99_ms"] for _, r in runs], 3)} |')
     if report["scenario"] == "baseline_sqlite":
         print(f'\n{label}: {cell([r["rows_per_cpu_s"] for _, r in runs], 0)} rows per CPU-second')
     if report["scenario"] == "connections":

@@ -100,5 +100,6 @@ BIN="${CARGO_TARGET_DIR:-target}/debug"
 "$BIN/natter-bench" --spawn "$BIN/natter" mixed --users 10 --groups 3 --group-size 4 --duration 1
 "$BIN/natter-bench" --spawn "$BIN/natter" search --messages 1000 --conversations 20 --user-conversations 10 --rounds 3 --warmup 1
 "$BIN/natter-bench" --spawn "$BIN/natter" upload --media-mb 2 --jpeg-megapixels 0.5 --rounds 1
+"$BIN/natter-bench" --spawn "$BIN/natter" members --members 120 --rounds 3
 
 step "all suites passed"

@@ -1,7 +1,7 @@
 //! `natter-bench`: the load generator of Natter.
 //!
 //! Each subcommand is one scenario (`fanout`, `send`, `history`, `search`, `connections`,
-//! `mixed`, `upload`, one module each) that prints one JSON line of results on stdout and a short summary on
+//! `mixed`, `upload`, `members`, one module each) that prints one JSON line of results on stdout and a short summary on
 //! stderr. The server is either given (`--url`, `--api-key`) or started here (`--spawn
 //! PATH_TO_NATTER`); see `harness.rs`. `baseline` runs a scenario against a minimal server
 //! instead, and `--baseline` runs it first and reports the ratio (`baseline.rs`). Every
@@ -16,6 +16,7 @@ mod connections;
 mod fanout;
 mod harness;
 mod history;
+mod members;
 mod mixed;
 mod search;
 mod send;
@@ -56,6 +57,8 @@ enum Scenario {
     Mixed(mixed::MixedArgs),
     /// Large uploads and a camera JPEG: the server's peak memory and the upload latency.
     Upload(upload::UploadArgs),
+    /// One request at a time in a big group: the latencies that must not grow with it.
+    Members(members::MembersArgs),
     /// What any server could do here: a scenario against a minimal server, or SQLite alone.
     #[command(subcommand)]
     Baseline(baseline::BaselineCommand),
@@ -116,6 +119,10 @@ async fn main() -> anyhow::Result<()> {
         }
         Scenario::Upload(args) => {
             let report = upload::run(&target, args).await?;
+            print_report(&report, &report.human())
+        }
+        Scenario::Members(args) => {
+            let report = members::run(&target, args).await?;
             print_report(&report, &report.human())
         }
         Scenario::Search(args) => {
