@@ -364,8 +364,10 @@ pub trait Store: crate::AdminStore + crate::AttachmentStore + Send + Sync + 'sta
         now: Timestamp,
     ) -> Result<Option<EventSeq>, StoreError>;
 
-    /// The reactions of these messages in one query, ordered by message, first use of
-    /// each emoji, then time.
+    /// Every reaction of these messages in one query, ordered by message, time, emoji and
+    /// user: the rows the kept counts must add up to (the conformance tests hold
+    /// [`Store::list_reaction_groups`] and [`Store::list_reactors`] to them). The server
+    /// answers from those two, whose cost does not grow with the reactions.
     async fn list_reactions(
         &self,
         message_ids: &[MessageId],
