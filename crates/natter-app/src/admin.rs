@@ -489,6 +489,6 @@ mod tests {
         let at = time::macros::datetime!(2024-03-01 13:45:00.123456 UTC);
         let id = ConversationId::new();
         assert_eq!(decode_cursor(&encode_cursor(at, id)), Some((at, id)));
-        assert_eq!(decode_cursor("not a cursor"), None);
+        assert_eq!(decode_cursor::<ConversationId>("not a cursor"), None);
     }
 }

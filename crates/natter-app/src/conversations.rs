@@ -115,48 +115,27 @@ pub(crate) fn view(
     conversation
 }
 
-/// A conversation-list cursor: `(last_activity_at or created_at, id)`, opaque to clients.
-pub(crate) fn encode_cursor(at: Timestamp, id: ConversationId) -> String {
+/// A cursor after an entry of a list ordered by a time, then a key: `(last_activity_at or
+/// created_at, conversation id)` for conversation lists, `(reacted or joined at, user id)`
+/// for the users of an emoji or a conversation. Opaque to clients.
+pub(crate) fn encode_cursor(at: Timestamp, key: impl std::fmt::Display) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
         "{}:{}",
         natter_store::to_micros(at),
-        id
+        key
     ))
 }
 
 /// Inverse of [`encode_cursor`]; `None` for anything it did not produce.
-pub(crate) fn decode_cursor(raw: &str) -> Option<(Timestamp, ConversationId)> {
+pub(crate) fn decode_cursor<K: std::str::FromStr>(raw: &str) -> Option<(Timestamp, K)> {
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
         .decode(raw)
         .ok()?;
     let text = String::from_utf8(bytes).ok()?;
-    let (micros, id) = text.split_once(':')?;
+    let (micros, key) = text.split_once(':')?;
     Some((
         natter_store::from_micros(micros.parse().ok()?),
-        id.parse().ok()?,
-    ))
-}
-
-/// The cursor after a user's entry in a list ordered by a time, then user id (reactions
-/// of one emoji, participants): that time and user.
-pub(crate) fn encode_user_cursor(at: Timestamp, user_id: &UserId) -> String {
-    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(format!(
-        "{}:{}",
-        natter_store::to_micros(at),
-        user_id
-    ))
-}
-
-/// Inverse of [`encode_user_cursor`]; `None` for anything it did not produce.
-pub(crate) fn decode_user_cursor(raw: &str) -> Option<(Timestamp, UserId)> {
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(raw)
-        .ok()?;
-    let text = String::from_utf8(bytes).ok()?;
-    let (micros, user) = text.split_once(':')?;
-    Some((
-        natter_store::from_micros(micros.parse().ok()?),
-        UserId::parse(user).ok()?,
+        key.parse().ok()?,
     ))
 }
 
@@ -663,7 +642,7 @@ impl Conversations {
     ) -> Result<Page<Participant>, AppError> {
         let mut validation = Validation::new();
         let limit = page_limit(&mut validation, limit);
-        let after = page_cursor(&mut validation, cursor, decode_user_cursor);
+        let after = page_cursor(&mut validation, cursor, decode_cursor::<UserId>);
         // An outsider learns nothing, not even that the query was malformed.
         self.core.access(actor, conversation_id).await?;
         validation.finish()?;
@@ -677,7 +656,7 @@ impl Conversations {
             )
             .await?;
         let next = cut_page(&mut rows, limit as usize, |row| {
-            encode_user_cursor(row.joined_at, &row.user_id)
+            encode_cursor(row.joined_at, &row.user_id)
         });
         Ok(Page {
             items: rows.iter().map(ParticipantRecord::to_proto).collect(),
@@ -1012,6 +991,14 @@ mod tests {
         let at = natter_store::from_micros(1_700_000_000_123_456);
         let id = ConversationId::new();
         assert_eq!(decode_cursor(&encode_cursor(at, id)), Some((at, id)));
-        assert_eq!(decode_cursor("not-a-cursor"), None);
+        assert_eq!(decode_cursor::<ConversationId>("not-a-cursor"), None);
+        // The users of an emoji or a conversation: the key is a user id.
+        let user = UserId::parse("bob@example.com").expect("user id");
+        assert_eq!(
+            decode_cursor(&encode_cursor(at, &user)),
+            Some((at, user.clone()))
+        );
+        let bad_user = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("1:bad id!");
+        assert_eq!(decode_cursor::<UserId>(&bad_user), None);
     }
 }

@@ -16,9 +16,7 @@ use natter_proto::{
 };
 use natter_store::{ConversationPatch, MessageEdit, MessageRecord, ReactionGroup, StoreError};
 
-use crate::conversations::{
-    cut_page, decode_user_cursor, encode_user_cursor, page_cursor, page_limit,
-};
+use crate::conversations::{cut_page, decode_cursor, encode_cursor, page_cursor, page_limit};
 use crate::core::Access;
 use crate::limits::Action;
 use crate::{content, emoji, Actor, AppError, Conversations, Messages, Resource, Validation};
@@ -409,7 +407,7 @@ impl Messages {
         if let Err((code, message)) = emoji::validate(emoji_raw) {
             validation.add("emoji", code, message);
         }
-        let after = page_cursor(&mut validation, cursor, decode_user_cursor);
+        let after = page_cursor(&mut validation, cursor, decode_cursor::<UserId>);
         // An outsider learns nothing, not even that the query was malformed.
         self.message_access(actor, message_id).await?;
         validation.finish()?;
@@ -424,7 +422,7 @@ impl Messages {
             )
             .await?;
         let next = cut_page(&mut rows, limit as usize, |row| {
-            encode_user_cursor(row.created_at, &row.user_id)
+            encode_cursor(row.created_at, &row.user_id)
         });
         Ok(Page {
             items: rows
