@@ -549,8 +549,9 @@ pub enum Order {
 /// What a page of messages needs of a conversation's read markers, in a size that does
 /// not grow with the conversation: whether the viewer is an active participant, and the
 /// few markers that decide `read_by_all` and the viewer's delivery states. Built by the
-/// stores for pages ([`crate::Store::message_page`]) and from a participant list
-/// elsewhere ([`ReadMarkers::of`]).
+/// stores, with a page ([`crate::Store::message_page`]) or alone
+/// ([`crate::Store::read_markers`]); [`ReadMarkers::of`] derives them from a participant
+/// list, the definition the store tests hold both to.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ReadMarkers {
     /// The viewer is an active participant.

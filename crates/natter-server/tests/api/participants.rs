@@ -441,3 +441,30 @@ async fn participants_come_in_pages_longest_standing_first() {
         assert_eq!(fields, [field]);
     }
 }
+
+/// A group created with 100 others whose ids sort before its creator's (all join at the
+/// same time, ties by user id): the answer embeds the first 100, which leave the creator
+/// out, and still carries the creator's own settings.
+#[tokio::test]
+async fn the_creator_of_a_large_group_gets_their_own_state_back() {
+    let server = TestServer::spawn().await;
+    let creator = server.user("zz-creator");
+    let others: Vec<_> = (0..100).map(|n| server.user(&format!("a{n:03}"))).collect();
+    let created = creator
+        .create_conversation(&CreateConversation {
+            kind: ConversationType::Group,
+            participant_ids: others.iter().map(|u| u.id.clone()).collect(),
+            title: Some("large".into()),
+            description: None,
+            avatar_url: None,
+            context: None,
+        })
+        .await
+        .expect("create")
+        .value;
+    assert_eq!(created.participant_count, 101);
+    let embedded = created.participants.expect("embedded");
+    assert_eq!(embedded.len(), 100);
+    assert!(!embedded.iter().any(|p| p.user_id == creator.id));
+    assert!(created.me.is_some(), "the creator's own state");
+}
