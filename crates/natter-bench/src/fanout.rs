@@ -9,6 +9,7 @@
 //! same event seq as a duplicate; they do not resume or catch up (that is
 //! `realtime::ResumingStream`'s job), so `missed` is what live delivery lost.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -19,7 +20,7 @@ use futures_util::{StreamExt, TryStreamExt};
 use natter_client::realtime::Connection;
 use natter_proto::{event_type, ConversationId, EventSeq};
 use serde::Serialize;
-use tokio::sync::watch;
+use tokio::sync::{watch, Notify};
 use tokio::task::JoinSet;
 
 use crate::baseline::{Compared, Ratio};
@@ -205,8 +206,7 @@ pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<FanoutRep
 
     // The count of deliveries so far: the closed loop waits on it for each message, the
     // open loop for the last ones.
-    let (delivered_tx, delivered_rx) = watch::channel(0u64);
-    let delivered_tx = Arc::new(delivered_tx);
+    let delivered = Arc::new(Progress::default());
     let (stop_tx, stop_rx) = watch::channel(false);
     let other_frames = Arc::new(AtomicU64::new(0));
     let mut receiver_tasks = JoinSet::new();
@@ -214,7 +214,7 @@ pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<FanoutRep
         receiver_tasks.spawn(receive(
             connection,
             conversation_id,
-            Arc::clone(&delivered_tx),
+            Arc::clone(&delivered),
             Arc::clone(&other_frames),
             stop_rx.clone(),
         ));
@@ -224,16 +224,15 @@ pub async fn run(target: &Target, args: &FanoutArgs) -> anyhow::Result<FanoutRep
     let cpu = target.cpu_meter();
     let started = Instant::now();
     let sender_outcome = if args.closed_loop {
-        send_closed_loop(&sender.client, conversation_id, args, delivered_rx.clone()).await
+        send_closed_loop(&sender.client, conversation_id, args, &delivered).await
     } else {
         send_open_loop(&sender.client, conversation_id, args).await
     };
     let sending_time = started.elapsed();
     let expected = sender_outcome.sent * args.receivers as u64;
-    let mut delivered_rx = delivered_rx;
     let drain = Duration::from_secs_f64(args.drain.max(0.0));
     // A timeout here is a result (deliveries missed), not an error.
-    let _ = tokio::time::timeout(drain, delivered_rx.wait_for(|count| *count >= expected)).await;
+    let _ = tokio::time::timeout(drain, delivered.wait_for(expected)).await;
     let cpu = cpu.finish();
     let _ = stop_tx.send(true);
 
@@ -355,7 +354,7 @@ async fn send_closed_loop(
     client: &natter_client::Client,
     conversation_id: ConversationId,
     args: &FanoutArgs,
-    mut delivered: watch::Receiver<u64>,
+    delivered: &Progress,
 ) -> SenderOutcome {
     let deadline = Instant::now() + Duration::from_secs_f64(args.duration);
     let drain = Duration::from_secs_f64(args.drain.max(0.0));
@@ -365,9 +364,8 @@ async fn send_closed_loop(
         outcome.add(post(client, conversation_id, index).await);
         index += 1;
         let expected = outcome.sent * args.receivers as u64;
-        let all_arrived =
-            tokio::time::timeout(drain, delivered.wait_for(|count| *count >= expected)).await;
-        if !matches!(all_arrived, Ok(Ok(_))) {
+        let all_arrived = tokio::time::timeout(drain, delivered.wait_for(expected)).await;
+        if all_arrived.is_err() {
             // Some receiver lost a message: waiting longer would only stall the run.
             break;
         }
@@ -389,80 +387,186 @@ async fn post(
     }
 }
 
-/// What a receiver reads of a frame (a projection of `ServerFrame`): decoding each
-/// frame's `data` as a `serde_json::Value` (a map of every field) and its `ts` was most of
-/// the generator's JSON work, on the cores the server needs (BENCHMARKS.md, method).
+/// The count of frames delivered, and a wake-up for the one task that waits for a count.
+/// Every receiver counts every frame: a `watch` channel here (a lock and a notification of
+/// its waiters per frame) took a tenth of the generator's time at 500,000 frames/s, on the
+/// cores the server needs (BENCHMARKS.md, method).
+#[derive(Debug)]
+struct Progress {
+    count: AtomicU64,
+    /// The count the waiter waits for; `u64::MAX` while nobody waits.
+    wanted: AtomicU64,
+    reached: Notify,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Self {
+            count: AtomicU64::new(0),
+            wanted: AtomicU64::new(u64::MAX),
+            reached: Notify::new(),
+        }
+    }
+}
+
+impl Progress {
+    fn add_one(&self) {
+        let count = self.count.fetch_add(1, Ordering::SeqCst) + 1;
+        if count >= self.wanted.load(Ordering::SeqCst) {
+            // Stores a permit if the waiter is between its check and its wait.
+            self.reached.notify_one();
+        }
+    }
+
+    /// Returns once `expected` frames were counted. One waiter at a time.
+    async fn wait_for(&self, expected: u64) {
+        // The waiter publishes what it wants before it reads the count, and each receiver
+        // counts before it reads what is wanted: one of the two sees the other.
+        self.wanted.store(expected, Ordering::SeqCst);
+        while self.count.load(Ordering::SeqCst) < expected {
+            self.reached.notified().await;
+        }
+        self.wanted.store(u64::MAX, Ordering::SeqCst);
+    }
+}
+
+/// The event seqs one connection has received, as bits from the first one (a hash set's
+/// insert per frame was another tenth of the generator's time). Seqs below the first, which
+/// only a frame out of order would bring, go to a set.
+#[derive(Debug, Default)]
+struct SeenSeqs {
+    first: Option<u64>,
+    bits: Vec<u64>,
+    before_first: HashSet<u64>,
+}
+
+impl SeenSeqs {
+    /// Adds `seq`; `false` if it was there already.
+    fn insert(&mut self, seq: EventSeq) -> bool {
+        let first = *self.first.get_or_insert(seq.0);
+        let Some(offset) = seq.0.checked_sub(first) else {
+            return self.before_first.insert(seq.0);
+        };
+        let (word, mask) = ((offset / 64) as usize, 1u64 << (offset % 64));
+        if word >= self.bits.len() {
+            self.bits.resize(word + 1, 0);
+        }
+        let new = self.bits[word] & mask == 0;
+        self.bits[word] |= mask;
+        new
+    }
+}
+
+/// What a receiver reads of a frame (a projection of `ServerFrame`), borrowing from the
+/// frame: decoding each frame's `data` as a `serde_json::Value` (a map of every field) and
+/// its `ts` was most of the generator's JSON work (BENCHMARKS.md, method).
 #[derive(Debug, serde::Deserialize)]
-struct ReceivedFrame {
-    #[serde(rename = "type")]
-    kind: String,
+struct ReceivedFrame<'a> {
+    #[serde(rename = "type", borrow)]
+    kind: Cow<'a, str>,
     #[serde(default)]
     conversation_id: Option<ConversationId>,
     #[serde(default)]
     seq: Option<EventSeq>,
-    #[serde(default)]
-    data: Option<ReceivedData>,
+    #[serde(default, borrow)]
+    data: Option<ReceivedData<'a>>,
 }
 
 /// The part of a `message.created` frame's `data` that carries the send time.
 #[derive(Debug, serde::Deserialize)]
-struct ReceivedData {
-    #[serde(default)]
-    content: Option<String>,
+struct ReceivedData<'a> {
+    #[serde(default, borrow)]
+    content: Option<Cow<'a, str>>,
+}
+
+/// A frame as a receiver counts it.
+enum Received {
+    /// A `message.created` of the run's conversation.
+    Message {
+        seq: Option<EventSeq>,
+        sent_at: Option<u64>,
+    },
+    /// Any other frame, by type.
+    Other(String),
+}
+
+impl Received {
+    fn of(text: &str, conversation_id: ConversationId) -> Result<Self, serde_json::Error> {
+        let frame: ReceivedFrame<'_> = serde_json::from_str(text)?;
+        Ok(
+            if frame.kind == event_type::MESSAGE_CREATED
+                && frame.conversation_id == Some(conversation_id)
+            {
+                Received::Message {
+                    seq: frame.seq,
+                    sent_at: sent_at(&frame),
+                }
+            } else {
+                Received::Other(frame.kind.into_owned())
+            },
+        )
+    }
 }
 
 /// Reads frames until told to stop or the connection ends.
 async fn receive(
     mut connection: Connection,
     conversation_id: ConversationId,
-    delivered: Arc<watch::Sender<u64>>,
+    delivered: Arc<Progress>,
     other_frames: Arc<AtomicU64>,
     mut stop: watch::Receiver<bool>,
 ) -> ReceiverOutcome {
     let mut outcome = ReceiverOutcome::default();
-    let mut seen = HashSet::new();
+    let mut seen = SeenSeqs::default();
+    let stopped = stop.wait_for(|stop| *stop);
+    tokio::pin!(stopped);
     loop {
-        // `next_frame_as` is cancel-safe: a frame is either returned or left in the stream.
+        // `next_text_with` is cancel-safe: a frame is either read or left in the stream.
         let frame = tokio::select! {
-            _ = stop.wait_for(|stop| *stop) => break,
-            frame = connection.next_frame_as::<ReceivedFrame>() => frame,
+            _ = &mut stopped => break,
+            frame = connection.next_text_with(|text| Received::of(text, conversation_id)) => frame,
         };
         let frame = match frame {
-            Ok(frame) => frame,
+            Ok(Ok(frame)) => frame,
+            Ok(Err(err)) => {
+                outcome.error = Some(format!("an unreadable frame: {err}"));
+                return outcome;
+            }
             Err(err) => {
                 outcome.error = Some(err.to_string());
                 return outcome;
             }
         };
         let received_at = harness::unix_nanos();
-        if frame.kind != event_type::MESSAGE_CREATED
-            || frame.conversation_id != Some(conversation_id)
-        {
-            *outcome.other_frames.entry(frame.kind).or_insert(0) += 1;
-            other_frames.fetch_add(1, Ordering::Relaxed);
-            continue;
-        }
-        if let Some(seq) = frame.seq {
+        let (seq, sent_at) = match frame {
+            Received::Message { seq, sent_at } => (seq, sent_at),
+            Received::Other(kind) => {
+                *outcome.other_frames.entry(kind).or_insert(0) += 1;
+                other_frames.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+        };
+        if let Some(seq) = seq {
             if !seen.insert(seq) {
                 outcome.duplicates += 1;
                 continue;
             }
         }
-        if let Some(sent_at) = sent_at(&frame) {
+        if let Some(sent_at) = sent_at {
             outcome
                 .latencies
                 .record_micros(received_at.saturating_sub(sent_at) / 1000);
         }
         outcome.delivered += 1;
         outcome.last_delivery = Some(Instant::now());
-        delivered.send_modify(|count| *count += 1);
+        delivered.add_one();
     }
     connection.close().await;
     outcome
 }
 
 /// The send time (unix nanos) that [`post`] put at the start of the content.
-fn sent_at(frame: &ReceivedFrame) -> Option<u64> {
+fn sent_at(frame: &ReceivedFrame<'_>) -> Option<u64> {
     let content = frame.data.as_ref()?.content.as_deref()?;
     let stamp = content.strip_prefix("t=")?;
     stamp.split(' ').next()?.parse().ok()
@@ -474,7 +578,7 @@ mod tests {
 
     #[test]
     fn send_time_is_read_back_from_the_content() {
-        let frame: ReceivedFrame = serde_json::from_str(
+        let frame: ReceivedFrame<'_> = serde_json::from_str(
             r#"{"type":"message.created","conversation_id":null,"seq":7,
                 "data":{"content":"t=1700000000123456789 n=4","kind":"text"},
                 "ts":"2026-12-06T10:00:00Z"}"#,
@@ -482,12 +586,97 @@ mod tests {
         .expect("a message.created frame");
         assert_eq!(frame.seq, Some(EventSeq(7)));
         assert_eq!(sent_at(&frame), Some(1_700_000_000_123_456_789));
-        let other: ReceivedFrame =
+        let other: ReceivedFrame<'_> =
             serde_json::from_str(r#"{"type":"presence.updated","data":{"content":"hello"}}"#)
                 .expect("a presence frame");
         assert_eq!(sent_at(&other), None);
-        let bare: ReceivedFrame =
+        let bare: ReceivedFrame<'_> =
             serde_json::from_str(r#"{"type":"pong","data":null}"#).expect("a pong frame");
         assert_eq!(sent_at(&bare), None);
+    }
+
+    #[test]
+    fn escaped_content_still_gives_its_send_time() {
+        // An escape makes serde copy the string instead of borrowing it.
+        let frame: ReceivedFrame<'_> = serde_json::from_str(
+            r#"{"type":"message.created","seq":1,"data":{"content":"t=42 n=\u00e9"}}"#,
+        )
+        .expect("a message.created frame");
+        assert!(matches!(
+            frame.data.as_ref().and_then(|d| d.content.as_ref()),
+            Some(Cow::Owned(_))
+        ));
+        assert_eq!(sent_at(&frame), Some(42));
+    }
+
+    #[test]
+    fn frames_are_told_apart_by_type_and_conversation() {
+        let ours = ConversationId::new();
+        let text = |conversation: ConversationId, kind: &str| {
+            format!(
+                r#"{{"type":"{kind}","conversation_id":"{conversation}","seq":3,"data":{{"content":"t=5 n=0"}}}}"#
+            )
+        };
+        let received = |text: &str| Received::of(text, ours).expect("a frame");
+        assert!(matches!(
+            received(&text(ours, "message.created")),
+            Received::Message {
+                seq: Some(EventSeq(3)),
+                sent_at: Some(5)
+            }
+        ));
+        let elsewhere = ConversationId::new();
+        assert!(
+            matches!(received(&text(elsewhere, "message.created")), Received::Other(kind) if kind == "message.created")
+        );
+        assert!(
+            matches!(received(&text(ours, "message.updated")), Received::Other(kind) if kind == "message.updated")
+        );
+        assert!(Received::of("not json", ours).is_err());
+    }
+
+    #[test]
+    fn seen_seqs_report_repeats_in_any_order() {
+        let mut seen = SeenSeqs::default();
+        for seq in [10, 11, 75, 12, 200] {
+            assert!(seen.insert(EventSeq(seq)), "{seq} is new");
+        }
+        for seq in [10, 11, 75, 12, 200] {
+            assert!(!seen.insert(EventSeq(seq)), "{seq} was seen");
+        }
+        assert!(seen.insert(EventSeq(9)), "below the first is new");
+        assert!(!seen.insert(EventSeq(9)), "and then seen");
+        assert!(seen.insert(EventSeq(13)));
+        assert!(seen.insert(EventSeq(74)));
+    }
+
+    #[tokio::test]
+    async fn progress_wakes_its_waiter_at_the_count() {
+        let progress = Arc::new(Progress::default());
+        // Counted before anyone waits: the wait returns at once.
+        progress.add_one();
+        tokio::time::timeout(Duration::from_secs(5), progress.wait_for(1))
+            .await
+            .expect("already there");
+        let counting = {
+            let progress = Arc::clone(&progress);
+            tokio::spawn(async move {
+                for _ in 0..999 {
+                    progress.add_one();
+                    tokio::task::yield_now().await;
+                }
+            })
+        };
+        tokio::time::timeout(Duration::from_secs(5), progress.wait_for(1000))
+            .await
+            .expect("woken at 1,000");
+        assert_eq!(progress.count.load(Ordering::SeqCst), 1000);
+        counting.await.expect("the counter");
+        // Not there yet: the wait does not return.
+        assert!(
+            tokio::time::timeout(Duration::from_millis(50), progress.wait_for(1001))
+                .await
+                .is_err()
+        );
     }
 }
