@@ -13,7 +13,7 @@
 //! bus with their payload and are never stored (except `last_seen_at`).
 
 use std::collections::{HashMap, HashSet};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -45,10 +45,23 @@ pub struct Presence {
     pub last_seen_at: Option<Timestamp>,
 }
 
+/// What a session's queue holds: one frame, or the frames of one fan-out batch, shared by
+/// every recipient of the batch (one queue push and one wake-up per recipient and batch,
+/// not per event).
+enum Queued {
+    One(Frame),
+    Batch(Arc<[Frame]>),
+}
+
 pub(crate) struct SessionShared {
     id: u64,
     user_id: UserId,
-    queue: mpsc::Sender<Frame>,
+    /// Unbounded, with [`SessionShared::queued`] as its bound: a bounded channel took a
+    /// semaphore (and a lock to return each permit) per frame and recipient.
+    queue: mpsc::UnboundedSender<Queued>,
+    /// Frames in the queue; past the hub's `queue_capacity` the session is lagged.
+    queued: AtomicUsize,
+    capacity: usize,
     lagged: AtomicBool,
     wake: Notify,
     conversations: Mutex<HashSet<ConversationId>>,
@@ -57,14 +70,25 @@ pub(crate) struct SessionShared {
 impl SessionShared {
     /// Queues a frame; `true` if it was queued.
     fn push(&self, frame: &Frame) -> bool {
-        match self.queue.try_send(frame.clone()) {
-            Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.mark_lagged();
-                false
-            }
-            Err(mpsc::error::TrySendError::Closed(_)) => false,
+        self.enqueue(Queued::One(frame.clone()), 1)
+    }
+
+    /// Queues a batch's frames; `true` if they were queued.
+    fn push_batch(&self, frames: &Arc<[Frame]>) -> bool {
+        self.enqueue(Queued::Batch(Arc::clone(frames)), frames.len())
+    }
+
+    fn enqueue(&self, item: Queued, frames: usize) -> bool {
+        if self.queued.fetch_add(frames, Ordering::Relaxed) + frames > self.capacity {
+            self.queued.fetch_sub(frames, Ordering::Relaxed);
+            self.mark_lagged();
+            return false;
         }
+        if self.queue.send(item).is_err() {
+            self.queued.fetch_sub(frames, Ordering::Relaxed);
+            return false;
+        }
+        true
     }
 
     fn mark_lagged(&self) {
@@ -120,8 +144,59 @@ pub enum CloseReason {
 /// One connected device: the receiving end of its frame queue. Dropping it disconnects.
 pub struct Session {
     shared: Arc<SessionShared>,
-    frames: mpsc::Receiver<Frame>,
+    inbox: Inbox,
     hub: Hub,
+}
+
+/// The receiving end of a session's queue: hands out a batch's frames one by one.
+struct Inbox {
+    queue: mpsc::UnboundedReceiver<Queued>,
+    /// The batch being handed out, and the index of its next frame.
+    batch: Option<(Arc<[Frame]>, usize)>,
+}
+
+impl Inbox {
+    /// Cancel-safe: a frame is either returned or left queued.
+    async fn next(&mut self, queued: &AtomicUsize) -> Option<Frame> {
+        if let Some(frame) = self.next_of_batch(queued) {
+            return Some(frame);
+        }
+        let item = self.queue.recv().await?;
+        Some(self.take(item, queued))
+    }
+
+    fn try_next(&mut self, queued: &AtomicUsize) -> Option<Frame> {
+        if let Some(frame) = self.next_of_batch(queued) {
+            return Some(frame);
+        }
+        let item = self.queue.try_recv().ok()?;
+        Some(self.take(item, queued))
+    }
+
+    fn next_of_batch(&mut self, queued: &AtomicUsize) -> Option<Frame> {
+        let (frames, next) = self.batch.as_mut()?;
+        let frame = frames.get(*next).cloned();
+        *next += 1;
+        if *next >= frames.len() {
+            self.batch = None;
+        }
+        queued.fetch_sub(1, Ordering::Relaxed);
+        frame
+    }
+
+    fn take(&mut self, item: Queued, queued: &AtomicUsize) -> Frame {
+        match item {
+            Queued::One(frame) => {
+                queued.fetch_sub(1, Ordering::Relaxed);
+                frame
+            }
+            Queued::Batch(frames) => {
+                self.batch = Some((frames, 0));
+                // A batch is never empty (the hub queues none).
+                self.next_of_batch(queued).unwrap_or_default()
+            }
+        }
+    }
 }
 
 fn frame_of<T: serde::Serialize>(value: &T) -> Frame {
@@ -335,6 +410,9 @@ impl Hub {
 
     /// Delivers events in order; recipients follow membership as it was at each event.
     fn deliver(&self, events: &[EventRecord], members_after: &[UserId]) {
+        if events.is_empty() {
+            return;
+        }
         let changes_membership = |event: &EventRecord| {
             matches!(
                 event.kind.as_str(),
@@ -371,16 +449,43 @@ impl Hub {
             });
         let metrics = &self.inner.core.metrics;
         let now = self.inner.core.now();
+        let frames: Vec<Frame> = events
+            .iter()
+            .map(|event| {
+                metrics.observe_delivery((now - event.created_at).try_into().unwrap_or_default());
+                frame_of(&crate::events::to_proto(event.clone()))
+            })
+            .collect();
         // One read lock for the batch (a push never waits: it only queues the frame), so
         // that each recipient costs one map lookup, not a lock and a copied session list.
         let Ok(sessions) = self.inner.sessions.read() else {
             return;
         };
         let mut delivered = 0u64;
-        for (index, event) in events.iter().enumerate() {
-            let frame = frame_of(&crate::events::to_proto(event.clone()));
-            metrics.observe_delivery((now - event.created_at).try_into().unwrap_or_default());
-            let created = event.kind == event_type::CONVERSATION_CREATED;
+        let creates = |event: &EventRecord| event.kind == event_type::CONVERSATION_CREATED;
+        if per_event.is_none() && !events.iter().any(creates) {
+            // The common batch: the same frames for every member, queued once each.
+            let batch: Arc<[Frame]> = frames.into();
+            for session in members_after
+                .iter()
+                .filter_map(|user| sessions.get(user))
+                .flatten()
+            {
+                let queued = match &*batch {
+                    [frame] => session.push(frame),
+                    _ => session.push_batch(&batch),
+                };
+                if queued {
+                    delivered += batch.len() as u64;
+                }
+            }
+            metrics
+                .events_delivered
+                .fetch_add(delivered, Ordering::Relaxed);
+            return;
+        }
+        for ((index, event), frame) in events.iter().enumerate().zip(frames) {
+            let created = creates(event);
             let mut push = |user: &UserId| {
                 for session in sessions.get(user).into_iter().flatten() {
                     if created {
@@ -621,11 +726,13 @@ impl Hub {
             .filter(|r| !r.removed)
             .map(|r| r.conversation_id)
             .collect();
-        let (queue, frames) = mpsc::channel(self.inner.queue_capacity);
+        let (queue, frames) = mpsc::unbounded_channel();
         let shared = Arc::new(SessionShared {
             id: self.inner.next_session.fetch_add(1, Ordering::Relaxed),
             user_id: user_id.clone(),
             queue,
+            queued: AtomicUsize::new(0),
+            capacity: self.inner.queue_capacity,
             lagged: AtomicBool::new(false),
             wake: Notify::new(),
             conversations: Mutex::new(conversations),
@@ -645,7 +752,10 @@ impl Hub {
         }
         Ok(Session {
             shared,
-            frames,
+            inbox: Inbox {
+                queue: frames,
+                batch: None,
+            },
             hub: self.clone(),
         })
     }
@@ -717,13 +827,14 @@ impl Session {
     }
 
     /// The next frame for the device; `None` once the hub dropped the session.
+    /// Cancel-safe: a frame is either returned or left queued.
     pub async fn next_frame(&mut self) -> Option<Frame> {
-        self.frames.recv().await
+        self.inbox.next(&self.shared.queued).await
     }
 
     /// A frame already queued, without waiting (for coalescing writes).
     pub fn try_next_frame(&mut self) -> Option<Frame> {
-        self.frames.try_recv().ok()
+        self.inbox.try_next(&self.shared.queued)
     }
 
     /// A handle that resolves when the hub wants this session closed; separate from the
@@ -853,6 +964,79 @@ fn note_commit(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn session_queue(capacity: usize) -> (SessionShared, Inbox) {
+        let (queue, receiver) = mpsc::unbounded_channel();
+        let shared = SessionShared {
+            id: 1,
+            user_id: UserId::parse("u").expect("a user id"),
+            queue,
+            queued: AtomicUsize::new(0),
+            capacity,
+            lagged: AtomicBool::new(false),
+            wake: Notify::new(),
+            conversations: Mutex::new(HashSet::new()),
+        };
+        let inbox = Inbox {
+            queue: receiver,
+            batch: None,
+        };
+        (shared, inbox)
+    }
+
+    fn frames(texts: &[&'static str]) -> Arc<[Frame]> {
+        texts
+            .iter()
+            .map(|text| Frame::from_static(text.as_bytes()))
+            .collect()
+    }
+
+    /// A batch is queued once and handed out frame by frame, in order, between single
+    /// frames; the bound counts frames, not queue items.
+    #[tokio::test]
+    async fn batches_are_handed_out_in_order_and_count_against_the_bound() {
+        let (shared, mut inbox) = session_queue(5);
+        assert!(shared.push(&Frame::from_static(b"1")));
+        assert!(shared.push_batch(&frames(&["2", "3", "4"])));
+        assert_eq!(shared.queued.load(Ordering::SeqCst), 4);
+        // Two more frames would pass the bound of 5: refused, and the session is lagged.
+        assert!(!shared.push_batch(&frames(&["5", "6"])));
+        assert!(shared.lagged.load(Ordering::SeqCst));
+        assert_eq!(shared.queued.load(Ordering::SeqCst), 4);
+        assert!(shared.push(&Frame::from_static(b"5")));
+        let mut got = vec![inbox.next(&shared.queued).await.expect("a frame")];
+        while let Some(frame) = inbox.try_next(&shared.queued) {
+            got.push(frame);
+        }
+        assert_eq!(
+            got,
+            ["1", "2", "3", "4", "5"].map(|t| Frame::from_static(t.as_bytes()))
+        );
+        assert_eq!(shared.queued.load(Ordering::SeqCst), 0);
+        assert!(inbox.try_next(&shared.queued).is_none());
+    }
+
+    /// What was taken leaves room for more.
+    #[tokio::test]
+    async fn taking_frames_frees_room() {
+        let (shared, mut inbox) = session_queue(2);
+        assert!(shared.push_batch(&frames(&["a", "b"])));
+        assert!(!shared.push(&Frame::from_static(b"c")));
+        assert_eq!(
+            inbox.next(&shared.queued).await,
+            Some(Frame::from_static(b"a"))
+        );
+        assert!(shared.push(&Frame::from_static(b"c")));
+        assert_eq!(
+            inbox.try_next(&shared.queued),
+            Some(Frame::from_static(b"b"))
+        );
+        assert_eq!(
+            inbox.try_next(&shared.queued),
+            Some(Frame::from_static(b"c"))
+        );
+        assert_eq!(shared.queued.load(Ordering::SeqCst), 0);
+    }
 
     /// Group commit answers several senders at once and they ring in any order: the batch
     /// keeps where each conversation's new events start, not only where they end.
