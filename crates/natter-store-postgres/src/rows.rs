@@ -47,12 +47,15 @@ fn bad(index: usize, what: &str) -> StoreError {
     StoreError::Backend(format!("invalid {what} in column {index}").into())
 }
 
-/// One column by position.
+/// One column by position, without sqlx's check of the column's type against `T` (a
+/// type-info clone and comparison per column: 50 messages × 21 columns a page; the server's
+/// CPU per history page fell 13 % without it, BENCHMARKS.md). A mismatched `T` is a bug of
+/// this crate's own queries, and the store tests run every one of them on PostgreSQL.
 pub(crate) fn get<'r, T>(row: &'r PgRow, index: usize) -> Result<T>
 where
     T: sqlx::Decode<'r, sqlx::Postgres> + sqlx::Type<sqlx::Postgres>,
 {
-    row.try_get(index).map_err(store_error)
+    row.try_get_unchecked(index).map_err(store_error)
 }
 
 /// A user id column.
