@@ -73,9 +73,14 @@ impl SessionShared {
         self.enqueue(Queued::One(frame.clone()), 1)
     }
 
-    /// Queues a batch's frames; `true` if they were queued.
+    /// Queues a batch's frames; `true` if they were queued. A batch of one goes as that
+    /// frame (one reference count less to touch per recipient); an empty one is not queued.
     fn push_batch(&self, frames: &Arc<[Frame]>) -> bool {
-        self.enqueue(Queued::Batch(Arc::clone(frames)), frames.len())
+        match &**frames {
+            [] => true,
+            [frame] => self.push(frame),
+            _ => self.enqueue(Queued::Batch(Arc::clone(frames)), frames.len()),
+        }
     }
 
     fn enqueue(&self, item: Queued, frames: usize) -> bool {
@@ -471,46 +476,39 @@ impl Hub {
                 .filter_map(|user| sessions.get(user))
                 .flatten()
             {
-                let queued = match &*batch {
-                    [frame] => session.push(frame),
-                    _ => session.push_batch(&batch),
-                };
-                if queued {
+                if session.push_batch(&batch) {
                     delivered += batch.len() as u64;
                 }
             }
-            metrics
-                .events_delivered
-                .fetch_add(delivered, Ordering::Relaxed);
-            return;
-        }
-        for ((index, event), frame) in events.iter().enumerate().zip(frames) {
-            let created = creates(event);
-            let mut push = |user: &UserId| {
-                for session in sessions.get(user).into_iter().flatten() {
-                    if created {
-                        if let Ok(mut set) = session.conversations.lock() {
-                            set.insert(event.conversation_id);
+        } else {
+            for ((index, event), frame) in events.iter().enumerate().zip(frames) {
+                let created = creates(event);
+                let mut push = |user: &UserId| {
+                    for session in sessions.get(user).into_iter().flatten() {
+                        if created {
+                            if let Ok(mut set) = session.conversations.lock() {
+                                set.insert(event.conversation_id);
+                            }
+                        }
+                        if session.push(&frame) {
+                            delivered += 1;
                         }
                     }
-                    if session.push(&frame) {
-                        delivered += 1;
-                    }
+                };
+                match &per_event {
+                    Some(recipients) => recipients[index].iter().for_each(&mut push),
+                    None => members_after.iter().for_each(&mut push),
                 }
-            };
-            match &per_event {
-                Some(recipients) => recipients[index].iter().for_each(&mut push),
-                None => members_after.iter().for_each(&mut push),
-            }
-            if changes_membership(event) {
-                let joined = event.kind == event_type::PARTICIPANT_ADDED;
-                let user = event_user(event);
-                for session in user.and_then(|u| sessions.get(&u)).into_iter().flatten() {
-                    if let Ok(mut set) = session.conversations.lock() {
-                        if joined {
-                            set.insert(event.conversation_id);
-                        } else {
-                            set.remove(&event.conversation_id);
+                if changes_membership(event) {
+                    let joined = event.kind == event_type::PARTICIPANT_ADDED;
+                    let user = event_user(event);
+                    for session in user.and_then(|u| sessions.get(&u)).into_iter().flatten() {
+                        if let Ok(mut set) = session.conversations.lock() {
+                            if joined {
+                                set.insert(event.conversation_id);
+                            } else {
+                                set.remove(&event.conversation_id);
+                            }
                         }
                     }
                 }
@@ -1014,6 +1012,23 @@ mod tests {
         );
         assert_eq!(shared.queued.load(Ordering::SeqCst), 0);
         assert!(inbox.try_next(&shared.queued).is_none());
+    }
+
+    /// A batch of one is that frame; an empty batch queues nothing.
+    #[tokio::test]
+    async fn batches_of_one_or_none_queue_what_they_hold() {
+        let (shared, mut inbox) = session_queue(4);
+        assert!(shared.push_batch(&frames(&[])));
+        assert_eq!(shared.queued.load(Ordering::SeqCst), 0);
+        assert!(inbox.try_next(&shared.queued).is_none());
+        assert!(shared.push_batch(&frames(&["only"])));
+        assert_eq!(shared.queued.load(Ordering::SeqCst), 1);
+        assert_eq!(
+            inbox.next(&shared.queued).await,
+            Some(Frame::from_static(b"only"))
+        );
+        assert!(inbox.try_next(&shared.queued).is_none());
+        assert_eq!(shared.queued.load(Ordering::SeqCst), 0);
     }
 
     /// What was taken leaves room for more.
