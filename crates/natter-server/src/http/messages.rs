@@ -15,6 +15,7 @@ use utoipa_axum::routes;
 
 use super::error::ApiError;
 use super::extract::{Caller, Json, Path, Query};
+use super::message_json::Written;
 
 /// Routes of this resource.
 pub fn routes() -> OpenApiRouter<App> {
@@ -45,7 +46,7 @@ async fn send_message(
     Caller(actor): Caller,
     Path(conversation_id): Path<ConversationId>,
     Json(request): Json<SendMessage>,
-) -> Result<(StatusCode, Json<Message>), ApiError> {
+) -> Result<(StatusCode, Written<Message>), ApiError> {
     let (message, created) = app.messages.send(&actor, conversation_id, request).await?;
     Ok((
         if created {
@@ -53,7 +54,7 @@ async fn send_message(
         } else {
             StatusCode::OK
         },
-        Json(message),
+        Written(message),
     ))
 }
 
@@ -114,9 +115,9 @@ async fn list_messages(
     Caller(actor): Caller,
     Path(conversation_id): Path<ConversationId>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Page<Message>>, ApiError> {
+) -> Result<Written<Page<Message>>, ApiError> {
     let list = query.into_list()?;
-    Ok(Json(
+    Ok(Written(
         app.messages.list(&actor, conversation_id, list).await?,
     ))
 }
@@ -129,8 +130,8 @@ async fn get_message(
     State(app): State<App>,
     Caller(actor): Caller,
     Path(message_id): Path<MessageId>,
-) -> Result<Json<Message>, ApiError> {
-    Ok(Json(app.messages.get(&actor, message_id).await?))
+) -> Result<Written<Message>, ApiError> {
+    Ok(Written(app.messages.get(&actor, message_id).await?))
 }
 
 /// `GET /v1/messages/{message_id}/receipts`
@@ -219,8 +220,10 @@ async fn edit_message(
     Caller(actor): Caller,
     Path(message_id): Path<MessageId>,
     Json(request): Json<EditMessage>,
-) -> Result<Json<Message>, ApiError> {
-    Ok(Json(app.messages.edit(&actor, message_id, request).await?))
+) -> Result<Written<Message>, ApiError> {
+    Ok(Written(
+        app.messages.edit(&actor, message_id, request).await?,
+    ))
 }
 
 /// Query of the delete endpoint.
@@ -371,9 +374,11 @@ async fn get_thread(
     Caller(actor): Caller,
     Path(message_id): Path<MessageId>,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Page<Message>>, ApiError> {
+) -> Result<Written<Page<Message>>, ApiError> {
     let list = query.into_list()?;
-    Ok(Json(app.messages.thread(&actor, message_id, list).await?))
+    Ok(Written(
+        app.messages.thread(&actor, message_id, list).await?,
+    ))
 }
 
 /// `POST /v1/messages/{message_id}/thread/follow`

@@ -9,6 +9,7 @@ mod events;
 pub mod extract;
 mod health;
 mod invitations;
+mod message_json;
 mod messages;
 mod participants;
 mod realtime;
