@@ -158,8 +158,8 @@ def cell(values, digits=1):
         return fmt(values[0])
     return f"{fmt(statistics.median(values))} ({fmt(min(values))}–{fmt(max(values))})"
 
-print("| series | server | runs | figure | median (min–max) | p50 ms | p99 ms | ratio to baseline | server / bench cores | load |")
-print("|---|---|---:|---|---|---|---|---|---|---|")
+print("| series | server | runs | figure | median (min–max) | p50 ms | p99 ms | ratio to baseline | server / bench cores | steal / iowait cores | load |")
+print("|---|---|---:|---|---|---|---|---|---|---|---|")
 for (label, server), runs in series.items():
     unit = figure(runs[0][1])[0]
     values = [figure(r)[1] for _, r in runs]
@@ -169,9 +169,11 @@ for (label, server), runs in series.items():
     ratios = cell([(r.get("ratio_to_baseline") or {}).get("ratio") for _, r in runs], 3)
     cpu = [r.get("cpu") or {} for _, r in runs]
     cores = f'{cell([c.get("server_cores") for c in cpu], 2)} / {cell([c.get("bench_cores") for c in cpu], 2)}'
+    machine = [c.get("machine") or {} for c in cpu]
+    waits = f'{cell([m.get("steal_cores") for m in machine], 2)} / {cell([m.get("iowait_cores") for m in machine], 2)}'
     loads = ", ".join(f"{load:.1f}" for load, _ in runs)
     digits = 2 if unit in ("KB/connection", "GET message ms") else 0
-    print(f"| {label} | {server} | {len(runs)} | {unit} | {cell(values, digits)} | {p50} | {p99} | {ratios} | {cores} | {loads} |")
+    print(f"| {label} | {server} | {len(runs)} | {unit} | {cell(values, digits)} | {p50} | {p99} | {ratios} | {cores} | {waits} | {loads} |")
 
 for (label, server), runs in series.items():
     report = runs[0][1]

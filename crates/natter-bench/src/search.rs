@@ -256,6 +256,7 @@ pub async fn run(target: &Target, args: &SearchArgs) -> anyhow::Result<SearchRep
     let cpu = cpu.map(|meter| meter.finish()).unwrap_or(CpuUsage {
         server_cores: None,
         bench_cores: None,
+        machine: None,
     });
     let queries = Query::ALL
         .iter()

@@ -114,13 +114,15 @@ pub fn percentile(sorted: &[u64], p: f64) -> Option<u64> {
     sorted.get(index).copied()
 }
 
-/// CPU time of the server and of the load generator since [`CpuMeter::start`].
+/// CPU time of the server, of the load generator and of the whole machine since
+/// [`CpuMeter::start`].
 #[derive(Debug)]
 pub struct CpuMeter {
     started: Instant,
     server_pid: Option<u32>,
     server_start: Option<f64>,
     bench_start: Option<f64>,
+    machine_start: Option<MachineTicks>,
 }
 
 /// Average cores used over a measurement (1.0 = one core busy all the time); `null` when
@@ -131,6 +133,81 @@ pub struct CpuUsage {
     pub server_cores: Option<f64>,
     /// This load generator, all threads.
     pub bench_cores: Option<f64>,
+    /// Every CPU of the machine, everything on it: how much was busy, how much waited on
+    /// the disk, and how much the hypervisor gave to other guests. A run with steal or
+    /// iowait ran on a slower machine than its neighbours (`null` when unknown).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub machine: Option<MachineUsage>,
+}
+
+/// Average cores of the machine in each state over a measurement, from `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct MachineUsage {
+    /// CPUs online.
+    pub cpus: u32,
+    /// Running anything: user, nice, system, interrupts.
+    pub busy_cores: f64,
+    /// Idle with a disk request outstanding.
+    pub iowait_cores: f64,
+    /// Wanted to run, but the hypervisor ran another guest.
+    pub steal_cores: f64,
+}
+
+/// The machine's CPU time so far, in clock ticks, from the `cpu` line of `/proc/stat`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct MachineTicks {
+    cpus: u32,
+    busy: u64,
+    iowait: u64,
+    steal: u64,
+}
+
+impl MachineTicks {
+    fn read() -> Option<MachineTicks> {
+        Self::parse(&std::fs::read_to_string("/proc/stat").ok()?)
+    }
+
+    /// The sums of the `cpu` line (`user nice system idle iowait irq softirq steal …`)
+    /// and the number of `cpuN` lines.
+    fn parse(stat: &str) -> Option<MachineTicks> {
+        let total = stat.lines().find(|line| line.starts_with("cpu "))?;
+        let ticks: Vec<u64> = total
+            .split_whitespace()
+            .skip(1)
+            .map(str::parse)
+            .collect::<Result<_, _>>()
+            .ok()?;
+        let field = |i: usize| ticks.get(i).copied().unwrap_or(0);
+        let cpus = stat
+            .lines()
+            .filter(|line| line.starts_with("cpu") && !line.starts_with("cpu "))
+            .count();
+        Some(MachineTicks {
+            cpus: u32::try_from(cpus).ok()?,
+            busy: field(0) + field(1) + field(2) + field(5) + field(6),
+            iowait: field(4),
+            steal: field(7),
+        })
+    }
+
+    /// Average cores in each state from `self` to `later`, over `wall` seconds.
+    fn usage_until(&self, later: &MachineTicks, wall: f64) -> Option<MachineUsage> {
+        if wall <= 0.0 {
+            return None;
+        }
+        let cores = |from: u64, to: u64| {
+            round_to(
+                to.saturating_sub(from) as f64 / CLOCK_TICKS_PER_SECOND / wall,
+                2,
+            )
+        };
+        Some(MachineUsage {
+            cpus: later.cpus,
+            busy_cores: cores(self.busy, later.busy),
+            iowait_cores: cores(self.iowait, later.iowait),
+            steal_cores: cores(self.steal, later.steal),
+        })
+    }
 }
 
 impl CpuMeter {
@@ -141,6 +218,7 @@ impl CpuMeter {
             server_pid,
             server_start: server_pid.and_then(|pid| cpu_seconds(&pid.to_string())),
             bench_start: cpu_seconds("self"),
+            machine_start: MachineTicks::read(),
         }
     }
 
@@ -158,6 +236,10 @@ impl CpuMeter {
                     .and_then(|pid| cpu_seconds(&pid.to_string())),
             ),
             bench_cores: cores(self.bench_start, cpu_seconds("self")),
+            machine: self
+                .machine_start
+                .zip(MachineTicks::read())
+                .and_then(|(start, now)| start.usage_until(&now, wall)),
         }
     }
 }
@@ -170,14 +252,23 @@ impl std::fmt::Display for CpuUsage {
             "cpu: server {} cores, bench {} cores",
             show(self.server_cores),
             show(self.bench_cores)
-        )
+        )?;
+        if let Some(machine) = &self.machine {
+            write!(
+                f,
+                "; machine of {} cpus: busy {}, iowait {}, steal {}",
+                machine.cpus, machine.busy_cores, machine.iowait_cores, machine.steal_cores
+            )?;
+        }
+        Ok(())
     }
 }
 
+/// USER_HZ, the unit of `/proc`'s CPU times: 100 on every mainstream Linux build.
+const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
+
 /// User plus system CPU seconds of process `pid` (or `self`) from `/proc/<pid>/stat`.
 fn cpu_seconds(pid: &str) -> Option<f64> {
-    // USER_HZ, the unit of utime and stime: 100 on every mainstream Linux build.
-    const CLOCK_TICKS_PER_SECOND: f64 = 100.0;
     let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
     // The command name (field 2) may contain spaces; the fields after it are numbers.
     let after_name = stat.rsplit_once(')')?.1;
@@ -191,6 +282,40 @@ fn cpu_seconds(pid: &str) -> Option<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn machine_time_is_read_per_state_and_averaged_over_the_wall_time() {
+        let before = MachineTicks::parse(
+            "cpu  100 5 50 1000 20 3 2 7 0 0\ncpu0 50 2 25 500 10 1 1 3 0 0\n\
+             cpu1 50 3 25 500 10 2 1 4 0 0\nintr 12345\n",
+        )
+        .expect("parsed");
+        assert_eq!(
+            before,
+            MachineTicks {
+                cpus: 2,
+                busy: 160,
+                iowait: 20,
+                steal: 7
+            }
+        );
+        let after = MachineTicks::parse(
+            "cpu  250 5 90 1100 60 3 12 27 0 0\ncpu0 0 0 0 0 0 0 0 0 0 0\ncpu1 0 0 0 0 0 0 0 0 0 0\n",
+        )
+        .expect("parsed");
+        // Over 2 s: 200 ticks busy, 40 waiting on the disk, 20 stolen.
+        assert_eq!(
+            before.usage_until(&after, 2.0),
+            Some(MachineUsage {
+                cpus: 2,
+                busy_cores: 1.0,
+                iowait_cores: 0.2,
+                steal_cores: 0.1
+            })
+        );
+        assert_eq!(before.usage_until(&after, 0.0), None);
+        assert_eq!(MachineTicks::parse("intr 1\n"), None);
+    }
 
     #[test]
     fn percentile_is_the_nearest_rank() {
