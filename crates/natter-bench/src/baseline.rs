@@ -29,7 +29,7 @@ pub enum BaselineCommand {
     Send(SendArgs),
     /// The `fanout` scenario against the baseline server (a tokio WebSocket broadcaster).
     Fanout(FanoutArgs),
-    /// The `history` scenario against the baseline server (pages built in memory).
+    /// The `history` scenario against the baseline server (pages from messages serialised once).
     History(HistoryArgs),
     /// Batched inserts into SQLite on one thread, one transaction per batch.
     Sqlite(SqliteArgs),

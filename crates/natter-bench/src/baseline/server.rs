@@ -15,7 +15,9 @@
 //! Routes: `GET /readyz`; `POST /v1/conversations` (and `…/participants`); `POST
 //! /v1/realtime/token` (the token is the user id); `GET /v1/realtime?token=`; `POST
 //! /v1/conversations/{id}/messages` (seqs per conversation, kept in memory); `GET
-//! /v1/conversations/{id}/messages?limit&before` (a page synthesised from the seqs).
+//! /v1/conversations/{id}/messages?limit&before` (a page synthesised from the seqs, each
+//! message serialised the first time a page holds it and kept: later pages are the kept
+//! bytes copied into the body, which no server that reads a store can undercut).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -32,7 +34,7 @@ use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use natter_proto::{
     AddParticipants, Conversation, ConversationId, ConversationStatus, CreateConversation,
-    EventSeq, Hello, Message, MessageId, MessageSeq, MessageType, Page, RealtimeToken, SendMessage,
+    EventSeq, Hello, Message, MessageId, MessageSeq, MessageType, RealtimeToken, SendMessage,
     UserId,
 };
 use serde::Deserialize;
@@ -53,6 +55,9 @@ struct Baseline {
     /// The newest seq of each conversation. A std `Mutex`: held for one increment, never
     /// across an `.await`.
     seqs: Arc<Mutex<HashMap<ConversationId, u64>>>,
+    /// Each conversation's messages as JSON, by seq − 1, serialised when a page first holds
+    /// them (empty until then).
+    pages: Arc<Mutex<HashMap<ConversationId, Vec<Bytes>>>>,
     frames: broadcast::Sender<Bytes>,
 }
 
@@ -65,6 +70,7 @@ pub async fn serve() -> anyhow::Result<()> {
     let (frames, _) = broadcast::channel(BROADCAST_CAPACITY);
     let state = Baseline {
         seqs: Arc::default(),
+        pages: Arc::default(),
         frames,
     };
     let router = Router::new()
@@ -211,7 +217,8 @@ struct PageQuery {
 }
 
 /// `GET /v1/conversations/{id}/messages?limit&before`: newest first, synthesised from the
-/// seq counter with content of the `history` fill's length.
+/// seq counter with content of the `history` fill's length; each message is serialised
+/// once, the first time a page holds it, and its bytes are reused by every later page.
 async fn list_messages(
     State(state): State<Baseline>,
     Path(conversation_id): Path<ConversationId>,
@@ -227,20 +234,61 @@ async fn list_messages(
     let limit = query.limit.unwrap_or(50).clamp(1, 100);
     let first = query
         .before
-        .map_or(newest, |before| before.saturating_sub(1));
+        .map_or(newest, |before| before.saturating_sub(1))
+        .min(newest);
     let last = first.saturating_sub(limit - 1).max(1);
-    let items: Vec<Message> = (last..=first)
-        .rev()
-        .map(|seq| {
-            let content = format!(
-                "history message {seq:06}: the quick brown fox jumps over the lazy dog, \
-                 twice, and then rests"
-            );
-            message(conversation_id, seq, None, content)
-        })
-        .collect();
+    let items: Vec<Bytes> = {
+        let mut pages = state
+            .pages
+            .lock()
+            .expect("the page map is never left poisoned: no panics under the lock");
+        let kept = pages.entry(conversation_id).or_default();
+        if kept.len() < first as usize {
+            kept.resize(first as usize, Bytes::new());
+        }
+        (last..=first)
+            .rev()
+            .map(|seq| {
+                let slot = &mut kept[seq as usize - 1];
+                if slot.is_empty() {
+                    let content = format!(
+                        "history message {seq:06}: the quick brown fox jumps over the lazy \
+                         dog, twice, and then rests"
+                    );
+                    let message = message(conversation_id, seq, None, content);
+                    *slot = Bytes::from(
+                        serde_json::to_vec(&message)
+                            .expect("a message of a current time and plain fields serialises"),
+                    );
+                }
+                slot.clone()
+            })
+            .collect()
+    };
     let next = (first > 0 && last > 1).then(|| last.to_string());
-    Json(Page { items, next }).into_response()
+    let mut body = Vec::with_capacity(items.iter().map(Bytes::len).sum::<usize>() + 64);
+    body.extend_from_slice(b"{\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            body.push(b',');
+        }
+        body.extend_from_slice(item);
+    }
+    body.push(b']');
+    if let Some(next) = next {
+        body.extend_from_slice(b",\"next\":\"");
+        body.extend_from_slice(next.as_bytes());
+        body.push(b'"');
+    }
+    body.push(b'}');
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            axum::http::HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
 }
 
 fn message(
