@@ -101,5 +101,7 @@ BIN="${CARGO_TARGET_DIR:-target}/debug"
 "$BIN/natter-bench" --spawn "$BIN/natter" search --messages 1000 --conversations 20 --user-conversations 10 --rounds 3 --warmup 1
 "$BIN/natter-bench" --spawn "$BIN/natter" upload --media-mb 2 --jpeg-megapixels 0.5 --rounds 1
 "$BIN/natter-bench" --spawn "$BIN/natter" members --members 120 --rounds 3
+RUNS=1 BENCH="$BIN/natter-bench" OUT="$(mktemp -d)" scripts/bench-ab.sh a="$BIN/natter" b="$BIN/natter" \
+  -- history --messages 100 --duration 1
 
 step "all suites passed"
