@@ -2174,8 +2174,11 @@ impl Store for SqliteStore {
         after: EventSeq,
         limit: u32,
     ) -> Result<FanoutBatch> {
+        // On the hub's task unless the group turns out large (see `Readers::bounded`): a
+        // batch of a small group is two short reads, and the blocking pool's hand-offs
+        // took longer than them.
         self.readers
-            .read(move |conn| {
+            .bounded(move |conn| {
                 // One read transaction: the events and the participants come from the same
                 // WAL snapshot.
                 let snapshot = conn.unchecked_transaction().map_err(store_error)?;
