@@ -13,8 +13,8 @@
 //! from one index range), but a timeline page skips thread replies and hidden messages
 //! however many lie in its range, so it runs inline under a budget of SQLite VM steps and
 //! starts again on the blocking pool when the budget runs out. The hub's read per fan-out
-//! batch (its events and the members' ids) runs the same way: a thousand members fit the
-//! budget, a much larger group runs out of it and moves to the pool. Anything else whose
+//! batch (its events and the members' ids) runs the same way: ~6 VM steps per member, so
+//! groups up to ~5,000 fit the budget and larger ones move to the pool. Anything else whose
 //! cost grows with the data (a page's reactions: any number of users per emoji) uses the
 //! blocking pool.
 
