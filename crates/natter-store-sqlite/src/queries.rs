@@ -201,21 +201,33 @@ fn page_source(thread_page: bool) -> (&'static str, &'static str) {
     }
 }
 
-/// A page of messages by seq cursor (see [`Store::message_page`]).
+/// A page of messages by seq cursor (see [`Store::message_page`]). `viewer_hides` says
+/// whether the viewer has hidden any message of the conversation (see
+/// [`select_read_markers`]): only then does each row look for itself in
+/// `message_hidden`, a B-tree probe per row (~6 µs of a page of 50, BENCHMARKS.md) that
+/// finds nothing for almost every viewer.
 fn select_messages(
     conn: &Connection,
     conversation_id: ConversationId,
     query: &MessageQuery,
+    viewer_hides: bool,
 ) -> Result<Vec<MessageRecord>> {
     let order = match query.order {
         Order::Ascending => "ASC",
         Order::Descending => "DESC",
     };
     let (table, thread) = page_source(query.thread.is_some());
+    let hidden = if viewer_hides {
+        "AND (?5 IS NULL OR NOT EXISTS \
+           (SELECT 1 FROM message_hidden h WHERE h.user_id = ?5 AND h.message_id = m.id))"
+    } else {
+        // `?5` stays a parameter of the statement (SQLite numbers them up to the highest
+        // used, `?6`), so both forms take the same bindings.
+        ""
+    };
     let sql = format!(
         "SELECT {MESSAGE_COLUMNS} FROM {table} WHERE m.conversation_id = ?1 \
-         AND m.seq < ?2 AND m.seq > ?3 AND {thread} AND (?5 IS NULL OR NOT EXISTS \
-           (SELECT 1 FROM message_hidden h WHERE h.user_id = ?5 AND h.message_id = m.id)) \
+         AND m.seq < ?2 AND m.seq > ?3 AND {thread} {hidden} \
          ORDER BY m.seq {order} LIMIT ?4"
     );
     let before = query.before.map_or(i64::MAX, |seq| seq_param(seq.0));
@@ -255,22 +267,26 @@ fn select_participants(
 }
 
 /// A page's read markers (see [`ReadMarkers`]): two statements whose results do not grow
-/// with the conversation, however many participants they scan.
+/// with the conversation, however many participants they scan. Also whether the viewer
+/// has hidden any message of the conversation, which decides the form of the page's
+/// statement ([`select_messages`]).
 fn select_read_markers(
     conn: &Connection,
     conversation_id: ConversationId,
     viewer: Option<&UserId>,
-) -> Result<ReadMarkers> {
+) -> Result<(ReadMarkers, bool)> {
     let viewer = viewer.map(UserId::as_str);
-    let (viewer_is_participant, others_read, others_delivered) = conn
+    let (viewer_is_participant, others_read, others_delivered, viewer_hides) = conn
         .prepare_cached(
-            // Each from an index (0013_read_marker_indexes.sql), not a scan of the members.
+            // Each from an index (0013_read_marker_indexes.sql, and
+            // `message_hidden_by_conversation`), not a scan of the members.
             "SELECT EXISTS (SELECT 1 FROM participants WHERE conversation_id = ?1 AND user_id = ?2 \
                  AND left_at IS NULL), \
                (SELECT last_read_seq FROM participants WHERE conversation_id = ?1 AND left_at IS NULL \
                  AND user_id IS NOT ?2 ORDER BY last_read_seq DESC LIMIT 1), \
                (SELECT last_delivered_seq FROM participants WHERE conversation_id = ?1 AND left_at IS NULL \
-                 AND user_id IS NOT ?2 ORDER BY last_delivered_seq DESC LIMIT 1)",
+                 AND user_id IS NOT ?2 ORDER BY last_delivered_seq DESC LIMIT 1), \
+               EXISTS (SELECT 1 FROM message_hidden WHERE user_id = ?2 AND conversation_id = ?1)",
         )
         .and_then(|mut stmt| {
             stmt.query_row(params![conversation_id.0, viewer], |row| {
@@ -278,6 +294,7 @@ fn select_read_markers(
                     row.get::<_, bool>(0)?,
                     row.get::<_, Option<i64>>(1)?,
                     row.get::<_, Option<i64>>(2)?,
+                    row.get::<_, bool>(3)?,
                 ))
             })
         })
@@ -298,12 +315,13 @@ fn select_read_markers(
             .collect()
         })
         .map_err(store_error)?;
-    Ok(ReadMarkers {
+    let markers = ReadMarkers {
         viewer_is_participant,
         lowest_read,
         others_read: others_read.map(|seq| MessageSeq(seq as u64)),
         others_delivered: others_delivered.map(|seq| MessageSeq(seq as u64)),
-    })
+    };
+    Ok((markers, viewer_hides))
 }
 
 fn count_unread(
@@ -1152,7 +1170,10 @@ impl Store for SqliteStore {
         let viewer = viewer.cloned();
         // Five probes from index ends (see `select_read_markers`): a lookup.
         self.readers
-            .lookup(move |conn| select_read_markers(conn, conversation_id, viewer.as_ref()))
+            .lookup(move |conn| {
+                select_read_markers(conn, conversation_id, viewer.as_ref())
+                    .map(|(markers, _)| markers)
+            })
             .await
     }
 
@@ -1465,11 +1486,15 @@ impl Store for SqliteStore {
         query: MessageQuery,
     ) -> Result<(Vec<MessageRecord>, ReadMarkers)> {
         // Both reads at once, on the calling task unless the page turns out long (see
-        // `Readers::bounded`).
+        // `Readers::bounded`), in one read transaction: the markers, and whether the
+        // viewer hides anything here, hold for the page read right after them.
         self.readers
             .bounded(move |conn| {
-                let messages = select_messages(conn, conversation_id, &query)?;
-                let markers = select_read_markers(conn, conversation_id, query.viewer.as_ref())?;
+                let snapshot = conn.unchecked_transaction().map_err(store_error)?;
+                let (markers, viewer_hides) =
+                    select_read_markers(&snapshot, conversation_id, query.viewer.as_ref())?;
+                let messages = select_messages(&snapshot, conversation_id, &query, viewer_hides)?;
+                snapshot.finish().map_err(store_error)?;
                 Ok((messages, markers))
             })
             .await
