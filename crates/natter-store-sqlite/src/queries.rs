@@ -1168,7 +1168,8 @@ impl Store for SqliteStore {
         viewer: Option<&UserId>,
     ) -> Result<ReadMarkers> {
         let viewer = viewer.cloned();
-        // Five probes from index ends (see `select_read_markers`): a lookup.
+        // Six probes from index ends (see `select_read_markers`; the last, whether the
+        // viewer hides anything here, only pages use): a lookup.
         self.readers
             .lookup(move |conn| {
                 select_read_markers(conn, conversation_id, viewer.as_ref())
