@@ -24,10 +24,10 @@ use std::time::Instant;
 use natter_proto::{ConversationId, EventSeq, MessageSeq, UserId};
 use natter_store::payload;
 use natter_store::{preview_text, to_micros, AppendOutcome, CommitStats, NewMessage, StoreError};
-use sqlx::PgPool;
 use tokio::sync::oneshot;
 use uuid::Uuid;
 
+use crate::kept::Shelf;
 use crate::queries::append_one;
 
 type Result<T> = std::result::Result<T, StoreError>;
@@ -54,21 +54,21 @@ pub(crate) struct Appends {
 
 /// Runs the queue's hand-over when the append in flight finishes or is dropped.
 struct InFlight {
-    pool: PgPool,
+    shelf: Arc<Shelf>,
     appends: Arc<Appends>,
     conversation_id: ConversationId,
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        hand_over(&self.pool, &self.appends, self.conversation_id);
+        hand_over(&self.shelf, &self.appends, self.conversation_id);
     }
 }
 
 /// Appends `new`: at once when its conversation has no append in flight, else with the
 /// next batch.
 pub(crate) async fn append(
-    pool: &PgPool,
+    shelf: &Arc<Shelf>,
     appends: &Arc<Appends>,
     new: NewMessage,
 ) -> Result<AppendOutcome> {
@@ -95,12 +95,12 @@ pub(crate) async fn append(
     match waiting {
         Ok(new) => {
             let _in_flight = InFlight {
-                pool: pool.clone(),
+                shelf: shelf.clone(),
                 appends: appends.clone(),
                 conversation_id,
             };
             let started = Instant::now();
-            let outcome = append_one(pool, new).await;
+            let outcome = append_one(shelf, new).await;
             record_one(&appends.stats, &outcome, started);
             outcome
         }
@@ -122,7 +122,7 @@ fn lock(appends: &Appends) -> std::sync::MutexGuard<'_, HashMap<ConversationId, 
 /// The append in flight for the conversation finished: if appends queued meanwhile, a
 /// task runs them as one batch, itself in flight, so that when it finishes (or panics)
 /// the next batch is handed over the same way; if not, the conversation is idle.
-fn hand_over(pool: &PgPool, appends: &Arc<Appends>, conversation_id: ConversationId) {
+fn hand_over(shelf: &Arc<Shelf>, appends: &Arc<Appends>, conversation_id: ConversationId) {
     // Without a runtime (it is shutting down and dropping tasks) nothing can run the
     // queue: its appends are dropped (their callers hear "abandoned") and the
     // conversation is idle again.
@@ -134,13 +134,13 @@ fn hand_over(pool: &PgPool, appends: &Arc<Appends>, conversation_id: Conversatio
         return;
     };
     let in_flight = InFlight {
-        pool: pool.clone(),
+        shelf: shelf.clone(),
         appends: appends.clone(),
         conversation_id,
     };
     runtime.spawn(async move {
         run_batch(
-            &in_flight.pool,
+            &in_flight.shelf,
             &in_flight.appends.stats,
             conversation_id,
             batch,
@@ -175,7 +175,7 @@ fn record_one(stats: &CommitStats, outcome: &Result<AppendOutcome>, started: Ins
 /// Runs a batch and answers its callers; a batch that commits is recorded in `stats`
 /// first (a failed one is counted as the single appends that redo it).
 async fn run_batch(
-    pool: &PgPool,
+    shelf: &Shelf,
     stats: &CommitStats,
     conversation_id: ConversationId,
     batch: Vec<Pending>,
@@ -183,13 +183,13 @@ async fn run_batch(
     let started = Instant::now();
     if batch.len() == 1 {
         for pending in batch {
-            let outcome = append_one(pool, pending.new).await;
+            let outcome = append_one(shelf, pending.new).await;
             record_one(stats, &outcome, started);
             let _ = pending.reply.send(outcome);
         }
         return;
     }
-    let result = append_many(pool, conversation_id, &batch).await;
+    let result = append_many(shelf, conversation_id, &batch).await;
     if let Ok(Some(_)) = result {
         stats.record(batch.len(), started.elapsed());
     }
@@ -207,7 +207,7 @@ async fn run_batch(
         Ok(None) => {
             for pending in batch {
                 let started = Instant::now();
-                let outcome = append_one(pool, pending.new).await;
+                let outcome = append_one(shelf, pending.new).await;
                 record_one(stats, &outcome, started);
                 let _ = pending.reply.send(outcome);
             }
@@ -220,7 +220,7 @@ async fn run_batch(
                 "batch append failed; appending one by one");
             for pending in batch {
                 let started = Instant::now();
-                let outcome = append_one(pool, pending.new).await;
+                let outcome = append_one(shelf, pending.new).await;
                 record_one(stats, &outcome, started);
                 let _ = pending.reply.send(outcome);
             }
@@ -254,7 +254,7 @@ async fn run_batch(
 /// Returns the two bases, or `None` when the conversation does not exist or is blocked
 /// while a message checks its sender, or such a sender is not an active participant.
 async fn append_many(
-    pool: &PgPool,
+    shelf: &Shelf,
     conversation_id: ConversationId,
     batch: &[Pending],
 ) -> std::result::Result<Option<(u64, u64)>, sqlx::Error> {
@@ -292,6 +292,7 @@ async fn append_many(
         masked.push(new.pii_masked);
         checks.push(new.check_sender);
     }
+    let mut kept = shelf.take().await?;
     let bases: Option<(i64, i64)> = sqlx::query_as(
         "WITH b AS ( \
            SELECT * FROM unnest($5::uuid[], $6::text[], $7::text[], $8::text[], $9::text[], \
@@ -347,7 +348,8 @@ async fn append_many(
     .bind(draft.kind)
     .bind(draft.data.to_string())
     .bind(&checks)
-    .fetch_optional(pool)
+    .fetch_optional(kept.conn())
     .await?;
+    kept.give_back();
     Ok(bases.map(|(m, e)| (m as u64, e as u64)))
 }

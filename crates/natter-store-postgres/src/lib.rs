@@ -28,6 +28,7 @@ mod admin;
 mod appends;
 mod attachments;
 mod error;
+mod kept;
 mod queries;
 mod rows;
 mod search;
@@ -76,6 +77,8 @@ const IDLE_CHECK: Duration = Duration::from_secs(5);
 #[derive(Clone)]
 pub struct PostgresStore {
     pool: PgPool,
+    /// Connections of the pool kept aside for the hottest statements (`kept`).
+    shelf: std::sync::Arc<kept::Shelf>,
     /// Appends waiting for their conversation's append in flight (group commit).
     appends: std::sync::Arc<appends::Appends>,
 }
@@ -108,6 +111,7 @@ impl PostgresStore {
             MIGRATOR.run(&pool).await.map_err(migrate_error)?;
         }
         Ok(Self {
+            shelf: std::sync::Arc::new(kept::Shelf::new(pool.clone(), options.max_connections)),
             pool,
             appends: Default::default(),
         })

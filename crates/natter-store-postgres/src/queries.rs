@@ -30,6 +30,7 @@ use sqlx::{PgConnection, PgExecutor, PgPool, Postgres};
 use uuid::Uuid;
 
 use crate::error::store_error;
+use crate::kept::Shelf;
 use crate::rows::{
     self, CONVERSATION_COLUMNS, CONVERSATION_WIDTH, MESSAGE_COLUMNS, MESSAGE_WIDTH,
     PARTICIPANT_COLUMNS, PARTICIPANT_WIDTH, USER_COLUMNS,
@@ -295,10 +296,12 @@ async fn duplicate_or_missing(pool: &PgPool, new: &NewMessage) -> Result<AppendO
 /// of a message already stored fails on a unique index, which rolls the whole
 /// statement back (no seq is used up); the original is then looked up and returned.
 /// Concurrent appends to one conversation are batched by `crate::appends`.
-pub(crate) async fn append_one(pool: &PgPool, new: NewMessage) -> Result<AppendOutcome> {
+pub(crate) async fn append_one(shelf: &Shelf, new: NewMessage) -> Result<AppendOutcome> {
+    let pool = shelf.pool();
     let now = to_micros(new.now);
     let draft = payload::message_created();
     let mentions = (!new.mentions.is_empty()).then_some(Json(&new.mentions));
+    let mut kept = shelf.take().await.map_err(store_error)?;
     let result: std::result::Result<Option<(i64, i64)>, sqlx::Error> = sqlx::query_as(
         "WITH c AS ( \
            UPDATE conversations SET last_message_seq = last_message_seq + 1, \
@@ -337,8 +340,13 @@ pub(crate) async fn append_one(pool: &PgPool, new: NewMessage) -> Result<AppendO
     .bind(draft.kind)
     .bind(draft.data.to_string())
     .bind(new.check_sender)
-    .fetch_optional(pool)
+    .fetch_optional(kept.conn())
     .await;
+    // A failed statement's connection goes back through the pool, which checks it.
+    match &result {
+        Ok(_) => kept.give_back(),
+        Err(_) => drop(kept),
+    }
     match result {
         Ok(Some((seq, event_seq))) => Ok(appended(new, seq, event_seq)),
         Ok(None) if new.check_sender => Err(StoreError::Conflict(SENDER_REFUSED.into())),
@@ -510,7 +518,7 @@ fn read_markers(row: &PgRow, at: usize) -> Result<ReadMarkers> {
 /// of them arrays), the markers were output and sent 51 times per page; alone in the
 /// page's first row, an empty page needed a second statement.
 async fn select_page(
-    pool: &PgPool,
+    shelf: &Shelf,
     conversation_id: ConversationId,
     query: MessageQuery,
 ) -> Result<(Vec<MessageRecord>, ReadMarkers)> {
@@ -532,6 +540,7 @@ async fn select_page(
     } else {
         "m.thread_root_seq IS NOT DISTINCT FROM $6"
     };
+    let mut kept = shelf.take().await.map_err(store_error)?;
     let rows = sqlx::query(&format!(
         "WITH {} SELECT {}marks.* FROM marks \
          UNION ALL (SELECT {MESSAGE_COLUMNS}, NULL, NULL, NULL, NULL, NULL FROM messages m \
@@ -549,9 +558,10 @@ async fn select_page(
     .bind(i64::from(query.limit) + 1)
     .bind(viewer)
     .bind(query.thread.map(|root| seq_param(root.0)))
-    .fetch_all(pool)
+    .fetch_all(kept.conn())
     .await
     .map_err(store_error)?;
+    kept.give_back();
     let mut markers = None;
     let mut messages = Vec::with_capacity(rows.len());
     for row in &rows {
@@ -1231,17 +1241,19 @@ impl Store for PostgresStore {
     ) -> Result<Option<(ConversationRecord, Option<ParticipantRecord>)>> {
         // One round trip: the participant row joins on (conversation, user), so a NULL user
         // id (no user acting) or a stranger leaves the participant columns NULL.
-        let Some(row) = sqlx::query(&format!(
+        let mut kept = self.shelf.take().await.map_err(store_error)?;
+        let row = sqlx::query(&format!(
             "SELECT {CONVERSATION_COLUMNS}, {PARTICIPANT_COLUMNS} FROM conversations c \
              LEFT JOIN participants p ON p.conversation_id = c.id AND p.user_id = $2 \
              WHERE c.id = $1"
         ))
         .bind(conversation_id.0)
         .bind(user_id.map(UserId::as_str))
-        .fetch_optional(&self.pool)
+        .fetch_optional(kept.conn())
         .await
-        .map_err(store_error)?
-        else {
+        .map_err(store_error)?;
+        kept.give_back();
+        let Some(row) = row else {
             return Ok(None);
         };
         let conversation = rows::conversation(&row, 0)?;
@@ -1494,7 +1506,7 @@ impl Store for PostgresStore {
 
     async fn append_message(&self, new: NewMessage) -> Result<AppendOutcome> {
         if new.attachments.is_empty() && new.thread_root.is_none() {
-            return crate::appends::append(&self.pool, &self.appends, new).await;
+            return crate::appends::append(&self.shelf, &self.appends, new).await;
         }
         let now = to_micros(new.now);
         let mut tx = self.pool.begin().await.map_err(store_error)?;
@@ -1678,7 +1690,7 @@ impl Store for PostgresStore {
         conversation_id: ConversationId,
         query: MessageQuery,
     ) -> Result<(Vec<MessageRecord>, ReadMarkers)> {
-        select_page(&self.pool, conversation_id, query).await
+        select_page(&self.shelf, conversation_id, query).await
     }
 
     async fn edit_message(&self, edit: MessageEdit) -> Result<(MessageRecord, EventSeq)> {
@@ -2417,6 +2429,7 @@ impl Store for PostgresStore {
         // One statement, so one snapshot: the members match the newest event returned. The
         // first row carries them (an uncorrelated subquery runs once); without events no
         // row comes back and nobody needs them.
+        let mut kept = self.shelf.take().await.map_err(store_error)?;
         let rows = sqlx::query(&format!(
             "SELECT e.seq, e.kind, e.data::text, e.created_at, {MESSAGE_COLUMNS}, \
                CASE WHEN row_number() OVER (ORDER BY e.seq) = 1 THEN \
@@ -2429,9 +2442,10 @@ impl Store for PostgresStore {
         .bind(conversation_id.0)
         .bind(seq_param(after.0))
         .bind(i64::from(limit))
-        .fetch_all(&self.pool)
+        .fetch_all(kept.conn())
         .await
         .map_err(store_error)?;
+        kept.give_back();
         let members: Vec<String> = match rows.first() {
             Some(first) => {
                 rows::get::<Option<Vec<String>>>(first, 4 + MESSAGE_WIDTH)?.unwrap_or_default()

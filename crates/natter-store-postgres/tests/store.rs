@@ -1396,3 +1396,123 @@ async fn a_fanout_batch_carries_the_members() {
     };
     natter_store::conformance::fanout_batch_carries_the_members(&db.store().await).await;
 }
+
+/// The hottest statements keep their connections on a shelf beside the pool instead of
+/// handing them back (sqlx pings every connection it takes back). Cancelled and failed
+/// statements must still leave every connection usable and none lost: with a pool of 4
+/// (a shelf of 1) and a short acquire timeout, 200 pages cancelled at random points, 20
+/// retries that fail on the unique index and 200 concurrent pages and appends must leave
+/// correct answers, and the store never holds more than its 4 connections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cancelled_and_failed_statements_lose_no_connection() {
+    let Some(db) = TestDb::create().await else {
+        return;
+    };
+    let mut options = PostgresOptions::new(db.url.clone());
+    options.max_connections = 4;
+    options.acquire_timeout = Duration::from_secs(3);
+    let store = PostgresStore::connect(options).await.expect("connect");
+    let conv = created(
+        store
+            .create_conversation(conversation(
+                ConversationType::Group,
+                &[("alice", OWNER), ("bob", MEMBER)],
+                None,
+                at(0),
+            ))
+            .await
+            .expect("create"),
+    );
+    for n in 0..30 {
+        store
+            .append_message(message(
+                conv.id,
+                Some("alice"),
+                &format!("m{n}"),
+                Some(&format!("c{n}")),
+                at(n + 1),
+            ))
+            .await
+            .expect("append");
+    }
+    let page = |before: Option<u64>| MessageQuery {
+        thread: None,
+        viewer: Some(user("bob")),
+        before: before.map(MessageSeq),
+        after: None,
+        limit: 10,
+        order: Order::Descending,
+    };
+
+    // Pages dropped after 0–199 µs: mid-send, mid-result or already done.
+    for n in 0..200u64 {
+        let _ = tokio::time::timeout(
+            Duration::from_micros(n),
+            store.message_page(conv.id, page(None)),
+        )
+        .await;
+    }
+    // Retries of stored messages: the batched or single append fails on the unique index
+    // and its connection goes back through the pool.
+    for n in 0..20 {
+        let outcome = store
+            .append_message(message(
+                conv.id,
+                Some("alice"),
+                &format!("m{n}"),
+                Some(&format!("c{n}")),
+                at(100),
+            ))
+            .await
+            .expect("retry");
+        assert!(outcome.duplicate, "retry {n} answered as a duplicate");
+        assert_eq!(outcome.message.seq, MessageSeq(n as u64 + 1));
+    }
+
+    let mut tasks = Vec::new();
+    for n in 0..200u64 {
+        let store = store.clone();
+        let query = page(Some(31 - n % 20));
+        let new = message(
+            conv.id,
+            Some("bob"),
+            &format!("b{n}"),
+            Some(&format!("b{n}")),
+            at(200),
+        );
+        tasks.push(tokio::spawn(async move {
+            let (messages, _) = store.message_page(conv.id, query).await?;
+            store.append_message(new).await?;
+            Ok::<_, StoreError>(messages)
+        }));
+    }
+    for (n, task) in (0..200u64).zip(tasks) {
+        let messages = task.await.expect("task").expect("page and append");
+        // The store reads one past the limit, to tell whether there is more.
+        let top = 30 - n % 20;
+        let expected: Vec<u64> = (top - 10..=top).rev().collect();
+        assert_eq!(
+            messages.iter().map(|m| m.seq.0).collect::<Vec<_>>(),
+            expected,
+            "page before {}",
+            top + 1
+        );
+    }
+    let record = store
+        .find_conversation(conv.id)
+        .await
+        .expect("find")
+        .expect("exists");
+    assert_eq!(record.last_message_seq, MessageSeq(230));
+
+    let mut admin = PgConnection::connect(&db.url).await.expect("admin");
+    let held: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() \
+         AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .expect("count connections");
+    assert!(held <= 4, "the store holds {held} connections, its pool 4");
+    admin.close().await.expect("close");
+}

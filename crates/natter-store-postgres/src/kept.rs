@@ -1,0 +1,104 @@
+//! Pool connections kept aside for the hottest single statements, so that finishing one
+//! does not cost a round trip.
+//!
+//! sqlx 0.8 pings every connection it takes back into its pool (a `Sync` and the wait for
+//! `ReadyForQuery`), in case a dropped future left it mid-conversation: one more round
+//! trip per statement, off the request's path but not off the CPU — 9.5 % of the natter
+//! process's samples during PostgreSQL history paging, and a wake-up of a backend each
+//! time (BENCHMARKS.md). A statement that ran to its end leaves nothing to check, so its
+//! connection goes to a small shelf here instead, still counted by the pool as in use,
+//! and the next hot statement takes it from there.
+//!
+//! Anything else goes the pool's way: a [`Kept`] dropped without
+//! [`Kept::give_back`] (an error, or a future dropped mid-statement) returns its
+//! connection to the pool, whose ping settles it; the shelf holds a quarter of the pool
+//! at most, so the rest of the store always has connections; and a connection that sat
+//! on the shelf for [`IDLE_CHECK`] is pinged before use, as the pool does with its own.
+//! The pool's `max_lifetime` and `idle_timeout` apply only to connections it holds: a
+//! connection stays on the shelf until a failure sends it back (then the pool applies
+//! them), which a restarted or failed-over database does at the first statement.
+
+use std::sync::Mutex;
+use std::time::Instant;
+
+use sqlx::pool::PoolConnection;
+use sqlx::postgres::{PgConnection, PgPool};
+use sqlx::{Connection, Postgres};
+
+use crate::IDLE_CHECK;
+
+/// The shelf of one store.
+pub(crate) struct Shelf {
+    pool: PgPool,
+    idle: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
+    room: usize,
+}
+
+/// A connection for one statement; see the module doc.
+pub(crate) struct Kept<'a> {
+    conn: PoolConnection<Postgres>,
+    shelf: &'a Shelf,
+}
+
+impl Shelf {
+    /// A shelf beside `pool`, which may hold `max_connections`.
+    pub(crate) fn new(pool: PgPool, max_connections: u32) -> Self {
+        let room = usize::try_from(max_connections / 4).unwrap_or(0);
+        Self {
+            pool,
+            idle: Mutex::new(Vec::with_capacity(room)),
+            room,
+        }
+    }
+
+    /// The pool, for statements that need no shelf.
+    pub(crate) fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+
+    /// A connection from the shelf, or else from the pool.
+    pub(crate) async fn take(&self) -> Result<Kept<'_>, sqlx::Error> {
+        let shelved = self.lock().pop();
+        let conn = match shelved {
+            Some((mut conn, since)) if since.elapsed() >= IDLE_CHECK => {
+                if conn.ping().await.is_ok() {
+                    conn
+                } else {
+                    // Back to the pool, whose own ping closes it.
+                    drop(conn);
+                    self.pool.acquire().await?
+                }
+            }
+            Some((conn, _)) => conn,
+            None => self.pool.acquire().await?,
+        };
+        Ok(Kept { conn, shelf: self })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<(PoolConnection<Postgres>, Instant)>> {
+        // A push or a pop cannot leave the list half-changed: a poisoned lock is usable.
+        self.idle
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+impl Kept<'_> {
+    /// The connection, to execute on.
+    pub(crate) fn conn(&mut self) -> &mut PgConnection {
+        &mut self.conn
+    }
+
+    /// The statement ran to its end: the connection goes on the shelf if there is room,
+    /// else back to the pool.
+    pub(crate) fn give_back(self) {
+        let Kept { conn, shelf } = self;
+        let mut idle = shelf.lock();
+        if idle.len() < shelf.room {
+            idle.push((conn, Instant::now()));
+        } else {
+            drop(idle);
+            drop(conn);
+        }
+    }
+}
