@@ -12,7 +12,9 @@
 //! Anything else goes the pool's way: a [`Kept`] dropped without
 //! [`Kept::give_back`] (an error, or a future dropped mid-statement) returns its
 //! connection to the pool, whose ping settles it; the shelf holds a quarter of the pool
-//! at most, so the rest of the store always has connections; and a connection that sat
+//! at most, so the rest of the store always has connections, and none while the pool is
+//! exhausted (a caller may be waiting there, which a shelved connection would not serve);
+//! and a connection that sat
 //! on the shelf for [`IDLE_CHECK`] is pinged before use, as the pool does with its own.
 //! The pool's `max_lifetime` and `idle_timeout` apply only to connections it holds: a
 //! connection stays on the shelf until a failure sends it back (then the pool applies
@@ -32,6 +34,7 @@ pub(crate) struct Shelf {
     pool: PgPool,
     idle: Mutex<Vec<(PoolConnection<Postgres>, Instant)>>,
     room: usize,
+    max_connections: u32,
 }
 
 /// A connection for one statement; see the module doc.
@@ -48,6 +51,7 @@ impl Shelf {
             pool,
             idle: Mutex::new(Vec::with_capacity(room)),
             room,
+            max_connections,
         }
     }
 
@@ -89,12 +93,16 @@ impl Kept<'_> {
         &mut self.conn
     }
 
-    /// The statement ran to its end: the connection goes on the shelf if there is room,
-    /// else back to the pool.
+    /// The statement ran to its end: the connection goes on the shelf if there is room
+    /// and the pool is not exhausted, else back to the pool.
     pub(crate) fn give_back(self) {
         let Kept { conn, shelf } = self;
+        // With every connection busy or shelved someone may be waiting in the pool, which
+        // only a connection handed back to it serves: a shelved one would sit idle while
+        // they wait (the mixed scenario on PostgreSQL lost 15 % that way, BENCHMARKS.md).
+        let exhausted = shelf.pool.num_idle() == 0 && shelf.pool.size() >= shelf.max_connections;
         let mut idle = shelf.lock();
-        if idle.len() < shelf.room {
+        if !exhausted && idle.len() < shelf.room {
             idle.push((conn, Instant::now()));
         } else {
             drop(idle);
