@@ -1399,10 +1399,12 @@ async fn a_fanout_batch_carries_the_members() {
 
 /// The hottest statements keep their connections on a shelf beside the pool instead of
 /// handing them back (sqlx pings every connection it takes back). Cancelled and failed
-/// statements must still leave every connection usable and none lost: with a pool of 4
-/// (a shelf of 1) and a short acquire timeout, 200 pages cancelled at random points, 20
-/// retries that fail on the unique index and 200 concurrent pages and appends must leave
-/// correct answers, and the store never holds more than its 4 connections.
+/// statements must still leave every connection usable and none lost, and the pool's
+/// other callers (transactions) must still get connections when it is exhausted: with a
+/// pool of 4 (a shelf of 1) and a short acquire timeout, 200 pages cancelled at random
+/// points, 20 retries that fail on the unique index and 200 concurrent pages, appends and
+/// read markers (a transaction) must leave correct answers, and the store never holds
+/// more than its 4 connections.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn cancelled_and_failed_statements_lose_no_connection() {
     let Some(db) = TestDb::create().await else {
@@ -1483,6 +1485,9 @@ async fn cancelled_and_failed_statements_lose_no_connection() {
         tasks.push(tokio::spawn(async move {
             let (messages, _) = store.message_page(conv.id, query).await?;
             store.append_message(new).await?;
+            store
+                .mark_read(conv.id, &user("alice"), MessageSeq(n), at(300))
+                .await?;
             Ok::<_, StoreError>(messages)
         }));
     }
@@ -1504,6 +1509,18 @@ async fn cancelled_and_failed_statements_lose_no_connection() {
         .expect("find")
         .expect("exists");
     assert_eq!(record.last_message_seq, MessageSeq(230));
+    let alice = store
+        .find_participant(conv.id, &user("alice"))
+        .await
+        .expect("find alice")
+        .expect("alice is a participant");
+    // Her own 30 messages put her marker at 30; each read marker moved it forward, never
+    // past the newest message of its moment.
+    assert!(
+        (MessageSeq(30)..=MessageSeq(230)).contains(&alice.last_read_seq),
+        "alice read up to {}",
+        alice.last_read_seq.0
+    );
 
     let mut admin = PgConnection::connect(&db.url).await.expect("admin");
     let held: i64 = sqlx::query_scalar(
