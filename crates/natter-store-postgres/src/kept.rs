@@ -99,7 +99,7 @@ impl Kept<'_> {
         let Kept { conn, shelf } = self;
         // With every connection busy or shelved someone may be waiting in the pool, which
         // only a connection handed back to it serves: a shelved one would sit idle while
-        // they wait (the mixed scenario on PostgreSQL lost 15 % that way, BENCHMARKS.md).
+        // they wait (the mixed scenario on PostgreSQL lost 17 % that way, BENCHMARKS.md).
         let exhausted = shelf.pool.num_idle() == 0 && shelf.pool.size() >= shelf.max_connections;
         let mut idle = shelf.lock();
         if !exhausted && idle.len() < shelf.room {
