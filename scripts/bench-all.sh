@@ -117,6 +117,9 @@ postgres_series "postgres send 16 -> 1 group" send --senders 16 --conversations 
 postgres_series "postgres send 16 -> 16 groups" send --senders 16 --conversations 16 --duration "$D"
 postgres_series "postgres history 20k" history --messages 20000 --duration "$D"
 postgres_series "postgres history 20k, thread" history --messages 20000 --thread-every 100 --duration "$D"
+# The only PostgreSQL line that exhausts the pool (100 users, 16 connections): what caught
+# the connection shelf holding connections that callers waiting in the pool needed.
+postgres_series "postgres mixed 100 users" mixed --users 100 --duration "$D"
 
 python3 - "$RESULTS" > "$OUT/summary.md" <<'EOF'
 import json, statistics, sys
