@@ -11,11 +11,11 @@
 //!
 //! Anything else goes the pool's way: a [`Kept`] dropped without
 //! [`Kept::give_back`] (an error, or a future dropped mid-statement) returns its
-//! connection to the pool, whose ping settles it; the shelf holds a quarter of the pool
-//! at most, so the rest of the store always has connections, and none while the pool is
-//! exhausted (a caller may be waiting there, which a shelved connection would not serve);
-//! and a connection that sat
-//! on the shelf for [`IDLE_CHECK`] is pinged before use, as the pool does with its own.
+//! connection to the pool, whose ping settles it. The shelf holds a quarter of the pool
+//! at most, so the rest of the store always has connections, and takes none while the
+//! pool is exhausted (a caller may be waiting there, which a shelved connection would not
+//! serve). A connection that sat on the shelf for [`IDLE_CHECK`] is pinged before use, as
+//! the pool does with its own.
 //! The pool's `max_lifetime` and `idle_timeout` apply only to connections it holds: a
 //! connection stays on the shelf until a failure sends it back (then the pool applies
 //! them), which a restarted or failed-over database does at the first statement.
@@ -108,5 +108,101 @@ impl Kept<'_> {
             drop(idle);
             drop(conn);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    //! Against a real PostgreSQL (`NATTER_TEST_POSTGRES_URL`; skipped without it). The
+    //! shelf needs no schema, so the pool connects to that database as it is.
+
+    use std::time::Duration;
+
+    use sqlx::postgres::PgPoolOptions;
+
+    use super::*;
+
+    async fn pool(max: u32) -> Option<PgPool> {
+        let Ok(url) = std::env::var("NATTER_TEST_POSTGRES_URL") else {
+            println!("skipped: NATTER_TEST_POSTGRES_URL not set");
+            return None;
+        };
+        Some(
+            PgPoolOptions::new()
+                .max_connections(max)
+                .connect(&url)
+                .await
+                .expect("connect"),
+        )
+    }
+
+    async fn backend(kept: &mut Kept<'_>) -> sqlx::Result<i32> {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(kept.conn())
+            .await
+    }
+
+    fn shelved(shelf: &Shelf) -> usize {
+        shelf.lock().len()
+    }
+
+    /// The pool takes a dropped connection back on a task of its own (its ping first).
+    async fn pool_idle(pool: &PgPool, idle: usize) {
+        for _ in 0..100 {
+            if pool.num_idle() == idle {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        panic!(
+            "the pool has {} idle connections, not {idle}",
+            pool.num_idle()
+        );
+    }
+
+    #[tokio::test]
+    async fn a_finished_statement_shelves_its_connection_and_a_failed_one_returns_it() {
+        let Some(pool) = pool(4).await else {
+            return;
+        };
+        let shelf = Shelf::new(pool.clone(), 4);
+        let mut kept = shelf.take().await.expect("take");
+        let first = backend(&mut kept).await.expect("pid");
+        kept.give_back();
+        assert_eq!(shelved(&shelf), 1);
+
+        // The next statement gets the same backend, from the shelf.
+        let mut kept = shelf.take().await.expect("take again");
+        assert_eq!(shelved(&shelf), 0);
+        assert_eq!(backend(&mut kept).await.expect("pid"), first);
+
+        // A failed statement's connection goes back to the pool, not the shelf.
+        let failed = sqlx::query("SELECT 1 / 0").execute(kept.conn()).await;
+        assert!(failed.is_err());
+        drop(kept);
+        assert_eq!(shelved(&shelf), 0);
+        pool_idle(&pool, 1).await;
+    }
+
+    #[tokio::test]
+    async fn nothing_is_shelved_while_the_pool_is_exhausted() {
+        let Some(pool) = pool(4).await else {
+            return;
+        };
+        let shelf = Shelf::new(pool.clone(), 4);
+        let mut all = Vec::new();
+        for _ in 0..4 {
+            let mut kept = shelf.take().await.expect("take");
+            backend(&mut kept).await.expect("pid");
+            all.push(kept);
+        }
+        assert_eq!((pool.size(), pool.num_idle()), (4, 0));
+        // Every connection is out: one given back serves whoever waits in the pool.
+        all.pop().expect("a connection").give_back();
+        assert_eq!(shelved(&shelf), 0);
+        pool_idle(&pool, 1).await;
+        // With one idle in the pool again, the next one given back is shelved.
+        all.pop().expect("a connection").give_back();
+        assert_eq!(shelved(&shelf), 1);
     }
 }
